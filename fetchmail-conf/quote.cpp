@@ -1,0 +1,1 @@
+#include "dynmx/fetchmail_conf.hpp"

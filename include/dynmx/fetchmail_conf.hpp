@@ -1,0 +1,60 @@
+#pragma once
+// fetchmail multidrop configuration: render the rc from the policy (pure), escape strings
+// (pure), and install it: validate with the real fetchmail, then write atomically (edge).
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+#include <sys/types.h>
+
+#include "dynmx/policy.hpp"
+#include "dynmx/result.hpp"
+
+namespace dynmx::fetchmail {
+
+/// Quote a string for the rc file: "..." with every byte outside [A-Za-z0-9@._+-] as \xHH.
+/// Fails (with a message that does not contain the input) if it holds a NUL byte.
+Result<std::string> quote(std::string_view raw);
+
+/// Undo quote() following fetchmail's own lexer rules (\xHH, \n \t \r \b \\, \ddd decimal,
+/// backslash-newline). Used by tests and the round-trip fuzzer.
+Result<std::string> unquote(std::string_view quoted);
+
+/// Inputs to rendering that are not in the policy.
+struct RenderInput {
+  std::string password;         ///< the ISP password (already read from its file)
+  bool redactPassword = false;  ///< print "********" instead (for display)
+  std::string idFile;           ///< where fetchmail keeps UIDs (default: <home>/fetchmail.ids)
+  std::string pidFile;          ///< default: <home>/fetchmail.pid
+};
+
+/// Render the multidrop rc. Fails with a reason if the policy cannot be rendered safely
+/// (e.g. no envelope header, no postmaster).
+Result<std::string> renderRc(const Policy& policy, const RenderInput& input);
+
+/// Outcome of validating a candidate rc file with the real fetchmail.
+struct Validation {
+  bool ok = false;
+  int exitCode = -1;
+  std::string diagnostics;  ///< fetchmail's stderr (warnings or errors), secrets removed
+};
+
+/// Validates an rc file at a path. The real one runs `fetchmail --configdump -f PATH`.
+using Validator = std::function<Validation(const std::string& path)>;
+
+/// The real validator: exit status 0 AND no warnings on stderr.
+Validator fetchmailValidator(const std::string& fetchmailBinary, const std::string& fetchmailHome);
+
+/// Options for installRc.
+struct InstallOptions {
+  std::optional<uid_t> owner;  ///< the fetchmail user (the rc must be owned by it)
+  std::optional<gid_t> group;
+};
+
+/// Stage the rc next to `path` (0600), validate it, and only then rename it into place.
+/// On any failure the previous file is untouched and the error says why (never the password).
+Status<> installRc(const std::string& path, std::string_view text, const Validator& validate,
+                   const InstallOptions& options = {});
+
+}  // namespace dynmx::fetchmail

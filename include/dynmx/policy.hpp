@@ -1,0 +1,208 @@
+#pragma once
+// The admin's policy: plain aggregate structs built from the TOML policy file.
+// Parsing and semantic checks live in policy/; nothing here does I/O.
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dynmx/diagnostic.hpp"
+#include "dynmx/time.hpp"
+
+namespace dynmx {
+
+/// What the admin asked for: a fixed mode, or let dynmx decide.
+enum class MailPolicy { Direct, Multidrop, Auto };
+/// What kind of uplink the server has. Auto means: detect (ppp/dial-on-demand = dialup).
+enum class LinkType { Dedicated, Dialup, Auto };
+/// Mail retrieval protocol at the ISP.
+enum class MailProtocol { Pop3, Imap };
+/// Transport security towards the ISP mailbox.
+enum class TlsMode { Implicit, StartTls, None };
+/// How fetchmail hands a message to the local mail system.
+enum class DeliveryMethod { Smtp, Lmtp, Mda };
+
+/// A host:port pair as written in the policy.
+struct HostPort {
+  std::string host;
+  int port = 0;
+};
+
+/// Where a value came from in the policy file (for diagnostics at use time).
+struct SourcePos {
+  int line = 0;
+  int column = 0;
+};
+
+/// [mail]: the mode and the domains we receive mail for.
+struct MailSection {
+  MailPolicy mode = MailPolicy::Auto;
+  std::vector<std::string> domains;  ///< lower-cased, no trailing dot
+  SourcePos modePos;
+};
+
+/// [link]: the uplink.
+struct LinkSection {
+  LinkType type = LinkType::Auto;
+  std::string interface;  ///< empty = the interface of the default route
+};
+
+/// [health]: thresholds the decision applies.
+struct HealthSection {
+  Duration ddnsFailingMax{std::chrono::minutes(5)};  ///< DDNS may fail this long before mail leaves direct
+  Duration linkDownMax{std::chrono::minutes(2)};     ///< link may be down this long before mail leaves direct
+  Duration holdDown{std::chrono::hours(1)};          ///< healthy this long before mail returns to direct
+};
+
+/// [isp]: the domain mailbox at the ISP.
+struct IspMailbox {
+  std::string server;
+  MailProtocol protocol = MailProtocol::Pop3;
+  int port = 0;  ///< 0 = protocol default for the TLS mode
+  TlsMode tls = TlsMode::Implicit;
+  bool certificateCheck = true;
+  std::string sslProto;  ///< fetchmail sslproto, e.g. "TLS1.2+"; empty = fetchmail default
+  std::string user;
+  std::string passwordFile;              ///< preferred
+  std::optional<std::string> password;   ///< secret; inline is allowed with a warning
+  Duration timeout{std::chrono::seconds(60)};
+  bool keep = false;     ///< leave messages on the server after delivery
+  bool fetchAll = true;  ///< fetch old (seen) messages too
+};
+
+/// [envelope]: the header that carries the envelope recipient at the ISP.
+struct EnvelopeSection {
+  std::string header;  ///< empty = not configured (refused for multidrop)
+  int skip = 0;        ///< how many matching headers to skip first (ISP's own Delivered-To)
+};
+
+/// [users]: how recipient names map to local users.
+struct UsersSection {
+  std::map<std::string, std::string> map;  ///< remote local-part -> local user
+  bool wildcard = false;                   ///< `*`: any name in our domains to the same local user
+  std::string postmaster;                  ///< receives everything unmapped; required
+};
+
+/// [delivery]: where fetchmail delivers.
+struct DeliverySection {
+  DeliveryMethod method = DeliveryMethod::Smtp;
+  HostPort target{"127.0.0.1", 25};  ///< smtp/lmtp
+  std::string mda;                   ///< mda command line (fetchmail %T/%F expansion)
+};
+
+/// [fetchmail]: how the fetchmail child runs.
+struct FetchmailSection {
+  std::string binary = "/usr/bin/fetchmail";
+  std::string rcPath = "/var/lib/dynmx/fetchmailrc";
+  std::string user = "fetchmail";  ///< unprivileged user fetchmail runs as (and owns the rc)
+  std::string home;                ///< FETCHMAILHOME: idfile, pidfile; empty = dir of rcPath
+  Duration pollInterval{std::chrono::minutes(5)};
+};
+
+/// One dyndns2-family account: credentials and up to many hostnames.
+struct DdnsAccount {
+  std::string name;      ///< label used in logs, status and state
+  std::string provider;  ///< preset name ("dyn", "noip", "dynu", "freedns", ...) or "custom"
+  std::string url;       ///< custom: full update URL (https unless allowInsecureHttp)
+  bool allowInsecureHttp = false;
+  bool tlsVerify = true;
+  std::string username;
+  std::string passwordFile;
+  std::optional<std::string> password;  ///< secret; inline allowed with a warning
+  std::vector<std::string> hosts;
+  bool offlineOnMultidrop = false;  ///< send offline=YES when mail leaves direct (paid feature)
+  Duration retryAfterServerError{std::chrono::minutes(30)};  ///< 911/dnserr back-off (>= 30m)
+  SourcePos pos;
+};
+
+/// How our public address is found.
+struct AddressDetection {
+  bool ipv4 = true;
+  bool ipv6 = false;
+  std::string interface;              ///< read addresses from this interface; empty = none
+  std::vector<std::string> webSources;  ///< IP-check URLs (https)
+  std::string agreement = "majority";   ///< "majority" | "all" | "first"
+  Duration timeout{std::chrono::seconds(10)};
+};
+
+/// Verification of the published record at the zone's authoritative servers.
+struct Verification {
+  std::vector<HostPort> servers;  ///< explicit servers; empty = look up NS of the zone
+  Duration interval{std::chrono::minutes(5)};
+  Duration timeout{std::chrono::seconds(5)};
+};
+
+/// [ddns]: dynamic DNS.
+struct DdnsSection {
+  bool enabled = true;
+  std::optional<std::string> staticAddress;  ///< declared static address (no DDNS needed)
+  AddressDetection detect;
+  Verification verify;
+  Duration checkInterval{std::chrono::minutes(5)};  ///< how often the address is re-detected
+  Duration requestTimeout{std::chrono::seconds(30)};
+  std::vector<DdnsAccount> accounts;
+};
+
+/// One admin hook: argv run without a shell on each switch.
+struct Hook {
+  std::vector<std::string> argv;
+  Duration timeout{std::chrono::seconds(30)};
+};
+
+/// [daemon]: the coordinator process.
+struct DaemonSection {
+  std::string stateDir = "/var/lib/dynmx";
+  std::string controlSocket = "/run/dynmx/control.sock";
+  std::string log = "stderr";  ///< "stderr" | "syslog"
+  std::string logLevel = "info";
+  std::optional<HostPort> metrics;  ///< loopback listen address for Prometheus
+  std::vector<Hook> hooks;
+  bool offlineOnShutdown = false;
+};
+
+/// The whole policy file.
+struct Policy {
+  std::string sourceFile;
+  MailSection mail;
+  LinkSection link;
+  HealthSection health;
+  IspMailbox isp;
+  EnvelopeSection envelope;
+  UsersSection users;
+  DeliverySection delivery;
+  FetchmailSection fetchmail;
+  DdnsSection ddns;
+  DaemonSection daemon;
+};
+
+/// The outcome of loading a policy: a policy if there were no errors, and every finding.
+struct PolicyLoad {
+  std::optional<Policy> policy;
+  std::vector<Diagnostic> diagnostics;
+};
+
+/// Parse policy text; `fileName` is used in diagnostics. Pure: touches no files.
+/// Semantic checks that need the filesystem (secret file modes) are done by checkPolicyFiles.
+PolicyLoad parsePolicy(std::string_view text, const std::string& fileName);
+
+/// Read and parse a policy file, then run the filesystem checks (secret file permissions).
+PolicyLoad loadPolicy(const std::string& path);
+
+/// Filesystem checks on a parsed policy: password files exist and are not group/other readable.
+std::vector<Diagnostic> checkPolicyFiles(const Policy& policy);
+
+/// Read a secret (password) from its file or inline value; the error never contains the secret.
+struct SecretRead {
+  std::optional<std::string> secret;
+  std::string error;
+};
+SecretRead readSecretFile(const std::string& path);
+
+/// Names for enums, as written in the policy file.
+const char* toString(MailPolicy m);
+const char* toString(LinkType t);
+const char* toString(MailProtocol p);
+const char* toString(TlsMode t);
+const char* toString(DeliveryMethod m);
+
+}  // namespace dynmx

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Install every Debian 12 package dynmx needs to build, test and demo.
+# Idempotent: installs only what is missing. Non-interactive.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config git
+  libboost-dev libboost-system-dev
+  libcurl4-openssl-dev libc-ares-dev libspdlog-dev libfmt-dev
+  libgtest-dev libgmock-dev googletest
+  libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libsystemd-dev
+  clang clang-format clang-tidy libclang-rt-14-dev
+  bind9 bind9-utils bind9-dnsutils
+  dovecot-core dovecot-pop3d dovecot-imapd
+  fetchmail python3 iproute2 procps
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "deps: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+echo "deps: installing ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# Do not let package post-install scripts start system daemons (bind9, dovecot):
+# the tests run their own instances on loopback high ports.
+policy_rc=/usr/sbin/policy-rc.d
+created_policy=0
+if [ ! -e "$policy_rc" ]; then
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy_rc" >/dev/null
+  $SUDO chmod 755 "$policy_rc"
+  created_policy=1
+fi
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+if [ "$created_policy" = 1 ]; then $SUDO rm -f "$policy_rc"; fi
+echo "deps: done"
