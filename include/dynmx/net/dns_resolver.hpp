@@ -1,0 +1,73 @@
+#pragma once
+// Asynchronous DNS on the Asio loop with c-ares: ask one named server directly (no
+// recursion) so DDNS verification sees what the zone's authoritative servers publish.
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace dynmx::net {
+
+/// Record types we ask for.
+enum class RecordType { A, AAAA, NS };
+
+/// Failure classes of one query.
+enum class DnsError {
+  None,
+  NoData,       ///< name exists, no record of that type
+  NxDomain,     ///< name does not exist
+  ServFail,
+  Refused,
+  Timeout,
+  BadResponse,  ///< malformed or truncated beyond repair
+  ConnRefused,
+  Other,
+};
+
+/// A server to ask, with its port.
+struct DnsServer {
+  std::string address;  ///< literal IPv4/IPv6
+  int port = 53;
+};
+
+/// One question to one server set.
+struct DnsQuery {
+  std::string name;
+  RecordType type = RecordType::A;
+  std::vector<DnsServer> servers;  ///< empty = the system's resolvers (recursion allowed then)
+  bool recursionDesired = false;
+  bool useTcp = false;
+  std::chrono::milliseconds timeout{std::chrono::seconds(3)};
+  int tries = 2;
+};
+
+/// The answer.
+struct DnsResult {
+  DnsError error = DnsError::None;
+  std::string errorText;
+  std::vector<std::string> values;  ///< addresses (A/AAAA, canonical text) or names (NS)
+  std::uint32_t ttl = 0;            ///< smallest TTL among the answers
+  bool authoritative = false;       ///< the AA bit was set
+};
+
+/// Completion callback; always called exactly once, on the io_context.
+using DnsHandler = std::function<void(DnsResult)>;
+
+/// The seam the verifier talks to (a fake replaces it in unit tests).
+class DnsResolver {
+ public:
+  virtual ~DnsResolver() = default;
+  /// Start a query; `done` runs on the io_context.
+  virtual void query(DnsQuery q, DnsHandler done) = 0;
+};
+
+/// The real resolver: c-ares channels driven by Asio descriptors and a timer.
+std::unique_ptr<DnsResolver> makeAresResolver(boost::asio::io_context& io);
+
+/// Human name of an error class ("servfail", "timeout", ...).
+const char* toString(DnsError e);
+
+}  // namespace dynmx::net
