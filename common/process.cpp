@@ -33,8 +33,8 @@ struct Pipe {
 
 }  // namespace
 
-ProcessResult runProcess(const ProcessSpec& spec) {
-  ProcessResult result;
+SpawnedProcess spawnProcess(const ProcessSpec& spec) {
+  SpawnedProcess result;
   if (spec.argv.empty()) {
     result.error = "empty argv";
     return result;
@@ -95,6 +95,7 @@ ProcessResult runProcess(const ProcessSpec& spec) {
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    for (int sig : {SIGPIPE, SIGHUP, SIGTERM, SIGINT, SIGUSR1, SIGCHLD}) ::signal(sig, SIG_DFL);
     auto die = [&](int code) {
       int e = code;
       (void)!::write(status.w, &e, sizeof e);
@@ -118,7 +119,6 @@ ProcessResult runProcess(const ProcessSpec& spec) {
   ::close(out.w);
   ::close(err.w);
   ::close(status.w);
-  out.w = err.w = status.w = -1;
 
   int execErr = 0;
   ssize_t sn;
@@ -134,10 +134,24 @@ ProcessResult runProcess(const ProcessSpec& spec) {
     ::close(err.r);
     return result;
   }
+  result.pid = pid;
+  result.stdoutFd = out.r;
+  result.stderrFd = err.r;
+  return result;
+}
+
+ProcessResult runProcess(const ProcessSpec& spec) {
+  ProcessResult result;
+  SpawnedProcess child = spawnProcess(spec);
+  if (child.pid < 0) {
+    result.error = child.error;
+    return result;
+  }
+  const pid_t pid = child.pid;
   result.started = true;
 
   const auto deadline = std::chrono::steady_clock::now() + spec.timeout;
-  pollfd fds[2] = {{out.r, POLLIN, 0}, {err.r, POLLIN, 0}};
+  pollfd fds[2] = {{child.stdoutFd, POLLIN, 0}, {child.stderrFd, POLLIN, 0}};
   std::string* sinks[2] = {&result.out, &result.err};
   int openCount = 2;
   char buf[4096];

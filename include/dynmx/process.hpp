@@ -35,6 +35,18 @@ struct ProcessResult {
   [[nodiscard]] bool succeeded() const { return started && !timedOut && signal == 0 && exitCode == 0; }
 };
 
+/// A started child: its pid and the read ends of its stdout/stderr pipes (O_CLOEXEC).
+struct SpawnedProcess {
+  pid_t pid = -1;  ///< -1 when it could not be started (`error` says why)
+  int stdoutFd = -1;
+  int stderrFd = -1;
+  std::string error;
+};
+
+/// Fork and exec `spec` (no shell; own process group; uid/gid dropped if given). The exec
+/// failure is reported synchronously. The caller owns the fds and must reap the pid.
+SpawnedProcess spawnProcess(const ProcessSpec& spec);
+
 /// Run to completion (or timeout, then SIGKILL). Never throws for child failures.
 ProcessResult runProcess(const ProcessSpec& spec);
 
