@@ -12,6 +12,7 @@
 #include <cstring>
 #include <istream>
 #include <map>
+#include <vector>
 
 #include "dynmx/async_process.hpp"
 
@@ -145,16 +146,20 @@ class Reaper : public std::enable_shared_from_this<Reaper> {
   }
 
   void reapNow() {
+    // Collect first, notify after: an exit callback may launch (and register) a new child.
+    std::vector<std::pair<std::weak_ptr<AsyncChild>, int>> done;
     for (auto it = children_.begin(); it != children_.end();) {
       int status = 0;
       pid_t r = ::waitpid(it->first, &status, WNOHANG);
       if (r == it->first || (r < 0 && errno == ECHILD)) {
-        if (auto child = it->second.lock()) child->reaped(r == it->first ? status : 0);
+        done.emplace_back(it->second, r == it->first ? status : 0);
         it = children_.erase(it);
       } else {
         ++it;
       }
     }
+    for (auto& [weak, status] : done)
+      if (auto child = weak.lock()) child->reaped(status);
   }
 
   asio::signal_set signals_;

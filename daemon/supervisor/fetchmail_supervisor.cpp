@@ -1,0 +1,268 @@
+#include "dynmx/fetchmail_supervisor.hpp"
+
+#include <boost/asio/post.hpp>
+#include <csignal>
+#include <regex>
+
+namespace dynmx::fetchmail {
+
+ExitMeaning interpretExit(int code) {
+  switch (code) {
+    case 0: return {"SUCCESS", "messages were retrieved", false, true};
+    case 1: return {"NOMAIL", "no mail waiting", false, false};
+    case 2: return {"SOCKET", "cannot connect to the mail server", false, false};
+    case 3: return {"AUTHFAIL", "the ISP mailbox refused the user name or password", true, false};
+    case 4: return {"PROTOCOL", "fatal protocol error", false, false};
+    case 5: return {"SYNTAX", "syntax error in the rc file or arguments", true, false};
+    case 6: return {"IOERR", "the rc file has bad permissions or cannot be read", true, false};
+    case 7: return {"ERROR", "the server reported an error (or timed out)", false, false};
+    case 8: return {"EXCLUDE", "another fetchmail is running for this user", false, false};
+    case 9: return {"LOCKBUSY", "the server says the mailbox is locked", false, false};
+    case 10: return {"SMTP", "local delivery (SMTP/LMTP) failed; mail stays at the ISP", false, false};
+    case 11: return {"DNS", "fatal DNS error", false, false};
+    case 12: return {"BSMTP", "cannot open the BSMTP file", true, false};
+    case 13: return {"MAXFETCH", "poll ended by a fetch limit", false, true};
+    case 14: return {"SERVBUSY", "the server is busy", false, false};
+    case 23: return {"UNDEFINED", "fetchmail internal error", false, false};
+    case 127: return {"EXEC", "fetchmail could not be started", true, false};
+    default: return {"EXIT" + std::to_string(code), "unexpected exit code " + std::to_string(code), false, false};
+  }
+}
+
+LineEvent parseOutputLine(const std::string& line) {
+  static const std::regex kMessages(R"(^fetchmail: (\d+) messages? (\(\d+ seen\) )?for .* at )");
+  static const std::regex kStatus(R"(Query status=(\d+))");
+  LineEvent ev;
+  std::smatch m;
+  if (line.rfind("fetchmail: sleeping at ", 0) == 0) {
+    ev.kind = LineEvent::Kind::PollDone;
+  } else if (line.rfind("fetchmail: No mail for ", 0) == 0) {
+    ev.kind = LineEvent::Kind::NoMail;
+  } else if (std::regex_search(line, m, kMessages)) {
+    ev.kind = LineEvent::Kind::MessagesFound;
+    ev.messages = std::stoi(m[1].str());
+  } else if (std::regex_search(line, m, kStatus)) {
+    ev.kind = LineEvent::Kind::QueryStatus;
+    ev.status = std::stoi(m[1].str());
+  } else if (line.find("Authorization failure") != std::string::npos ||
+             line.find("authentication failed") != std::string::npos) {
+    ev.kind = LineEvent::Kind::AuthFailure;
+  }
+  return ev;
+}
+
+ProcessSpec fetchmailSpec(const SupervisorConfig& c, bool daemonMode, bool checkOnly) {
+  ProcessSpec spec;
+  spec.argv = {c.binary, "-f", c.rcPath, "-N", "-v", "--nosyslog"};
+  if (!daemonMode) {
+    spec.argv.insert(spec.argv.end(), {"-d", "0"});
+    spec.timeout = c.pollTimeout;
+  } else {
+    spec.timeout = std::chrono::milliseconds(0);  // supervised, no deadline
+  }
+  if (checkOnly) spec.argv.push_back("-c");
+  spec.env = {{"FETCHMAILHOME", c.home}, {"HOME", c.home}};
+  if (!c.userName.empty()) spec.env["FETCHMAILUSER"] = c.userName;
+  spec.uid = c.uid;
+  spec.gid = c.gid;
+  spec.workingDirectory = c.home;
+  return spec;
+}
+
+Supervisor::Supervisor(boost::asio::io_context& io, ProcessLauncher& launcher, SupervisorConfig config,
+                       SupervisorEvents events)
+    : io_(io),
+      launcher_(launcher),
+      config_(std::move(config)),
+      events_(std::move(events)),
+      restartTimer_(io),
+      killTimer_(io),
+      backoff_(config_.restartBackoffMin) {}
+
+Supervisor::~Supervisor() {
+  *alive_ = false;
+  if (daemon_ && daemon_->running()) daemon_->signal(SIGTERM);
+}
+
+void Supervisor::changed() {
+  if (events_.onChange) events_.onChange();
+}
+
+void Supervisor::reconfigure(SupervisorConfig config) { config_ = std::move(config); }
+
+void Supervisor::start() {
+  wanted_ = true;
+  info_.wanted = true;
+  if (daemon_ && daemon_->running()) return;
+  restartTimer_.cancel();
+  launchDaemon();
+}
+
+void Supervisor::launchDaemon() {
+  if (oneShot_ && oneShot_->running()) return;  // a drain/poll owns the lock; start after it
+  std::string error;
+  std::weak_ptr<bool> alive = alive_;
+  daemon_ = launcher_.launch(
+      fetchmailSpec(config_, true, false),
+      {.onStdout = [this, alive](const std::string& l) { if (!alive.expired()) handleLine(l, false); },
+       .onStderr = [this, alive](const std::string& l) { if (!alive.expired()) handleLine(l, true); },
+       .onExit = [this, alive](const ChildExit& e) { if (!alive.expired()) onDaemonExit(e); }},
+      error);
+  if (!daemon_) {
+    onDaemonExit(ChildExit{127, 0, false}, "cannot start fetchmail: " + error);
+    return;
+  }
+  info_.running = true;
+  info_.pid = daemon_->pid();
+  changed();
+}
+
+void Supervisor::handleLine(const std::string& line, bool isStderr) {
+  if (events_.onOutput) events_.onOutput(line, isStderr);
+  LineEvent ev = parseOutputLine(line);
+  switch (ev.kind) {
+    case LineEvent::Kind::PollDone:
+      info_.lastPoll = std::chrono::time_point_cast<Duration>(Clock::now());
+      ++info_.polls;
+      backoff_ = config_.restartBackoffMin;  // a completed poll proves it works
+      changed();
+      break;
+    case LineEvent::Kind::NoMail:
+      info_.messagesWaiting = 0;
+      break;
+    case LineEvent::Kind::MessagesFound:
+      info_.messagesWaiting = ev.messages;
+      break;
+    case LineEvent::Kind::QueryStatus:
+      if (ev.status != 0 && ev.status != 1) {
+        ++info_.pollErrors;
+        info_.lastExit = ev.status;
+        ExitMeaning m = interpretExit(ev.status);
+        info_.lastError = m.name + ": " + m.text;
+        changed();
+      }
+      break;
+    case LineEvent::Kind::AuthFailure:
+      info_.lastError = "AUTHFAIL: " + interpretExit(3).text;
+      info_.lastExit = 3;
+      changed();
+      break;
+    default: break;
+  }
+}
+
+void Supervisor::onDaemonExit(const ChildExit& e, const std::string& detail) {
+  info_.running = false;
+  info_.pid = 0;
+  killTimer_.cancel();
+  if (e.signal == 0) {
+    info_.lastExit = e.exitCode;
+    ExitMeaning m = interpretExit(e.exitCode);
+    if (e.exitCode != 0 && e.exitCode != 1) info_.lastError = m.name + ": " + m.text;
+    if (!detail.empty()) info_.lastError = detail;
+  } else if (wanted_) {
+    info_.lastError = "fetchmail was killed by signal " + std::to_string(e.signal);
+  }
+  if (!wanted_) {
+    changed();
+    if (stopped_) std::exchange(stopped_, {})();
+    return;
+  }
+  // It should be running: restart with exponential back-off.
+  ++info_.restarts;
+  changed();
+  restartTimer_.expires_after(backoff_);
+  backoff_ = std::min(backoff_ * 2, config_.restartBackoffMax);
+  std::weak_ptr<bool> alive = alive_;
+  restartTimer_.async_wait([this, alive](const boost::system::error_code& ec) {
+    if (ec || alive.expired() || !wanted_) return;
+    launchDaemon();
+  });
+}
+
+void Supervisor::stop(std::function<void()> stopped) {
+  wanted_ = false;
+  info_.wanted = false;
+  restartTimer_.cancel();
+  if (!daemon_ || !daemon_->running()) {
+    info_.running = false;
+    changed();
+    if (stopped) boost::asio::post(io_, std::move(stopped));
+    return;
+  }
+  stopped_ = std::move(stopped);
+  daemon_->signal(SIGTERM);
+  killTimer_.expires_after(std::chrono::seconds(10));
+  std::weak_ptr<bool> alive = alive_;
+  killTimer_.async_wait([this, alive](const boost::system::error_code& ec) {
+    if (ec || alive.expired()) return;
+    if (daemon_ && daemon_->running()) daemon_->signal(SIGKILL);
+  });
+}
+
+void Supervisor::pollNow() {
+  if (daemon_ && daemon_->running()) {
+    daemon_->signal(SIGUSR1);  // wakes a sleeping daemon-mode fetchmail
+    return;
+  }
+  if (oneShot_ && oneShot_->running()) return;
+  drainStep(config_.maxDrainPolls, [](bool, const std::string&) {});
+}
+
+void Supervisor::drain(std::function<void(bool, const std::string&)> done) {
+  std::weak_ptr<bool> alive = alive_;
+  stop([this, alive, done = std::move(done)]() mutable {
+    if (alive.expired()) return;
+    drainStep(1, std::move(done));
+  });
+}
+
+void Supervisor::drainStep(int attempt, std::function<void(bool, const std::string&)> done) {
+  std::string error;
+  std::weak_ptr<bool> alive = alive_;
+  oneShot_ = launcher_.launch(
+      fetchmailSpec(config_, false, false),
+      {.onStdout = [this, alive](const std::string& l) { if (!alive.expired()) handleLine(l, false); },
+       .onStderr = [this, alive](const std::string& l) { if (!alive.expired()) handleLine(l, true); },
+       .onExit =
+           [this, alive, attempt, done](const ChildExit& e) {
+             if (alive.expired()) return;
+             info_.lastPoll = std::chrono::time_point_cast<Duration>(Clock::now());
+             ++info_.polls;
+             int code = e.signal == 0 ? e.exitCode : -1;
+             info_.lastExit = code;
+             if (code == 1) {  // NOMAIL: the box is empty
+               info_.messagesWaiting = 0;
+               changed();
+               boost::asio::post(io_, [done] { done(true, "the ISP mailbox is empty"); });
+               return;
+             }
+             if (code != 0 && code != 13) {
+               ++info_.pollErrors;
+               info_.lastError = e.timedOut ? "poll timed out" : interpretExit(code).name + ": " + interpretExit(code).text;
+             }
+             changed();
+             if (attempt >= config_.maxDrainPolls) {
+               std::string why = "the ISP mailbox was not seen empty after " + std::to_string(attempt) +
+                                 " polls (last: " + (code < 0 ? "killed" : interpretExit(code).name) + ")";
+               boost::asio::post(io_, [done, why] { done(false, why); });
+               return;
+             }
+             // Poll again at once after progress; after an error wait a little.
+             auto delay = code == 0 || code == 13 ? std::chrono::milliseconds(0) : backoff_;
+             auto t = std::make_shared<boost::asio::steady_timer>(io_, delay);
+             t->async_wait([this, alive, attempt, done, t](const boost::system::error_code& ec) {
+               if (ec || alive.expired()) return;
+               drainStep(attempt + 1, done);
+             });
+           }},
+      error);
+  if (!oneShot_) {
+    info_.lastError = error;
+    info_.lastExit = 127;
+    changed();
+    boost::asio::post(io_, [done, error] { done(false, "cannot start fetchmail: " + error); });
+  }
+}
+
+}  // namespace dynmx::fetchmail

@@ -1,0 +1,124 @@
+#pragma once
+// The one status shape: the daemon fills it, the control socket sends it as JSON,
+// `dynmx status --json` prints it, the human table and the metrics are rendered from it,
+// and the state file persists the parts that must survive a restart.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dynmx/time.hpp"
+
+namespace dynmx::status {
+
+/// Nagios-style overall health; the numeric value is the `dynmx status` exit code.
+enum class Health { Ok = 0, Warning = 1, Critical = 2, Unknown = 3 };
+
+/// A reason with a stable machine code.
+struct Reason {
+  std::string code;
+  std::string text;
+};
+
+/// The daemon process.
+struct DaemonInfo {
+  bool running = false;  ///< false when the report was built from the state file
+  int pid = 0;
+  std::optional<TimePoint> since;
+  std::string policyFile;
+  std::vector<std::string> policyErrors;  ///< file:line:col lines from a rejected reload
+  std::string version;
+};
+
+/// The mail mode.
+struct ModeInfo {
+  std::string current = "multidrop";  ///< "direct" | "multidrop"
+  std::string wanted = "multidrop";   ///< what the decision says (differs while switching)
+  std::optional<TimePoint> since;
+  std::string policy = "auto";        ///< "direct" | "multidrop" | "auto"
+  std::vector<Reason> reasons;
+  std::optional<TimePoint> reviewAt;
+  bool switching = false;             ///< a transition (e.g. draining the ISP box) is in progress
+};
+
+/// The uplink.
+struct LinkInfo {
+  std::string type = "dedicated";  ///< resolved: "dedicated" | "dialup"
+  std::string interface;
+  bool up = true;
+  std::optional<TimePoint> since;
+};
+
+/// One DDNS hostname.
+struct DdnsHostInfo {
+  std::string host;
+  std::string account;
+  std::string provider;
+  std::string address;           ///< last address sent/verified
+  bool verified = false;
+  std::string verification;      ///< human detail of the last verification
+  std::string lastResult;        ///< e.g. "good", "nochg", "911", "badauth"
+  std::optional<TimePoint> lastUpdate;
+  std::optional<TimePoint> retryAfter;
+  std::string fatal;             ///< non-empty: disabled until the config changes
+};
+
+/// The DDNS engine as a whole.
+struct DdnsInfo {
+  std::string health = "unknown";  ///< "disabled" | "healthy" | "failing" | "unknown"
+  std::string code;                ///< failing: machine code
+  std::string text;                ///< failing: human text
+  std::optional<TimePoint> since;
+  std::string publicAddress;
+  std::string natNote;             ///< set when the interface address differs from the web address
+  std::vector<DdnsHostInfo> hosts;
+};
+
+/// The supervised fetchmail.
+struct FetchmailInfo {
+  bool wanted = false;
+  bool running = false;
+  int pid = 0;
+  std::optional<TimePoint> lastPoll;
+  std::optional<int> lastExit;
+  std::string lastError;
+  int restarts = 0;
+  long polls = 0;
+  long pollErrors = 0;
+  std::optional<int> messagesWaiting;  ///< last known count at the ISP, if known
+};
+
+/// One mode switch in the journal.
+struct SwitchRecord {
+  TimePoint at{};
+  std::string from;
+  std::string to;
+  std::vector<std::string> reasons;  ///< codes
+  std::string detail;                ///< human summary
+};
+
+/// One hook run.
+struct HookRecord {
+  TimePoint at{};
+  std::string argv0;
+  std::string mode;
+  bool ok = false;
+  std::string error;
+};
+
+/// The whole report.
+struct Report {
+  DaemonInfo daemon;
+  ModeInfo mode;
+  LinkInfo link;
+  DdnsInfo ddns;
+  FetchmailInfo fetchmail;
+  std::vector<SwitchRecord> switches;  ///< newest last, bounded
+  std::vector<HookRecord> hooks;       ///< newest last, bounded
+  Health health = Health::Unknown;
+  std::vector<Reason> healthReasons;   ///< why the health is what it is
+};
+
+/// "ok" / "warning" / "critical" / "unknown".
+const char* toString(Health h);
+
+}  // namespace dynmx::status
