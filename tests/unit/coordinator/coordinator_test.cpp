@@ -1,0 +1,270 @@
+// The coordinator with every effect faked: a fake clock, link, DDNS engine and fetcher.
+// The real maildecision makes the decisions.
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+
+#include "dynmx/coordinator.hpp"
+
+using namespace dynmx;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct FakeLink : coord::LinkSource {
+  mail::LinkState state{LinkType::Dedicated, true, fromUnix(0)};
+  mail::LinkState current() const override { return state; }
+  std::string interfaceName() const override { return "wan0"; }
+};
+
+struct FakeDdns : coord::DdnsSource {
+  mail::DdnsHealth h{mail::DdnsState::Healthy, fromUnix(0), "", ""};
+  std::vector<bool> offlineCalls;
+  int passes = 0;
+  mail::DdnsHealth health() const override { return h; }
+  status::DdnsInfo info() const override { return {}; }
+  std::string address() const override { return "203.0.113.7"; }
+  void setOffline(bool offline) override { offlineCalls.push_back(offline); }
+  void requestPass(bool) override { ++passes; }
+};
+
+struct FakeFetcher : coord::MailFetcher {
+  status::FetchmailInfo i;
+  int starts = 0;
+  int drains = 0;
+  std::function<void(bool, const std::string&)> pendingDrain;
+  void start() override {
+    ++starts;
+    i.running = true;
+  }
+  void stop(std::function<void()> stopped) override {
+    i.running = false;
+    if (stopped) stopped();
+  }
+  void drain(std::function<void(bool, const std::string&)> done) override {
+    ++drains;
+    i.running = false;
+    pendingDrain = std::move(done);
+  }
+  const status::FetchmailInfo& info() const override { return i; }
+  void finishDrain(bool ok) {
+    auto d = std::move(pendingDrain);
+    pendingDrain = nullptr;
+    d(ok, ok ? "the ISP mailbox is empty" : "the ISP mailbox was not seen empty after 10 polls");
+  }
+};
+
+Policy autoPolicy() {
+  Policy p;
+  p.sourceFile = "/etc/dynmx/dynmx.toml";
+  p.mail.mode = MailPolicy::Auto;
+  p.mail.domains = {"example.com"};
+  p.link.type = LinkType::Dedicated;
+  p.health.ddnsFailingMax = 5min;
+  p.health.linkDownMax = 2min;
+  p.health.holdDown = 1h;
+  p.envelope.header = "X-Original-To";
+  p.users.postmaster = "postmaster";
+  p.users.wildcard = true;
+  DdnsAccount a;
+  a.name = "main";
+  a.provider = "dyn";
+  a.hosts = {"office.example.com"};
+  a.offlineOnMultidrop = true;
+  p.ddns.accounts = {a};
+  p.daemon.hooks = {Hook{{"/usr/local/bin/mail-mode-changed"}, 30s}};
+  return p;
+}
+
+struct Fixture : ::testing::Test {
+  boost::asio::io_context io;
+  TimePoint now = fromUnix(1'800'000'000);
+  FakeLink link;
+  FakeDdns ddns;
+  FakeFetcher fetcher;
+  int rcInstalls = 0;
+  bool rcFails = false;
+  std::vector<hooks::SwitchContext> hookRuns;
+  std::vector<status::Report> persisted;
+  std::unique_ptr<coord::Coordinator> c;
+
+  void make(Policy p = autoPolicy()) {
+    coord::Deps deps;
+    deps.now = [this] { return now; };
+    deps.link = &link;
+    deps.ddns = &ddns;
+    deps.fetcher = &fetcher;
+    deps.installRc = [this](const Policy&) -> Status<> {
+      ++rcInstalls;
+      if (rcFails) return fail(std::string("fetchmail --configdump: exit 5"));
+      return Ok{};
+    };
+    deps.runHooks = [this](const std::vector<Hook>&, const hooks::SwitchContext& ctx,
+                           std::function<void(std::vector<status::HookRecord>)> done) {
+      hookRuns.push_back(ctx);
+      status::HookRecord r;
+      r.argv0 = "/usr/local/bin/mail-mode-changed";
+      r.ok = false;  // a failing hook must never block the switch
+      r.error = "exit 1";
+      done({r});
+    };
+    deps.persist = [this](const status::Report& r) { persisted.push_back(r); };
+    c = std::make_unique<coord::Coordinator>(io, std::move(p), std::move(deps));
+  }
+  void advance(Duration d) {
+    now += d;
+    c->evaluate();
+  }
+};
+
+}  // namespace
+
+TEST_F(Fixture, FreshStartIsMultidropUntilHoldDownThenDrainsBackToDirect) {
+  ddns.h = {mail::DdnsState::Healthy, now, "", ""};
+  link.state.since = now - 24h;
+  make();
+  c->start(std::nullopt);
+  EXPECT_EQ(c->mode(), mail::MailMode::Multidrop);
+  EXPECT_EQ(fetcher.starts, 1);
+  EXPECT_EQ(rcInstalls, 1);
+  advance(59min);
+  EXPECT_EQ(c->mode(), mail::MailMode::Multidrop);
+  EXPECT_EQ(fetcher.drains, 0);
+  advance(1min);
+  ASSERT_EQ(fetcher.drains, 1) << "hold-down over: drain the ISP box before returning";
+  EXPECT_TRUE(c->switching());
+  EXPECT_EQ(c->mode(), mail::MailMode::Multidrop) << "not direct before the drain finished";
+  fetcher.finishDrain(true);
+  EXPECT_EQ(c->mode(), mail::MailMode::Direct);
+  EXPECT_FALSE(c->switching());
+  auto r = c->report();
+  ASSERT_EQ(r.switches.size(), 1u);
+  EXPECT_EQ(r.switches[0].from, "multidrop");
+  EXPECT_EQ(r.switches[0].to, "direct");
+  ASSERT_EQ(hookRuns.size(), 1u);
+  EXPECT_EQ(hookRuns[0].mode, "direct");
+  EXPECT_EQ(hookRuns[0].previousMode, "multidrop");
+  EXPECT_EQ(hookRuns[0].address, "203.0.113.7");
+  EXPECT_EQ(ddns.offlineCalls, std::vector<bool>{false});
+}
+
+TEST_F(Fixture, FailureOutlastingItsThresholdLeavesDirectAtOnceEvenIfHooksFail) {
+  make();
+  status::Report saved;
+  saved.mode.current = "direct";
+  saved.mode.since = now - 48h;
+  c->start(saved);
+  EXPECT_EQ(c->mode(), mail::MailMode::Direct);
+  EXPECT_EQ(fetcher.starts, 0);
+  ddns.h = {mail::DdnsState::Failing, now, "ddns.mismatch", "office.example.com resolves to 198.51.100.9"};
+  advance(4min);
+  EXPECT_EQ(c->mode(), mail::MailMode::Direct) << "within the grace period";
+  advance(1min);
+  EXPECT_EQ(c->mode(), mail::MailMode::Multidrop);
+  EXPECT_EQ(fetcher.starts, 1);
+  EXPECT_EQ(ddns.offlineCalls, std::vector<bool>{true});
+  ASSERT_EQ(hookRuns.size(), 1u);
+  EXPECT_EQ(hookRuns[0].mode, "multidrop");
+  EXPECT_NE(hookRuns[0].reason.find("ddns"), std::string::npos) << hookRuns[0].reason;
+  auto r = c->report();
+  ASSERT_EQ(r.hooks.size(), 1u);
+  EXPECT_FALSE(r.hooks[0].ok);
+  EXPECT_EQ(r.mode.current, "multidrop");
+}
+
+TEST_F(Fixture, FailedDrainKeepsMultidropAndFetching) {
+  ddns.h = {mail::DdnsState::Healthy, now - 2h, "", ""};
+  link.state.since = now - 24h;
+  make();
+  status::Report saved;
+  saved.mode.current = "multidrop";
+  saved.mode.since = now - 2h;
+  c->start(saved);
+  ASSERT_EQ(fetcher.drains, 1);
+  fetcher.finishDrain(false);
+  EXPECT_EQ(c->mode(), mail::MailMode::Multidrop);
+  EXPECT_EQ(fetcher.starts, 2) << "fetchmail restarted after the failed drain";
+  auto r = c->report();
+  bool sawDrainReason = false;
+  for (const auto& reason : r.mode.reasons) sawDrainReason |= reason.code == "drain.failed";
+  EXPECT_TRUE(sawDrainReason);
+  EXPECT_TRUE(r.switches.empty());
+}
+
+TEST_F(Fixture, FailureDuringDrainCancelsTheReturn) {
+  ddns.h = {mail::DdnsState::Healthy, now - 2h, "", ""};
+  link.state.since = now - 24h;
+  make();
+  status::Report saved;
+  saved.mode.current = "multidrop";
+  saved.mode.since = now - 2h;
+  c->start(saved);
+  ASSERT_EQ(fetcher.drains, 1);
+  link.state = {LinkType::Dedicated, false, now};  // the link drops while we drain
+  fetcher.finishDrain(true);
+  EXPECT_EQ(c->mode(), mail::MailMode::Multidrop);
+  EXPECT_GE(fetcher.starts, 1);
+}
+
+TEST_F(Fixture, RcInstallFailureStillKeepsMailOffDirect) {
+  rcFails = true;
+  make();
+  status::Report saved;
+  saved.mode.current = "direct";
+  saved.mode.since = now - 48h;
+  c->start(saved);
+  link.state = {LinkType::Dedicated, false, now};
+  advance(2min);
+  EXPECT_EQ(c->mode(), mail::MailMode::Multidrop);
+  EXPECT_EQ(fetcher.starts, 0);
+  auto r = c->report();
+  bool sawRc = false;
+  for (const auto& reason : r.mode.reasons) sawRc |= reason.code == "fetchmail.rc_failed";
+  EXPECT_TRUE(sawRc);
+}
+
+TEST_F(Fixture, RestartResumesPersistedModeWithoutFlapping) {
+  make();
+  status::Report saved;
+  saved.mode.current = "direct";
+  saved.mode.since = now - 10h;
+  saved.switches.push_back({now - 10h, "multidrop", "direct", {"auto.healthy"}, ""});
+  ddns.h = {mail::DdnsState::Unknown, now, "", ""};  // nothing checked yet after the restart
+  c->start(saved);
+  EXPECT_EQ(c->mode(), mail::MailMode::Direct);
+  EXPECT_EQ(fetcher.starts, 0);
+  EXPECT_EQ(c->report().switches.size(), 1u);
+  ddns.h = {mail::DdnsState::Healthy, now, "", ""};
+  advance(1min);
+  EXPECT_EQ(c->mode(), mail::MailMode::Direct);
+  EXPECT_EQ(c->report().switches.size(), 1u);
+}
+
+TEST_F(Fixture, InvalidReloadKeepsRunningPolicyAndReportsErrors) {
+  make();
+  c->start(std::nullopt);
+  PolicyLoad bad;
+  bad.diagnostics.push_back({"/etc/dynmx/dynmx.toml", 3, 8, Severity::Error, "unknown mail mode 'sometimes'"});
+  c->reload(bad);
+  EXPECT_EQ(c->policy().mail.mode, MailPolicy::Auto);
+  auto r = c->report();
+  ASSERT_EQ(r.daemon.policyErrors.size(), 1u);
+  EXPECT_EQ(r.daemon.policyErrors[0], "/etc/dynmx/dynmx.toml:3:8: error: unknown mail mode 'sometimes'");
+  PolicyLoad good;
+  good.policy = autoPolicy();
+  good.policy->mail.mode = MailPolicy::Multidrop;
+  c->reload(good);
+  EXPECT_EQ(c->policy().mail.mode, MailPolicy::Multidrop);
+  EXPECT_TRUE(c->report().daemon.policyErrors.empty());
+}
+
+TEST_F(Fixture, ExplicitMultidropNeverDrains) {
+  Policy p = autoPolicy();
+  p.mail.mode = MailPolicy::Multidrop;
+  ddns.h = {mail::DdnsState::Healthy, now - 48h, "", ""};
+  make(p);
+  c->start(std::nullopt);
+  advance(72h);
+  EXPECT_EQ(c->mode(), mail::MailMode::Multidrop);
+  EXPECT_EQ(fetcher.drains, 0);
+}
