@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -107,6 +108,9 @@ SpawnedProcess spawnProcess(const ProcessSpec& spec) {
       if (::setgid(*spec.gid) != 0) die(errno);
     }
     if (spec.uid && ::setuid(*spec.uid) != 0) die(errno);
+    // Children never inherit our capabilities (the unit grants CAP_SETUID/SETGID only so
+    // we can start fetchmail and hooks as their own users).
+    ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
     int lastErr = ENOENT;
     for (const auto& c : candidates) {
       ::execve(c.c_str(), argv.data(), envp.data());
