@@ -1,0 +1,112 @@
+#pragma once
+// dyndns2-family providers: presets and request building. Pure: the values built here are
+// handed to the HTTP adapter, which adds the password (never present in these values).
+#include <cstddef>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dynmx/ddns/address.hpp"
+#include "dynmx/policy.hpp"
+#include "dynmx/result.hpp"
+#include "dynmx/time.hpp"
+
+namespace dynmx::ddns {
+
+/// The protocol's hard limit on hostnames in one request (more are answered `numhost`).
+inline constexpr std::size_t kMaxHostsPerRequest = 20;
+/// The shortest pause after 911/dnserr any provider gets from us (No-IP's rule).
+inline constexpr Duration kMinServerErrorRetry = std::chrono::minutes(30);
+
+/// How a provider takes an IPv4 and an IPv6 address in one request.
+enum class DualStack {
+  CommaInMyip,    ///< myip=v4,v6 (Dyn, No-IP)
+  SeparateMyipv6, ///< myip=v4&myipv6=v6 (Dynu)
+  SingleAddress,  ///< one address per request; dual stack needs two accounts
+};
+
+/// A well-known dyndns2-family service.
+struct ProviderPreset {
+  std::string_view name;         ///< as written in the policy: "dyn", "noip", "dynu", "freedns"
+  std::string_view displayName;  ///< for humans
+  std::string_view url;          ///< update endpoint: scheme, host and path, no query
+  bool supportsOffline = false;  ///< accepts offline=YES (paid accounts; `!donator` otherwise)
+  std::size_t batchLimit = kMaxHostsPerRequest;  ///< hostnames per request
+  Duration minRetry = kMinServerErrorRetry;      ///< pause after 911/dnserr (never below 30m)
+  DualStack dualStack = DualStack::CommaInMyip;
+};
+
+/// All presets, in documentation order.
+std::span<const ProviderPreset> presets();
+/// Find a preset by name; nullopt for "custom" and unknown names.
+std::optional<ProviderPreset> findPreset(std::string_view name);
+
+/// Validate a hostname (LDH labels of 1..63, total <= 253, at least two labels, no leading
+/// or trailing hyphen). Returns it lower-cased without a trailing dot.
+Result<std::string> normalizeHostname(std::string_view host);
+
+/// Percent-escape everything except RFC 3986 unreserved characters.
+std::string percentEscape(std::string_view text);
+
+/// The address(es) to publish: at least one must be set for an update.
+struct AddressSet {
+  std::optional<IpAddress> v4;
+  std::optional<IpAddress> v6;
+
+  /// True when neither family is set.
+  [[nodiscard]] bool empty() const { return !v4 && !v6; }
+  /// "v4", "v6" or "v4,v6" in canonical text; the value compared against the state file.
+  [[nodiscard]] std::string toString() const;
+  bool operator==(const AddressSet&) const = default;
+};
+
+/// Parse AddressSet::toString() output back; nullopt when malformed.
+std::optional<AddressSet> parseAddressSet(std::string_view text);
+
+/// Knobs for one round of requests. (Re-sending an unchanged address is the planner's call.)
+struct RequestOptions {
+  bool offline = false;  ///< add offline=YES (mail left direct; the provider parks the host)
+};
+
+/// One HTTP GET to send. Holds no secret: the adapter adds the password for Basic auth.
+struct UpdateRequest {
+  std::string account;                 ///< DdnsAccount::name
+  std::string url;                     ///< full URL with path and query
+  std::vector<std::string> hostnames;  ///< in the order the reply lines will follow
+  std::string username;                ///< Basic-auth user
+  std::string myip;                    ///< the address text sent (unescaped), empty if none
+  bool offline = false;                ///< offline=YES was added
+  bool allowInsecureHttp = false;      ///< the account allows http:// explicitly
+  bool tlsVerify = true;               ///< verify the provider's certificate
+};
+
+/// A hostname refused before any request was built.
+struct RejectedHost {
+  std::string host;
+  std::string reason;
+};
+
+/// Requests to send, and the hosts that were refused.
+struct RequestPlan {
+  std::vector<UpdateRequest> requests;
+  std::vector<RejectedHost> rejected;
+};
+
+/// The update endpoint for an account: the preset's URL, or `account.url` (custom, or an
+/// override of a preset's endpoint). Checks the scheme (https unless allowInsecureHttp),
+/// refuses credentials, fragments and a missing host.
+Result<std::string> endpointFor(const DdnsAccount& account);
+
+/// Build the requests for `hosts` of `account` (batched, escaped, in order). Account-level
+/// problems (unknown preset, bad URL, no or non-publishable address, offline not supported)
+/// fail as a whole; bad hostnames are rejected one by one and the rest still go out.
+Result<RequestPlan> buildRequests(const DdnsAccount& account,
+                                  const std::vector<std::string>& hosts,
+                                  const AddressSet& addresses, const RequestOptions& options = {});
+
+/// The 911/dnserr pause for an account: max(30m, preset minimum, account setting).
+Duration serverErrorRetry(const DdnsAccount& account);
+
+}  // namespace dynmx::ddns

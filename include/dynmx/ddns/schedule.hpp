@@ -1,0 +1,101 @@
+#pragma once
+// The DDNS planner: per-host state, whether to send now, and the new state after a reply.
+// Pure: `now` is a value and nothing here reads the clock or the disk.
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "dynmx/ddns/provider.hpp"
+#include "dynmx/ddns/response.hpp"
+#include "dynmx/policy.hpp"
+#include "dynmx/time.hpp"
+
+namespace dynmx::ddns {
+
+/// First step of the transient back-off; it doubles per failure.
+inline constexpr Duration kBackoffStart = std::chrono::minutes(1);
+/// The transient back-off never grows beyond this.
+inline constexpr Duration kBackoffCap = std::chrono::minutes(30);
+
+/// What we remember about one host across restarts (persisted by state.hpp).
+struct HostState {
+  std::string host;                        ///< normalized hostname
+  std::string account;                     ///< DdnsAccount::name
+  std::string lastAddressSent;             ///< AddressSet text of the last attempt ("" = none)
+  std::string confirmedAddress;            ///< last address the provider confirmed (good/nochg)
+  std::optional<ResultCode> lastResult;    ///< code of the last attempt
+  std::optional<TimePoint> lastAttempt;    ///< when the last request was answered/failed
+  std::optional<TimePoint> lastSuccess;    ///< last good/nochg
+  std::optional<TimePoint> retryNotBefore; ///< nothing is sent before this
+  std::optional<TimePoint> failingSince;   ///< first failure after the last success
+  std::string fatalReason;                 ///< non-empty: disabled until the config changes
+  std::string configFingerprint;           ///< configFingerprint(account) when last written
+  int consecutiveFailures = 0;             ///< drives the transient back-off
+  int unexpectedNochg = 0;                 ///< nochg replies we had no reason to expect
+  bool offline = false;                    ///< the provider holds the host offline (offline=YES)
+  bool offlineRefused = false;             ///< `!donator` for offline=YES: never ask again
+
+  /// True when a fatal reply disabled the host.
+  [[nodiscard]] bool fatal() const { return !fatalReason.empty(); }
+  bool operator==(const HostState&) const = default;
+};
+
+/// Why nothing is sent.
+enum class SkipReason {
+  None,       ///< not skipped
+  Unchanged,  ///< the provider already confirmed this address
+  Backoff,    ///< before retryNotBefore
+  Fatal,      ///< disabled by a fatal reply; config unchanged
+  NoAddress,  ///< nothing publishable to send
+  Offline,    ///< already offline (offline planning)
+  Refused,    ///< the provider refused the option (offline planning)
+};
+
+/// The planner's answer.
+struct UpdateDecision {
+  bool send = false;
+  SkipReason reason = SkipReason::None;
+  std::string text;                    ///< human reason, for status and `dynmx update`
+  std::optional<TimePoint> notBefore;  ///< for Backoff: the earliest time to ask again
+  bool nochgExpected = false;          ///< a `nochg` reply to this send would be normal
+  bool banLifted = false;              ///< a fatal state was lifted by a config change
+};
+
+/// Decide whether to send `current` for this host now. Never re-sends a confirmed address
+/// (unless `force`); never sends before retryNotBefore (not even with `force`); never sends
+/// for a fatal state unless `fingerprint` differs from the one recorded with the ban.
+/// `firstStart`: the daemon has just started, so a `nochg` is expected.
+UpdateDecision shouldUpdate(const HostState& state, const AddressSet& current, TimePoint now,
+                            bool force, bool firstStart, std::string_view fingerprint);
+
+/// Decide whether to send offline=YES for this host now.
+UpdateDecision shouldSendOffline(const HostState& state, TimePoint now,
+                                 std::string_view fingerprint);
+
+/// What applyResult needs besides the reply.
+struct ApplyContext {
+  std::string sentAddress;          ///< AddressSet text that was sent ("" for offline without myip)
+  std::string fingerprint;          ///< configFingerprint(account) in force
+  Duration serverErrorRetry = kMinServerErrorRetry;  ///< serverErrorRetry(account)
+  bool nochgExpected = false;       ///< from the UpdateDecision that led to the send
+  bool offlineRequest = false;      ///< the request carried offline=YES
+};
+
+/// The new state after a reply. 911/dnserr/garbage: retryNotBefore = now + max(30m,
+/// configured); transient: now + min(1m * 2^(n-1), 30m); fatal codes record the reason and
+/// the fingerprint; good/nochg clear every failure.
+HostState applyResult(const HostState& state, const HostResult& result, TimePoint now,
+                      const ApplyContext& ctx);
+
+/// The transient back-off after `failures` consecutive failures (1 → 1m, 2 → 2m, ... ≤ 30m).
+Duration transientBackoff(int failures);
+
+/// A stable hash (16 hex digits) of what identifies an account's setup: provider, url,
+/// username, password file path, http permission and the sorted host list. Never the
+/// password itself, so a state file cannot leak it.
+std::string configFingerprint(const DdnsAccount& account);
+
+/// "none" / "unchanged" / "backoff" / "fatal" / "no-address" / "offline" / "refused".
+const char* toString(SkipReason r);
+
+}  // namespace dynmx::ddns
