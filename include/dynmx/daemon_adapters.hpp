@@ -1,0 +1,49 @@
+#pragma once
+// Production implementations of the coordinator's seams that are not big enough to have
+// a module of their own: the fetchmail supervisor as a MailFetcher, the rc installer, and
+// account lookup for the unprivileged users fetchmail and hooks run as.
+#include <optional>
+#include <string>
+#include <sys/types.h>
+
+#include "dynmx/coordinator.hpp"
+#include "dynmx/fetchmail_supervisor.hpp"
+#include "dynmx/policy.hpp"
+
+namespace dynmx::coord {
+
+/// A local account.
+struct Account {
+  std::string name;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::string home;
+};
+
+/// Look up a user by name; error names the user.
+Result<Account> lookupAccount(const std::string& name);
+
+/// Which account fetchmail runs as: the policy's user when we are root; ourselves
+/// otherwise. Never root.
+Result<Account> fetchmailAccount(const Policy& policy);
+
+/// The supervisor configuration for a policy and account.
+fetchmail::SupervisorConfig supervisorConfig(const Policy& policy, const Account& account);
+
+/// Render → validate with the real fetchmail (as the fetchmail account) → install 0600.
+Status<> installRcForPolicy(const Policy& policy);
+
+/// The fetchmail supervisor seen through the coordinator's MailFetcher seam.
+class SupervisorFetcher final : public MailFetcher {
+ public:
+  explicit SupervisorFetcher(fetchmail::Supervisor& s) : s_(s) {}
+  void start() override { s_.start(); }
+  void stop(std::function<void()> stopped) override { s_.stop(std::move(stopped)); }
+  void drain(std::function<void(bool, const std::string&)> done) override { s_.drain(std::move(done)); }
+  const status::FetchmailInfo& info() const override { return s_.info(); }
+
+ private:
+  fetchmail::Supervisor& s_;
+};
+
+}  // namespace dynmx::coord
