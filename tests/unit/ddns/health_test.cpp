@@ -1,0 +1,202 @@
+#include "dynmx/ddns/health.hpp"
+
+#include <gtest/gtest.h>
+
+namespace dynmx::ddns {
+namespace {
+
+using namespace std::chrono_literals;
+using mail::DdnsHealth;
+using mail::DdnsState;
+
+const TimePoint kT0 = fromUnix(1'800'000'000);
+const AddressSet kA{IpAddress::parse("203.0.113.7"), std::nullopt};
+
+ServerAnswer answer(const char* server, std::vector<std::string> addrs, std::uint32_t ttl = 60) {
+  return ServerAnswer{server, true, std::move(addrs), ttl, {}};
+}
+ServerAnswer failed(const char* server, const char* why) {
+  return ServerAnswer{server, false, {}, 0, why};
+}
+
+Observation obs(std::vector<ServerAnswer> answers, TimePoint at, const char* host = "mail.example.com") {
+  return Observation{"office", host, kA, std::move(answers), at};
+}
+
+// A store in which the host was updated successfully at `at`.
+StateStore goodState(TimePoint at, const char* host = "mail.example.com") {
+  StateStore st;
+  HostState s;
+  s.account = "office";
+  s.host = host;
+  s.confirmedAddress = s.lastAddressSent = "203.0.113.7";
+  s.lastResult = ResultCode::Good;
+  s.lastAttempt = s.lastSuccess = at;
+  s.configFingerprint = "fp";
+  st.put(s);
+  return st;
+}
+
+HealthInput input(const StateStore* st, std::vector<Observation> o, TimePoint now,
+                  DdnsHealth previous = {}) {
+  HealthInput in;
+  in.hosts = {{"office", "mail.example.com"}};
+  in.states = st;
+  in.observations = std::move(o);
+  in.previous = previous;
+  in.now = now;
+  return in;
+}
+
+TEST(VerifyHostTest, Outcomes) {
+  EXPECT_EQ(verifyHost(obs({answer("ns1", {"203.0.113.7"}), answer("ns2", {"203.0.113.7"})}, kT0))
+                .outcome,
+            VerifyOutcome::Verified);
+  const auto mm = verifyHost(obs({answer("ns1", {"203.0.113.7"}), answer("ns2", {"198.51.100.9"}, 300)}, kT0));
+  EXPECT_EQ(mm.outcome, VerifyOutcome::Mismatch);
+  EXPECT_EQ(mm.text, "mail.example.com resolves to 198.51.100.9 at ns2, expected 203.0.113.7");
+  EXPECT_EQ(mm.ttl, 300u);
+  // An extra record is a mismatch too (a stale second A record).
+  EXPECT_EQ(verifyHost(obs({answer("ns1", {"203.0.113.7", "198.51.100.9"})}, kT0)).outcome,
+            VerifyOutcome::Mismatch);
+  // NXDOMAIN / NODATA is an answer with nothing in it.
+  EXPECT_EQ(verifyHost(obs({answer("ns1", {})}, kT0)).outcome, VerifyOutcome::Mismatch);
+  const auto rf = verifyHost(obs({failed("ns1", "timeout"), failed("ns2", "refused")}, kT0));
+  EXPECT_EQ(rf.outcome, VerifyOutcome::ResolutionFailing);
+  EXPECT_NE(rf.text.find("ns2: refused"), std::string::npos);
+  EXPECT_EQ(verifyHost(obs({}, kT0)).outcome, VerifyOutcome::ResolutionFailing);
+  // One unreachable server among answering ones does not fail the host.
+  const auto part = verifyHost(obs({answer("ns1", {"203.0.113.7"}), failed("ns2", "timeout")}, kT0));
+  EXPECT_EQ(part.outcome, VerifyOutcome::Verified);
+  EXPECT_NE(part.text.find("unreachable"), std::string::npos);
+  // Textual forms are compared as addresses.
+  Observation v6{"office", "h", AddressSet{std::nullopt, IpAddress::parse("2001:db8::7")},
+                 {answer("ns1", {"2001:0db8:0:0::7"})}, kT0};
+  EXPECT_EQ(verifyHost(v6).outcome, VerifyOutcome::Verified);
+}
+
+TEST(HealthTest, DisabledAndNoHosts) {
+  HealthInput in;
+  in.enabled = false;
+  in.now = kT0;
+  EXPECT_EQ(evaluateHealth(in).state, DdnsState::Disabled);
+  in.enabled = true;  // but no hosts
+  EXPECT_EQ(evaluateHealth(in).state, DdnsState::Disabled);
+}
+
+TEST(HealthTest, HealthyWhenAllVerifiedAndSinceIsStable) {
+  const auto st = goodState(kT0);
+  auto h = evaluateHealth(input(&st, {obs({answer("ns1", {"203.0.113.7"})}, kT0 + 5min)}, kT0 + 5min));
+  EXPECT_EQ(h.state, DdnsState::Healthy);
+  EXPECT_EQ(h.since, kT0 + 5min);
+  const auto h2 =
+      evaluateHealth(input(&st, {obs({answer("ns1", {"203.0.113.7"})}, kT0 + 10min)}, kT0 + 10min, h));
+  EXPECT_EQ(h2.state, DdnsState::Healthy);
+  EXPECT_EQ(h2.since, kT0 + 5min);
+}
+
+TEST(HealthTest, NotCheckedYetIsUnknown) {
+  const auto st = goodState(kT0);
+  const auto h = evaluateHealth(input(&st, {}, kT0 + 1min));
+  EXPECT_EQ(h.state, DdnsState::Unknown);
+}
+
+TEST(HealthTest, MismatchAfterTtlGraceWithStableSince) {
+  const auto st = goodState(kT0);
+  // Within the old record's TTL (300 s) after our update: not counted, verdict unchanged.
+  const DdnsHealth healthy{DdnsState::Healthy, kT0 - 1h, "", ""};
+  auto h = evaluateHealth(
+      input(&st, {obs({answer("ns1", {"198.51.100.9"}, 300)}, kT0 + 4min)}, kT0 + 4min, healthy));
+  EXPECT_EQ(h.state, DdnsState::Healthy);
+  EXPECT_EQ(h.since, kT0 - 1h);
+  // Past the TTL: a mismatch, since the observation.
+  h = evaluateHealth(
+      input(&st, {obs({answer("ns1", {"198.51.100.9"}, 300)}, kT0 + 6min)}, kT0 + 6min, h));
+  EXPECT_EQ(h.state, DdnsState::Failing);
+  EXPECT_EQ(h.code, "ddns.mismatch");
+  EXPECT_EQ(h.since, kT0 + 6min);
+  EXPECT_NE(h.text.find("198.51.100.9"), std::string::npos);
+  // Still mismatching later: since does not move.
+  h = evaluateHealth(
+      input(&st, {obs({answer("ns1", {"198.51.100.9"}, 300)}, kT0 + 11min)}, kT0 + 11min, h));
+  EXPECT_EQ(h.code, "ddns.mismatch");
+  EXPECT_EQ(h.since, kT0 + 6min);
+  // Fixed: healthy again, since now.
+  h = evaluateHealth(input(&st, {obs({answer("ns1", {"203.0.113.7"})}, kT0 + 16min)}, kT0 + 16min, h));
+  EXPECT_EQ(h.state, DdnsState::Healthy);
+  EXPECT_EQ(h.since, kT0 + 16min);
+}
+
+TEST(HealthTest, HugeTtlGraceIsCapped) {
+  const auto st = goodState(kT0);
+  const auto h = evaluateHealth(
+      input(&st, {obs({answer("ns1", {"198.51.100.9"}, 86400)}, kT0 + 61min)}, kT0 + 61min));
+  EXPECT_EQ(h.code, "ddns.mismatch");
+}
+
+TEST(HealthTest, ResolutionFailing) {
+  const auto st = goodState(kT0);
+  const auto h = evaluateHealth(
+      input(&st, {obs({failed("ns1", "timeout")}, kT0 + 5min)}, kT0 + 5min));
+  EXPECT_EQ(h.state, DdnsState::Failing);
+  EXPECT_EQ(h.code, "ddns.resolution_failing");
+  EXPECT_EQ(h.since, kT0 + 5min);
+}
+
+TEST(HealthTest, ProviderRetryingAndFatal) {
+  auto st = goodState(kT0);
+  HostState s = st.get("office", "mail.example.com");
+  s.lastResult = ResultCode::ServerError911;
+  s.failingSince = kT0 + 1h;
+  s.retryNotBefore = kT0 + 90min;
+  st.put(s);
+  auto h = evaluateHealth(input(&st, {obs({answer("ns1", {"203.0.113.7"})}, kT0 + 70min)}, kT0 + 70min));
+  EXPECT_EQ(h.code, "ddns.provider_retrying");
+  EXPECT_EQ(h.since, kT0 + 1h);
+  EXPECT_NE(h.text.find("911"), std::string::npos);
+
+  s.fatalReason = "badauth";
+  s.lastResult = ResultCode::BadAuth;
+  s.lastAttempt = kT0 + 2h;
+  st.put(s);
+  h = evaluateHealth(input(&st, {}, kT0 + 3h, h));
+  EXPECT_EQ(h.code, "ddns.provider_fatal");
+  EXPECT_EQ(h.since, kT0 + 2h);
+  EXPECT_NE(h.text.find("badauth"), std::string::npos);
+}
+
+TEST(HealthTest, CgnatWinsAndWorstHostIsReported) {
+  auto st = goodState(kT0);
+  HealthInput in = input(&st, {obs({answer("ns1", {"203.0.113.7"})}, kT0)}, kT0);
+  in.nat = detectNat(IpAddress::parse("100.64.1.2"), IpAddress::parse("203.0.113.7"));
+  auto h = evaluateHealth(in);
+  EXPECT_EQ(h.code, "ddns.cgnat");
+  EXPECT_EQ(h.state, DdnsState::Failing);
+
+  // Two hosts: one mismatching, one fatal → fatal is reported; two mismatching → "and 1 more".
+  HostState other = st.get("office", "www.example.com");
+  other.fatalReason = "nohost";
+  other.configFingerprint = "fp";
+  other.lastAttempt = kT0;
+  st.put(other);
+  in = input(&st, {obs({answer("ns1", {"198.51.100.9"})}, kT0 + 1h)}, kT0 + 1h);
+  in.hosts.push_back({"office", "www.example.com"});
+  h = evaluateHealth(in);
+  EXPECT_EQ(h.code, "ddns.provider_fatal");
+  EXPECT_NE(h.text.find("www.example.com"), std::string::npos);
+
+  auto st2 = goodState(kT0);
+  st2.put(goodState(kT0, "www.example.com").hosts.begin()->second);
+  in = input(&st2,
+             {obs({answer("ns1", {"198.51.100.9"})}, kT0 + 2h),
+              obs({answer("ns1", {"198.51.100.9"})}, kT0 + 1h, "www.example.com")},
+             kT0 + 2h);
+  in.hosts.push_back({"office", "www.example.com"});
+  h = evaluateHealth(in);
+  EXPECT_EQ(h.code, "ddns.mismatch");
+  EXPECT_EQ(h.since, kT0 + 1h);
+  EXPECT_NE(h.text.find("(and 1 more)"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace dynmx::ddns

@@ -1,0 +1,218 @@
+#include "dynmx/ddns/schedule.hpp"
+
+#include <gtest/gtest.h>
+
+namespace dynmx::ddns {
+namespace {
+
+using namespace std::chrono_literals;
+
+const TimePoint kT0 = fromUnix(1'800'000'000);
+const AddressSet kA{IpAddress::parse("203.0.113.7"), std::nullopt};
+const AddressSet kB{IpAddress::parse("203.0.113.8"), std::nullopt};
+const std::string kFp = "fp-1";
+
+HostResult res(ResultCode c) { return HostResult{"h.example.com", c, consequenceOf(c), {}, {}}; }
+
+HostState fresh() {
+  HostState s;
+  s.host = "h.example.com";
+  s.account = "office";
+  return s;
+}
+
+// Send kA and apply the reply, as the engine does.
+HostState sendAndApply(const HostState& s, const AddressSet& addr, ResultCode code, TimePoint now,
+                       Duration retry = 30min) {
+  const auto d = shouldUpdate(s, addr, now, false, false, kFp);
+  EXPECT_TRUE(d.send) << d.text;
+  return applyResult(s, res(code), now,
+                     {addr.toString(), kFp, retry, d.nochgExpected, false});
+}
+
+TEST(ScheduleTest, FirstUpdateThenNeverResendUnchanged) {
+  auto d = shouldUpdate(fresh(), kA, kT0, false, true, kFp);
+  EXPECT_TRUE(d.send);
+  EXPECT_TRUE(d.nochgExpected);
+  auto s = sendAndApply(fresh(), kA, ResultCode::Good, kT0);
+  EXPECT_EQ(s.confirmedAddress, "203.0.113.7");
+  EXPECT_EQ(s.lastSuccess, kT0);
+
+  d = shouldUpdate(s, kA, kT0 + 1h, false, false, kFp);
+  EXPECT_FALSE(d.send);
+  EXPECT_EQ(d.reason, SkipReason::Unchanged);
+  // Not even after a restart.
+  d = shouldUpdate(s, kA, kT0 + 24h, false, true, kFp);
+  EXPECT_FALSE(d.send);
+  EXPECT_EQ(d.reason, SkipReason::Unchanged);
+  // force re-sends, and then a nochg is expected.
+  d = shouldUpdate(s, kA, kT0 + 1h, true, false, kFp);
+  EXPECT_TRUE(d.send);
+  EXPECT_TRUE(d.nochgExpected);
+  // A changed address goes out; nochg for it would be unexpected.
+  d = shouldUpdate(s, kB, kT0 + 1h, false, false, kFp);
+  EXPECT_TRUE(d.send);
+  EXPECT_FALSE(d.nochgExpected);
+}
+
+TEST(ScheduleTest, UnexpectedNochgIsCountedAndNotRepeated) {
+  auto s = sendAndApply(fresh(), kA, ResultCode::Good, kT0);
+  s = sendAndApply(s, kB, ResultCode::NoChange, kT0 + 1h);
+  EXPECT_EQ(s.unexpectedNochg, 1);
+  EXPECT_EQ(s.confirmedAddress, "203.0.113.8");
+  EXPECT_EQ(shouldUpdate(s, kB, kT0 + 2h, false, false, kFp).reason, SkipReason::Unchanged);
+  // At first start a nochg is normal.
+  auto f = sendAndApply(fresh(), kA, ResultCode::NoChange, kT0);
+  EXPECT_EQ(f.unexpectedNochg, 0);
+}
+
+TEST(ScheduleTest, After911NothingForThirtyMinutes) {
+  auto s = sendAndApply(fresh(), kA, ResultCode::ServerError911, kT0);
+  ASSERT_TRUE(s.retryNotBefore.has_value());
+  EXPECT_EQ(*s.retryNotBefore, kT0 + 30min);
+  auto d = shouldUpdate(s, kA, kT0 + 29min + 59s, false, false, kFp);
+  EXPECT_FALSE(d.send);
+  EXPECT_EQ(d.reason, SkipReason::Backoff);
+  EXPECT_EQ(d.notBefore, kT0 + 30min);
+  // Not even forced, not even with a new address.
+  EXPECT_FALSE(shouldUpdate(s, kB, kT0 + 29min + 59s, true, true, kFp).send);
+  d = shouldUpdate(s, kA, kT0 + 30min, false, false, kFp);
+  EXPECT_TRUE(d.send);
+  // A nochg after a failed attempt is normal: the earlier request may have landed.
+  EXPECT_TRUE(d.nochgExpected);
+}
+
+TEST(ScheduleTest, DnserrUsesConfiguredRetryButNeverBelowThirtyMinutes) {
+  auto s = sendAndApply(fresh(), kA, ResultCode::DnsErr, kT0, 10min);
+  EXPECT_EQ(*s.retryNotBefore, kT0 + 30min);
+  s = sendAndApply(fresh(), kA, ResultCode::DnsErr, kT0, 2h);
+  EXPECT_EQ(*s.retryNotBefore, kT0 + 2h);
+  EXPECT_FALSE(shouldUpdate(s, kA, kT0 + 2h - 1s, false, false, kFp).send);
+  EXPECT_TRUE(shouldUpdate(s, kA, kT0 + 2h, false, false, kFp).send);
+}
+
+TEST(ScheduleTest, TransientBackoffDoublesUpToThirtyMinutes) {
+  EXPECT_EQ(transientBackoff(1), 1min);
+  EXPECT_EQ(transientBackoff(2), 2min);
+  EXPECT_EQ(transientBackoff(3), 4min);
+  EXPECT_EQ(transientBackoff(5), 16min);
+  EXPECT_EQ(transientBackoff(6), 30min);
+  EXPECT_EQ(transientBackoff(1000), 30min);
+
+  auto s = fresh();
+  TimePoint now = kT0;
+  const Duration expected[] = {1min, 2min, 4min, 8min, 16min, 30min, 30min};
+  for (Duration want : expected) {
+    s = sendAndApply(s, kA, ResultCode::Timeout, now);
+    ASSERT_EQ(*s.retryNotBefore, now + want);
+    EXPECT_FALSE(shouldUpdate(s, kA, now + want - 1s, false, false, kFp).send);
+    now += want;
+  }
+  EXPECT_EQ(s.failingSince, kT0);
+  s = sendAndApply(s, kA, ResultCode::Good, now);
+  EXPECT_EQ(s.consecutiveFailures, 0);
+  EXPECT_FALSE(s.retryNotBefore.has_value());
+  EXPECT_FALSE(s.failingSince.has_value());
+}
+
+TEST(ScheduleTest, BadauthDisablesUntilFingerprintChanges) {
+  auto s = sendAndApply(fresh(), kA, ResultCode::BadAuth, kT0);
+  EXPECT_TRUE(s.fatal());
+  EXPECT_EQ(s.configFingerprint, kFp);
+  for (auto later : {kT0 + 1h, kT0 + 24h * 365}) {
+    auto d = shouldUpdate(s, kB, later, true, true, kFp);
+    EXPECT_FALSE(d.send);
+    EXPECT_EQ(d.reason, SkipReason::Fatal);
+    EXPECT_NE(d.text.find("badauth"), std::string::npos);
+  }
+  auto d = shouldUpdate(s, kA, kT0 + 1h, false, false, "fp-2");
+  EXPECT_TRUE(d.send);
+  EXPECT_TRUE(d.banLifted);
+  s = applyResult(s, res(ResultCode::Good), kT0 + 1h, {kA.toString(), "fp-2", 30min, true, false});
+  EXPECT_FALSE(s.fatal());
+  EXPECT_EQ(s.configFingerprint, "fp-2");
+  // Banned again with the new config: stays banned until the next change.
+  s = applyResult(s, res(ResultCode::Abuse), kT0 + 2h, {kB.toString(), "fp-2", 30min, false, false});
+  EXPECT_EQ(shouldUpdate(s, kB, kT0 + 3h, false, false, "fp-2").reason, SkipReason::Fatal);
+}
+
+TEST(ScheduleTest, EveryFatalHostCodeDisables) {
+  for (auto c : {ResultCode::NotFqdn, ResultCode::NoHost, ResultCode::NotYours,
+                 ResultCode::NumHost, ResultCode::BadSys, ResultCode::Abuse,
+                 ResultCode::BadAgent, ResultCode::NotActive}) {
+    const auto s = sendAndApply(fresh(), kA, c, kT0);
+    EXPECT_TRUE(s.fatal()) << toString(c);
+    EXPECT_EQ(shouldUpdate(s, kA, kT0 + 48h, false, false, kFp).reason, SkipReason::Fatal);
+  }
+}
+
+TEST(ScheduleTest, NoAddressNeverSends) {
+  const auto d = shouldUpdate(fresh(), AddressSet{}, kT0, true, true, kFp);
+  EXPECT_FALSE(d.send);
+  EXPECT_EQ(d.reason, SkipReason::NoAddress);
+}
+
+TEST(ScheduleTest, OfflineAndNotDonator) {
+  auto s = sendAndApply(fresh(), kA, ResultCode::Good, kT0);
+  auto d = shouldSendOffline(s, kT0 + 1h, kFp);
+  EXPECT_TRUE(d.send);
+  s = applyResult(s, res(ResultCode::Good), kT0 + 1h, {"", kFp, 30min, true, true});
+  EXPECT_TRUE(s.offline);
+  EXPECT_EQ(s.confirmedAddress, "203.0.113.7");
+  EXPECT_EQ(shouldSendOffline(s, kT0 + 2h, kFp).reason, SkipReason::Offline);
+  // Back online: the unchanged address must go out again.
+  d = shouldUpdate(s, kA, kT0 + 2h, false, false, kFp);
+  EXPECT_TRUE(d.send);
+  s = applyResult(s, res(ResultCode::Good), kT0 + 2h, {kA.toString(), kFp, 30min, true, false});
+  EXPECT_FALSE(s.offline);
+
+  // !donator: the option is refused for good, address updates carry on.
+  s = applyResult(s, res(ResultCode::NotDonator), kT0 + 3h, {"", kFp, 30min, true, true});
+  EXPECT_TRUE(s.offlineRefused);
+  EXPECT_FALSE(s.fatal());
+  EXPECT_EQ(shouldSendOffline(s, kT0 + 4h, kFp).reason, SkipReason::Refused);
+  EXPECT_EQ(shouldUpdate(s, kA, kT0 + 4h, false, false, kFp).reason, SkipReason::Unchanged);
+  EXPECT_TRUE(shouldUpdate(s, kB, kT0 + 4h, false, false, kFp).send);
+  EXPECT_TRUE(shouldSendOffline(s, kT0 + 4h, "fp-2").send);
+}
+
+TEST(FingerprintTest, StableAndSensitiveButNotToThePassword) {
+  DdnsAccount a;
+  a.name = "office";
+  a.provider = "dyn";
+  a.username = "user";
+  a.passwordFile = "/etc/dynmx/dyn.pw";
+  a.hosts = {"b.example.com", "a.example.com"};
+  const auto fp = configFingerprint(a);
+  EXPECT_EQ(fp.size(), 16u);
+  EXPECT_EQ(fp, configFingerprint(a));
+
+  auto b = a;
+  b.hosts = {"A.example.com", "b.example.com"};  // order and case do not matter
+  EXPECT_EQ(configFingerprint(b), fp);
+  b.password = "changed";  // the secret never enters the fingerprint
+  EXPECT_EQ(configFingerprint(b), fp);
+
+  for (auto mutate : std::vector<void (*)(DdnsAccount&)>{
+           [](DdnsAccount& x) { x.provider = "noip"; },
+           [](DdnsAccount& x) { x.url = "https://x.test/nic/update"; },
+           [](DdnsAccount& x) { x.username = "other"; },
+           [](DdnsAccount& x) { x.passwordFile = "/etc/dynmx/new.pw"; },
+           [](DdnsAccount& x) { x.allowInsecureHttp = true; },
+           [](DdnsAccount& x) { x.hosts.push_back("c.example.com"); }}) {
+    auto c = a;
+    mutate(c);
+    EXPECT_NE(configFingerprint(c), fp);
+  }
+  // Field boundaries matter: ("ab","c") differs from ("a","bc").
+  auto d1 = a;
+  d1.username = "ab";
+  d1.passwordFile = "c";
+  auto d2 = a;
+  d2.username = "a";
+  d2.passwordFile = "bc";
+  EXPECT_NE(configFingerprint(d1), configFingerprint(d2));
+}
+
+}  // namespace
+}  // namespace dynmx::ddns
