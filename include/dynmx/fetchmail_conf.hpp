@@ -52,6 +52,10 @@ struct InstallOptions {
   std::optional<gid_t> group;
 };
 
+/// Replace every password found in `rcText` (as written and as fetchmail reads it) in
+/// `text` by "********". Used on anything fetchmail prints about a candidate rc.
+std::string scrubSecrets(std::string text, const std::string& rcText);
+
 /// Stage the rc next to `path` (0600), validate it, and only then rename it into place.
 /// On any failure the previous file is untouched and the error says why (never the password).
 Status<> installRc(const std::string& path, std::string_view text, const Validator& validate,
