@@ -64,12 +64,16 @@ struct Decision {
   std::optional<TimePoint> reviewAt;  ///< earliest time the decision can change without new input
 };
 
-/// Decide the mail mode. Pure: no clock, no I/O.
+/// Decide the mail mode. Pure: no clock, no I/O. Rules and reason codes: docs/decision.md.
+/// A null `in.policy` is a programming error (std::invalid_argument).
 Decision decide(const DecisionInput& in);
 
 /// "direct" / "multidrop".
 const char* toString(MailMode m);
 /// "disabled" / "healthy" / "failing" / "unknown".
 const char* toString(DdnsState s);
+
+/// Multi-line human text for a decision: the mode, each reason as "[code] text", and reviewAt.
+std::string explain(const Decision& d);
 
 }  // namespace dynmx::mail
