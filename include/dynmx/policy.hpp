@@ -68,6 +68,7 @@ struct IspMailbox {
   Duration timeout{std::chrono::seconds(60)};
   bool keep = false;     ///< leave messages on the server after delivery
   bool fetchAll = true;  ///< fetch old (seen) messages too
+  SourcePos passwordFilePos;  ///< where password_file was written (checkPolicyFiles points here)
 };
 
 /// [envelope]: the header that carries the envelope recipient at the ISP.
@@ -113,6 +114,7 @@ struct DdnsAccount {
   bool offlineOnMultidrop = false;  ///< send offline=YES when mail leaves direct (paid feature)
   Duration retryAfterServerError{std::chrono::minutes(30)};  ///< 911/dnserr back-off (>= 30m)
   SourcePos pos;
+  SourcePos passwordFilePos;  ///< where password_file was written (checkPolicyFiles points here)
 };
 
 /// How our public address is found.
@@ -179,6 +181,7 @@ struct Policy {
 struct PolicyLoad {
   std::optional<Policy> policy;
   std::vector<Diagnostic> diagnostics;
+  bool unreadable = false;  ///< the file itself could not be read (`dynmx check` exits 2)
 };
 
 /// Parse policy text; `fileName` is used in diagnostics. Pure: touches no files.
@@ -197,6 +200,9 @@ struct SecretRead {
   std::string error;
 };
 SecretRead readSecretFile(const std::string& path);
+
+/// DDNS provider names the policy accepts ("dyn", "noip", "dynu", "freedns", "custom").
+const std::vector<std::string>& knownDdnsProviders();
 
 /// Names for enums, as written in the policy file.
 const char* toString(MailPolicy m);

@@ -1,0 +1,56 @@
+#pragma once
+// Private to policy/: the draft a parse produces before semantic checks decide whether it
+// becomes a Policy. Positions are kept by dotted key path so semantic checks, which run on
+// the structs, can still point at the line the admin has to edit.
+#include <map>
+#include <string>
+#include <vector>
+
+#include "dynmx/policy.hpp"
+
+namespace dynmx::policy_detail {
+
+/// Where keys and table headers were written, by dotted path ("isp.password", "ddns.account[1]").
+struct Positions {
+  std::map<std::string, SourcePos> keys;    ///< value positions of keys that were present
+  std::map<std::string, SourcePos> tables;  ///< header positions of tables that were present
+
+  /// True if the key was written in the file.
+  [[nodiscard]] bool has(const std::string& path) const { return keys.count(path) != 0; }
+  /// Position of a key's value; {0,0} (whole file) when absent.
+  [[nodiscard]] SourcePos key(const std::string& path) const;
+  /// Position of a table header; {0,0} when absent.
+  [[nodiscard]] SourcePos table(const std::string& path) const;
+  /// The first present position among the paths (keys, then tables); {0,0} when none is.
+  [[nodiscard]] SourcePos first(std::initializer_list<std::string> paths) const;
+};
+
+/// A policy as parsed, whatever its errors, with every position and finding so far.
+struct Draft {
+  Policy policy;
+  Positions pos;
+  std::vector<Diagnostic> diagnostics;
+  bool syntaxOk = false;  ///< false: TOML did not parse; the policy is all defaults
+};
+
+/// TOML text → Draft: syntax, key names, types, value ranges. Never stops at the first error.
+Draft parseDraft(std::string_view text, const std::string& fileName);
+
+/// Cross-key checks that keep mail safe; appends to draft.diagnostics.
+void checkSemantics(Draft& draft);
+
+/// Add a diagnostic at `pos`.
+void report(std::vector<Diagnostic>& out, const std::string& file, SourcePos pos, Severity severity,
+            std::string message);
+
+/// Levenshtein distance, for did-you-mean suggestions.
+int editDistance(std::string_view a, std::string_view b);
+
+/// Classify a literal IP address; "" if it is a publishable (public or documentation) address,
+/// otherwise the reason ("private", "loopback", ...). nullopt-like "not an address" is "invalid".
+std::string addressProblem(const std::string& text);
+
+/// True for 127.0.0.0/8, ::1 and "localhost".
+bool isLoopbackHost(const std::string& host);
+
+}  // namespace dynmx::policy_detail
