@@ -1,0 +1,941 @@
+#include "dynmx/ddns_engine.hpp"
+
+#include <algorithm>
+#include <boost/asio/post.hpp>
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <system_error>
+#include <utility>
+
+#include "dynmx/atomic_file.hpp"
+#include "dynmx/ddns/response.hpp"
+#include "dynmx/ddns/schedule.hpp"
+#include "dynmx/version.hpp"
+
+namespace dynmx::ddns {
+
+namespace {
+
+using HostKey = std::pair<std::string, std::string>;
+
+bool startsWith(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+
+// The authority of an http(s) URL without userinfo, e.g. "127.0.0.1:8080" or "[::1]".
+std::string_view authorityOf(std::string_view url) {
+  const std::size_t scheme = url.find("://");
+  if (scheme == std::string_view::npos) return {};
+  url.remove_prefix(scheme + 3);
+  return url.substr(0, url.find_first_of("/?#"));
+}
+
+// Plain http is only tolerable when the bytes never leave this machine.
+bool isLiteralLoopbackHttp(std::string_view url) {
+  if (!startsWith(url, "http://")) return false;
+  const std::string_view auth = authorityOf(url);
+  if (auth.find('@') != std::string_view::npos) return false;
+  const auto hostIs = [&](std::string_view host) {
+    return auth == host || (startsWith(auth, host) && auth.size() > host.size() &&
+                            auth[host.size()] == ':');
+  };
+  return hostIs("127.0.0.1") || hostIs("[::1]");
+}
+
+TransportFailure toFailure(net::TransportError e) {
+  switch (e) {
+    case net::TransportError::None: return TransportFailure::None;
+    case net::TransportError::Timeout: return TransportFailure::Timeout;
+    case net::TransportError::Connect: return TransportFailure::Connect;
+    case net::TransportError::Tls: return TransportFailure::Tls;
+    case net::TransportError::Oversized: return TransportFailure::Oversized;
+    case net::TransportError::Protocol: return TransportFailure::Protocol;
+    case net::TransportError::Other: return TransportFailure::Other;
+  }
+  return TransportFailure::Other;
+}
+
+const char* transportName(net::TransportError e) {
+  switch (e) {
+    case net::TransportError::None: return "none";
+    case net::TransportError::Timeout: return "timeout";
+    case net::TransportError::Connect: return "connect error";
+    case net::TransportError::Tls: return "TLS error";
+    case net::TransportError::Oversized: return "oversized reply";
+    case net::TransportError::Protocol: return "protocol error";
+    case net::TransportError::Other: return "transport error";
+  }
+  return "transport error";
+}
+
+// The interface address worth comparing with the web: a publishable one, else the first
+// that says something about our path (private, CGNAT), never loopback or link-local noise.
+std::optional<IpAddress> interfaceAddress(const std::vector<std::string>& texts) {
+  std::optional<IpAddress> fallback;
+  for (const auto& t : texts) {
+    auto a = IpAddress::parse(t);
+    if (!a) continue;
+    const AddressClass c = classify(*a);
+    if (isPublishable(c)) return a;
+    if (!fallback && (c == AddressClass::Private || c == AddressClass::Cgnat ||
+                      c == AddressClass::UniqueLocal))
+      fallback = a;
+  }
+  return fallback;
+}
+
+int natRank(NatKind k) {
+  switch (k) {
+    case NatKind::Unknown: return 0;
+    case NatKind::None: return 1;
+    case NatKind::Nat: return 2;
+    case NatKind::Cgnat: return 3;
+  }
+  return 0;
+}
+
+std::string dnsServerLabel(const std::string& name, const net::DnsServer& s) {
+  const std::string addr = s.address.find(':') != std::string::npos ? "[" + s.address + "]"
+                                                                     : s.address;
+  const std::string hp = addr + ":" + std::to_string(s.port);
+  return name.empty() ? hp : name + " (" + hp + ")";
+}
+
+}  // namespace
+
+bool PassReport::ok() const {
+  if (!errors.empty()) return false;
+  if (health.state == mail::DdnsState::Failing) return false;
+  return std::all_of(hosts.begin(), hosts.end(), [](const HostReport& h) { return h.fine; });
+}
+
+Status<> checkWebSourceUrl(const std::string& url) {
+  for (char c : url) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u >= 0x7F) return fail(std::string("url holds spaces or control characters"));
+  }
+  if (authorityOf(url).find('@') != std::string_view::npos)
+    return fail(std::string("url must not hold credentials"));
+  if (startsWith(url, "https://")) {
+    if (authorityOf(url).empty()) return fail(std::string("url has no host"));
+    return Ok{};
+  }
+  if (isLiteralLoopbackHttp(url)) return Ok{};
+  return fail("web source " + url + " must use https:// (http:// only for 127.0.0.1 or [::1])");
+}
+
+// ---------------------------------------------------------------------------------------
+// One pass: the report being filled and the bookkeeping of outstanding I/O.
+
+struct Engine::Pass {
+  PassOptions options;
+  PassHandler done;
+  PassReport report;
+  std::optional<AddressSet> addresses;
+  std::map<HostKey, std::size_t> rows;  // (account, normalized host) → report row
+  std::size_t pending = 0;
+
+  // Verification: bounded concurrency, and system-resolver answers shared between hosts.
+  std::deque<std::pair<net::DnsQuery, net::DnsHandler>> dnsQueue;
+  std::size_t dnsInFlight = 0;
+  std::map<std::string, net::DnsResult> dnsCache;
+  std::map<std::string, std::vector<net::DnsHandler>> dnsWaiting;
+
+  HostReport& row(const std::string& account, const std::string& host) {
+    return report.hosts[rows.at({account, host})];
+  }
+};
+
+namespace {
+
+// Queue-bounded DNS: at most kMaxDnsInFlight queries (and sockets) at a time.
+void dnsSubmit(const std::shared_ptr<Engine::Pass>& pass, net::DnsResolver& dns,
+               net::DnsQuery q, net::DnsHandler done);
+
+void dnsPump(const std::shared_ptr<Engine::Pass>& pass, net::DnsResolver& dns) {
+  while (pass->dnsInFlight < kMaxDnsInFlight && !pass->dnsQueue.empty()) {
+    auto [q, done] = std::move(pass->dnsQueue.front());
+    pass->dnsQueue.pop_front();
+    ++pass->dnsInFlight;
+    dns.query(std::move(q), [pass, &dns, done = std::move(done)](net::DnsResult r) {
+      --pass->dnsInFlight;
+      done(std::move(r));
+      dnsPump(pass, dns);
+    });
+  }
+}
+
+void dnsSubmit(const std::shared_ptr<Engine::Pass>& pass, net::DnsResolver& dns,
+               net::DnsQuery q, net::DnsHandler done) {
+  pass->dnsQueue.emplace_back(std::move(q), std::move(done));
+  dnsPump(pass, dns);
+}
+
+// A system-resolver query whose answer is shared by every host of the pass that asks it.
+void dnsCached(const std::shared_ptr<Engine::Pass>& pass, net::DnsResolver& dns,
+               net::DnsQuery q, net::DnsHandler done) {
+  const std::string key =
+      std::to_string(static_cast<int>(q.type)) + "/" + q.name;
+  if (auto it = pass->dnsCache.find(key); it != pass->dnsCache.end()) {
+    done(it->second);
+    return;
+  }
+  auto& waiting = pass->dnsWaiting[key];
+  waiting.push_back(std::move(done));
+  if (waiting.size() > 1) return;
+  dnsSubmit(pass, dns, std::move(q), [pass, key](net::DnsResult r) {
+    pass->dnsCache[key] = r;
+    auto handlers = std::move(pass->dnsWaiting[key]);
+    pass->dnsWaiting.erase(key);
+    for (auto& h : handlers) h(r);
+  });
+}
+
+struct NamedServer {
+  std::string name;  // NS name, empty for explicit servers
+  net::DnsServer server;
+};
+using ServersHandler = std::function<void(std::vector<NamedServer>, std::string error)>;
+
+// Resolve NS names to addresses (A and AAAA) through the system resolver.
+void resolveNsNames(const std::shared_ptr<Engine::Pass>& pass, net::DnsResolver& dns,
+                    std::vector<std::string> names, std::chrono::milliseconds timeout,
+                    ServersHandler done) {
+  struct Acc {
+    std::vector<NamedServer> servers;
+    std::vector<std::string> errors;
+    std::size_t left = 0;
+  };
+  auto acc = std::make_shared<Acc>();
+  acc->left = names.size() * 2;
+  if (acc->left == 0) {
+    done({}, "no NS records");
+    return;
+  }
+  for (const auto& name : names) {
+    for (auto type : {net::RecordType::A, net::RecordType::AAAA}) {
+      net::DnsQuery q{name, type, {}, true, false, timeout, 2};
+      dnsCached(pass, dns, q, [acc, name, done, type](net::DnsResult r) {
+        if (r.error == net::DnsError::None) {
+          for (const auto& v : r.values) acc->servers.push_back({name, {v, 53}});
+        } else if (type == net::RecordType::A && r.error != net::DnsError::NoData) {
+          acc->errors.push_back(name + ": " + net::toString(r.error));
+        }
+        if (--acc->left == 0) {
+          std::sort(acc->servers.begin(), acc->servers.end(), [](const auto& a, const auto& b) {
+            return std::tie(a.name, a.server.address) < std::tie(b.name, b.server.address);
+          });
+          std::string err;
+          for (const auto& e : acc->errors) err += (err.empty() ? "" : "; ") + e;
+          done(std::move(acc->servers), acc->servers.empty() && err.empty()
+                                            ? std::string("NS names have no addresses")
+                                            : err);
+        }
+      });
+    }
+  }
+}
+
+// Find the authoritative servers of the zone holding `name`: ask NS for the name, then for
+// each parent in turn, through the system resolver (with recursion).
+void findZoneServers(const std::shared_ptr<Engine::Pass>& pass, net::DnsResolver& dns,
+                     std::string name, std::chrono::milliseconds timeout, ServersHandler done) {
+  net::DnsQuery q{name, net::RecordType::NS, {}, true, false, timeout, 2};
+  dnsCached(pass, dns, q, [pass, &dns, name, timeout, done](net::DnsResult r) {
+    if (r.error == net::DnsError::None && !r.values.empty()) {
+      resolveNsNames(pass, dns, r.values, timeout, done);
+      return;
+    }
+    if (r.error == net::DnsError::None || r.error == net::DnsError::NoData ||
+        r.error == net::DnsError::NxDomain) {
+      const std::size_t dot = name.find('.');
+      if (dot == std::string::npos || name.find('.', dot + 1) == std::string::npos) {
+        done({}, "no NS records found for any parent of the name");
+        return;
+      }
+      findZoneServers(pass, dns, name.substr(dot + 1), timeout, done);
+      return;
+    }
+    done({}, "NS lookup of " + name + " failed: " + net::toString(r.error));
+  });
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+
+Engine::Engine(boost::asio::io_context& io, DdnsSection config, std::string statePath,
+               EngineDeps deps)
+    : io_(io),
+      config_(std::move(config)),
+      statePath_(std::move(statePath)),
+      deps_(std::move(deps)),
+      checkTimer_(io),
+      verifyTimer_(io) {
+  if (!deps_.readInterface) deps_.readInterface = net::readInterface;
+  const TimePoint now = deps_.now();
+  health_.state = (!config_.enabled || config_.accounts.empty()) ? mail::DdnsState::Disabled
+                                                                  : mail::DdnsState::Unknown;
+  health_.since = now;
+  std::error_code ec;
+  if (!std::filesystem::exists(statePath_, ec)) return;
+  auto text = readFile(statePath_);
+  if (!text) {
+    loadError_ = text.error();
+    holdUpdates_ = true;
+    return;
+  }
+  auto parsed = parseState(*text);
+  if (parsed) {
+    store_ = std::move(*parsed);
+    return;
+  }
+  // A broken file may hold bans we can no longer read: keep it for the admin, and send
+  // nothing in the next pass so an unreadable ban does not turn into a hammering.
+  const std::string aside = statePath_ + ".broken";
+  std::filesystem::rename(statePath_, aside, ec);
+  loadError_ = "state file " + statePath_ + " unreadable (" + parsed.error() + "); kept as " +
+               aside + ", updates held for one pass";
+  holdUpdates_ = true;
+}
+
+Engine::~Engine() {
+  *alive_ = false;
+  checkTimer_.cancel();
+  verifyTimer_.cancel();
+}
+
+void Engine::runPass(PassOptions options, PassHandler done) {
+  queue_.push_back({options, std::move(done)});
+  if (!running_) beginNext();
+}
+
+void Engine::beginNext() {
+  if (queue_.empty()) return;
+  auto q = std::move(queue_.front());
+  queue_.erase(queue_.begin());
+  running_ = true;
+  auto pass = std::make_shared<Pass>();
+  pass->options = q.options;
+  pass->done = std::move(q.done);
+  if (!loadError_.empty()) {
+    pass->report.errors.push_back(loadError_);
+    loadError_.clear();
+  }
+  // Rows for every configured host, in configuration order.
+  for (const auto& account : config_.accounts) {
+    for (const auto& h : account.hosts) {
+      auto n = normalizeHostname(h);
+      const std::string host = n ? *n : h;
+      if (pass->rows.count({account.name, host}) != 0) continue;
+      HostReport r;
+      r.host = host;
+      r.account = account.name;
+      r.verified = "not checked";
+      if (!n) r.detail = "invalid hostname: " + n.error();
+      pass->rows[{account.name, host}] = pass->report.hosts.size();
+      pass->report.hosts.push_back(std::move(r));
+    }
+  }
+  if (!config_.enabled) {
+    finish(pass);
+    return;
+  }
+  detect(pass);
+}
+
+void Engine::detect(const std::shared_ptr<Pass>& pass) {
+  if (config_.staticAddress) {
+    auto a = parseAddressSet(*config_.staticAddress);
+    if (!a) {
+      pass->report.errors.push_back("static_address \"" + *config_.staticAddress +
+                                    "\" is not an address");
+    } else {
+      pass->addresses = a;
+      current_ = a;
+    }
+    for (auto& r : pass->report.hosts) r.result = "static";
+    verify(pass);
+    return;
+  }
+  if (pass->options.verifyOnly) {
+    pass->addresses = current_;
+    for (auto& r : pass->report.hosts) r.result = "-";
+    verify(pass);
+    return;
+  }
+
+  const auto& d = config_.detect;
+  auto answers = std::make_shared<std::vector<std::optional<IpAddress>>>(d.webSources.size());
+  auto errors = std::make_shared<std::vector<std::string>>(d.webSources.size());
+  auto conclude = [this, pass, answers, errors] {
+    const auto& det = config_.detect;
+    net::InterfaceInfo iface;
+    if (!det.interface.empty()) iface = deps_.readInterface(det.interface);
+    if (!det.interface.empty() && !iface.exists)
+      pass->report.errors.push_back("interface " + det.interface + " not found");
+    const auto agreement = parseAgreement(det.agreement).value_or(Agreement::Majority);
+    AddressSet chosen;
+    std::optional<NatReport> nat;
+    for (const Family fam : {Family::V4, Family::V6}) {
+      if ((fam == Family::V4 && !det.ipv4) || (fam == Family::V6 && !det.ipv6)) continue;
+      const std::string famName = toString(fam);
+      const auto ifAddr = interfaceAddress(fam == Family::V4 ? iface.ipv4 : iface.ipv6);
+      std::optional<IpAddress> web;
+      if (!det.webSources.empty()) {
+        std::vector<SourceAnswer> sa;
+        for (std::size_t i = 0; i < det.webSources.size(); ++i) {
+          SourceAnswer s{det.webSources[i], std::nullopt, (*errors)[i]};
+          const auto& a = (*answers)[i];
+          if (a && a->family() == fam) {
+            s.address = a;
+          } else if (a) {
+            s.error = std::string("answered with an ") + toString(a->family()) + " address";
+          }
+          sa.push_back(std::move(s));
+        }
+        auto agreed = agree(sa, agreement);
+        if (agreed) {
+          web = *agreed;
+        } else {
+          pass->report.errors.push_back(famName + ": " + agreed.error());
+        }
+      }
+      const NatReport n = detectNat(ifAddr, web);
+      if (!nat || natRank(n.kind) > natRank(nat->kind)) nat = n;
+      const std::optional<IpAddress> pick = det.webSources.empty() ? ifAddr : web;
+      if (!pick) {
+        if (det.webSources.empty())
+          pass->report.errors.push_back(famName + ": no address on interface " +
+                                        (det.interface.empty() ? "(none configured)"
+                                                               : det.interface));
+        continue;
+      }
+      if (!isPublishable(*pick)) {
+        // Never publish what detection got wrong: a private or CGNAT address is no use to
+        // the world and would wipe a good record.
+        pass->report.errors.push_back(famName + ": refusing to publish " +
+                                      toString(classify(*pick)) + " address " +
+                                      pick->toString());
+        continue;
+      }
+      (fam == Family::V4 ? chosen.v4 : chosen.v6) = pick;
+    }
+    pass->report.nat = nat;
+    nat_ = nat;
+    if (!chosen.empty()) {
+      pass->addresses = chosen;
+      current_ = chosen;
+    }
+    update(pass);
+  };
+
+  if (d.webSources.empty()) {
+    conclude();
+    return;
+  }
+  pass->pending = d.webSources.size();
+  auto alive = std::weak_ptr<bool>(alive_);
+  const auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(d.timeout);
+  for (std::size_t i = 0; i < d.webSources.size(); ++i) {
+    const std::string& url = d.webSources[i];
+    auto one = [pass, answers, errors, i, conclude, alive](std::optional<IpAddress> a,
+                                                          std::string err) {
+      if (alive.expired()) return;
+      (*answers)[i] = a;
+      (*errors)[i] = std::move(err);
+      if (--pass->pending == 0) conclude();
+    };
+    if (auto ok = checkWebSourceUrl(url); !ok) {
+      boost::asio::post(io_, [one, e = ok.error()] { one(std::nullopt, e); });
+      continue;
+    }
+    net::HttpRequest req;
+    req.url = url;
+    req.userAgent = kUserAgent;
+    req.timeout = timeout;
+    req.connectTimeout = std::min(timeout, std::chrono::milliseconds(std::chrono::seconds(10)));
+    req.maxBody = kMaxIpCheckBody;
+    req.allowHttp = isLiteralLoopbackHttp(url);
+    deps_.http->request(std::move(req), [one](net::HttpResponse r) {
+      if (r.error != net::TransportError::None) {
+        one(std::nullopt, std::string(transportName(r.error)) +
+                              (r.errorText.empty() ? "" : ": " + r.errorText));
+        return;
+      }
+      if (r.status != 200) {
+        one(std::nullopt, "HTTP status " + std::to_string(r.status));
+        return;
+      }
+      auto a = parseIpCheckBody(r.body);
+      if (!a) {
+        one(std::nullopt, a.error());
+        return;
+      }
+      one(*a, "");
+    });
+  }
+}
+
+void Engine::update(const std::shared_ptr<Pass>& pass) {
+  const TimePoint now = deps_.now();
+  if (holdUpdates_) {
+    holdUpdates_ = false;
+    for (auto& r : pass->report.hosts) {
+      r.result = "held";
+      r.detail = "state file was unreadable; updates held for this pass";
+    }
+    persist(pass->report);
+    verify(pass);
+    return;
+  }
+
+  struct Outgoing {
+    const DdnsAccount* account;
+    UpdateRequest request;
+    std::string password;
+    std::map<std::string, UpdateDecision> decisions;
+  };
+  std::vector<Outgoing> outgoing;
+  const AddressSet addrs = pass->addresses.value_or(AddressSet{});
+
+  for (const auto& account : config_.accounts) {
+    const std::string fp = configFingerprint(account);
+    const bool offline = offlineWanted_ && account.offlineOnMultidrop;
+    std::vector<std::string> send;
+    std::map<std::string, UpdateDecision> decisions;
+    for (const auto& h : account.hosts) {
+      auto n = normalizeHostname(h);
+      if (!n) {
+        pass->row(account.name, h).result = "rejected";
+        continue;
+      }
+      HostReport& row = pass->row(account.name, *n);
+      const HostState state = store_.get(account.name, *n);
+      if (!state.fatalReason.empty()) row.fatal = state.fatalReason;
+      const UpdateDecision d = offline ? shouldSendOffline(state, now, fp)
+                                       : shouldUpdate(state, addrs, now, pass->options.force,
+                                                      pass->options.firstStart, fp);
+      if (!d.send) {
+        row.result = std::string("skip: ") + toString(d.reason);
+        row.detail = d.text;
+        row.retryAfter = d.notBefore;
+        continue;
+      }
+      row.fatal.clear();
+      if (std::find(send.begin(), send.end(), *n) == send.end()) send.push_back(*n);
+      decisions[*n] = d;
+    }
+    if (send.empty()) continue;
+
+    const auto markAll = [&](const std::string& result, const std::string& detail) {
+      for (const auto& h : send) {
+        HostReport& row = pass->row(account.name, h);
+        row.result = result;
+        row.detail = detail;
+      }
+    };
+    std::string password;
+    if (account.password) {
+      password = *account.password;
+    } else {
+      const SecretRead s = deps_.readSecret(account.passwordFile);
+      if (!s.secret) {
+        const std::string err = "account " + account.name + ": password: " + s.error;
+        pass->report.errors.push_back(err);
+        markAll("error", err);
+        continue;
+      }
+      password = *s.secret;
+    }
+    // http:// to a literal loopback host is as private as a pipe; accept it for tests and
+    // local relays without the explicit flag the core otherwise requires.
+    DdnsAccount effective = account;
+    if (isLiteralLoopbackHttp(account.url)) effective.allowInsecureHttp = true;
+    RequestOptions ro;
+    ro.offline = offline;
+    auto plan = buildRequests(effective, send, addrs, ro);
+    if (!plan) {
+      const std::string err = "account " + account.name + ": " + plan.error();
+      pass->report.errors.push_back(err);
+      markAll(addrs.empty() ? "skip: no-address" : "error", plan.error());
+      continue;
+    }
+    for (const auto& rej : plan->rejected) {
+      auto n = normalizeHostname(rej.host);
+      HostReport& row = pass->row(account.name, n ? *n : rej.host);
+      row.result = "rejected";
+      row.detail = rej.reason;
+    }
+    for (auto& req : plan->requests) {
+      std::map<std::string, UpdateDecision> ds;
+      for (const auto& h : req.hostnames) ds[h] = decisions[h];
+      outgoing.push_back({&account, std::move(req), password, std::move(ds)});
+    }
+  }
+
+  if (outgoing.empty()) {
+    persist(pass->report);
+    verify(pass);
+    return;
+  }
+
+  // Every request is handed to curl before any reply can arrive: accounts run concurrently
+  // on the one loop, one request per batch of hosts.
+  pass->pending = outgoing.size();
+  pass->report.requestsSent = outgoing.size();
+  auto alive = std::weak_ptr<bool>(alive_);
+  const auto timeout =
+      std::chrono::duration_cast<std::chrono::milliseconds>(config_.requestTimeout);
+  for (auto& out : outgoing) {
+    net::HttpRequest req;
+    req.url = out.request.url;
+    req.username = out.request.username;
+    req.password = std::move(out.password);
+    req.userAgent = kUserAgent;
+    req.timeout = timeout;
+    req.connectTimeout = std::min(timeout, std::chrono::milliseconds(std::chrono::seconds(10)));
+    req.maxBody = kMaxReplyBody;
+    req.verifyTls = out.request.tlsVerify;
+    req.allowHttp = out.request.allowInsecureHttp || isLiteralLoopbackHttp(out.request.url);
+    const DdnsAccount* account = out.account;
+    deps_.http->request(
+        std::move(req),
+        [this, pass, alive, account, sent = std::move(out.request),
+         decisions = std::move(out.decisions)](net::HttpResponse r) {
+          if (alive.expired()) return;
+          const TimePoint at = deps_.now();
+          const Classification c =
+              classify(static_cast<int>(r.status), r.body, sent.hostnames, toFailure(r.error));
+          ApplyContext ctx;
+          ctx.sentAddress = sent.myip;
+          ctx.fingerprint = configFingerprint(*account);
+          ctx.serverErrorRetry = serverErrorRetry(*account);
+          ctx.offlineRequest = sent.offline;
+          for (std::size_t i = 0; i < c.hosts.size() && i < sent.hostnames.size(); ++i) {
+            const std::string& host = sent.hostnames[i];
+            const HostResult& hr = c.hosts[i];
+            const auto dit = decisions.find(host);
+            ctx.nochgExpected = dit != decisions.end() && dit->second.nochgExpected;
+            const HostState next = applyResult(store_.get(account->name, host), hr, at, ctx);
+            store_.put(next);
+            HostReport& row = pass->row(account->name, host);
+            row.sent = true;
+            row.result = toString(hr.code);
+            row.detail = hr.detail;
+            if (r.error != net::TransportError::None && !r.errorText.empty())
+              row.detail = std::string(transportName(r.error)) + ": " + r.errorText;
+            row.fatal = next.fatalReason;
+            row.retryAfter = next.retryNotBefore;
+            if (hr.consequence == Consequence::FatalOption)
+              row.detail = "provider refused offline=YES (" + std::string(toString(hr.code)) +
+                           "); only that option is disabled";
+            if (hr.code == ResultCode::NoChange && !ctx.nochgExpected)
+              row.detail = "unexpected nochg: the provider already had " + sent.myip +
+                           " (repeated nochg gets hosts blocked)";
+          }
+          if (--pass->pending == 0) {
+            persist(pass->report);
+            verify(pass);
+          }
+        });
+  }
+}
+
+void Engine::verify(const std::shared_ptr<Pass>& pass) {
+  // Hosts to check, each against the address we want published.
+  struct Target {
+    std::string account;
+    std::string host;
+    AddressSet expected;
+  };
+  std::vector<Target> targets;
+  for (const auto& account : config_.accounts) {
+    for (const auto& h : account.hosts) {
+      auto n = normalizeHostname(h);
+      if (!n) continue;
+      const HostState* st = store_.find(account.name, *n);
+      if (st && st->offline) {
+        pass->row(account.name, *n).verified = "offline";
+        continue;
+      }
+      std::optional<AddressSet> expected = pass->addresses;
+      if (!expected && st && !st->confirmedAddress.empty())
+        expected = parseAddressSet(st->confirmedAddress);
+      if (!expected) continue;
+      if (std::any_of(targets.begin(), targets.end(), [&](const Target& t) {
+            return t.account == account.name && t.host == *n;
+          }))
+        continue;
+      targets.push_back({account.name, *n, *expected});
+    }
+  }
+  if (targets.empty()) {
+    finish(pass);
+    return;
+  }
+
+  const auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
+      config_.verify.timeout);
+  const bool askA = config_.detect.ipv4;
+  const bool askAaaa = config_.detect.ipv6;
+  auto alive = std::weak_ptr<bool>(alive_);
+  pass->pending = targets.size();
+
+  auto hostDone = [this, pass, alive](Observation obs) {
+    if (alive.expired()) return;
+    obs.at = deps_.now();
+    auto it = std::find_if(observations_.begin(), observations_.end(), [&](const auto& o) {
+      return o.account == obs.account && o.host == obs.host;
+    });
+    if (it != observations_.end()) {
+      *it = std::move(obs);
+    } else {
+      observations_.push_back(std::move(obs));
+    }
+    if (--pass->pending == 0) finish(pass);
+  };
+
+  for (auto& t : targets) {
+    auto askServers = [this, pass, t, askA, askAaaa, timeout, hostDone](
+                          std::vector<NamedServer> servers, std::string error) {
+      Observation obs;
+      obs.account = t.account;
+      obs.host = t.host;
+      obs.expected = t.expected;
+      if (servers.empty()) {
+        obs.answers.push_back({"authoritative servers", false, {}, 0,
+                               error.empty() ? "none found" : error});
+        hostDone(std::move(obs));
+        return;
+      }
+      std::vector<net::RecordType> types;
+      if (askA || t.expected.v4) types.push_back(net::RecordType::A);
+      if (askAaaa || t.expected.v6) types.push_back(net::RecordType::AAAA);
+      struct Acc {
+        Observation obs;
+        std::vector<std::size_t> left;  // per server
+        std::size_t total = 0;
+      };
+      auto acc = std::make_shared<Acc>();
+      acc->obs = std::move(obs);
+      acc->total = servers.size() * types.size();
+      for (const auto& s : servers) {
+        ServerAnswer a;
+        a.server = dnsServerLabel(s.name, s.server);
+        a.answered = true;
+        acc->obs.answers.push_back(std::move(a));
+      }
+      for (std::size_t si = 0; si < servers.size(); ++si) {
+        for (auto type : types) {
+          net::DnsQuery q{t.host, type, {servers[si].server}, false, false, timeout, 2};
+          dnsSubmit(pass, *deps_.dns, q, [acc, si, hostDone](net::DnsResult r) {
+            ServerAnswer& a = acc->obs.answers[si];
+            const bool answered = r.error == net::DnsError::None ||
+                                  r.error == net::DnsError::NoData ||
+                                  r.error == net::DnsError::NxDomain;
+            if (!answered) {
+              a.answered = false;
+              a.error += (a.error.empty() ? "" : ", ") + std::string(net::toString(r.error));
+            } else if (!r.values.empty()) {
+              a.ttl = a.addresses.empty() ? r.ttl : std::min(a.ttl, r.ttl);
+              a.addresses.insert(a.addresses.end(), r.values.begin(), r.values.end());
+            }
+            if (--acc->total == 0) {
+              for (auto& ans : acc->obs.answers)
+                if (!ans.answered) ans.addresses.clear();
+              hostDone(std::move(acc->obs));
+            }
+          });
+        }
+      }
+    };
+
+    if (!config_.verify.servers.empty()) {
+      std::vector<NamedServer> servers;
+      for (const auto& hp : config_.verify.servers)
+        servers.push_back({"", {hp.host, hp.port == 0 ? 53 : hp.port}});
+      askServers(std::move(servers), "");
+    } else {
+      findZoneServers(pass, *deps_.dns, t.host, timeout, askServers);
+    }
+  }
+}
+
+void Engine::finish(const std::shared_ptr<Pass>& pass) {
+  const TimePoint now = deps_.now();
+  HealthInput in;
+  in.enabled = config_.enabled;
+  for (const auto& account : config_.accounts)
+    for (const auto& h : account.hosts) {
+      auto n = normalizeHostname(h);
+      if (n) in.hosts.emplace_back(account.name, *n);
+    }
+  in.states = &store_;
+  in.observations = observations_;
+  in.nat = nat_;
+  in.previous = health_;
+  in.now = now;
+  health_ = evaluateHealth(in);
+  pass->report.health = health_;
+  if (pass->addresses) pass->report.address = pass->addresses->toString();
+
+  for (auto& row : pass->report.hosts) {
+    const HostState* st = store_.find(row.account, row.host);
+    if (st) {
+      if (row.address.empty())
+        row.address = st->confirmedAddress.empty() ? st->lastAddressSent : st->confirmedAddress;
+      row.fatal = st->fatalReason;
+      if (st->retryNotBefore && now < *st->retryNotBefore) row.retryAfter = st->retryNotBefore;
+    }
+    if (pass->addresses && row.result != "skip: fatal") row.address = pass->addresses->toString();
+    const Observation* obs = nullptr;
+    for (const auto& o : observations_)
+      if (o.account == row.account && o.host == row.host) obs = &o;
+    bool verifiedOk = row.verified == "offline";
+    if (obs && row.verified != "offline") {
+      const HostVerification v = verifyHost(*obs);
+      row.verification = v.text;
+      switch (v.outcome) {
+        case VerifyOutcome::Verified:
+          row.verified = "yes";
+          verifiedOk = true;
+          break;
+        case VerifyOutcome::Mismatch: {
+          const Duration grace = std::min<Duration>(Duration{v.ttl}, kMaxTtlGrace);
+          const bool inGrace = st && st->lastSuccess && obs->at < *st->lastSuccess + grace;
+          row.verified = inGrace ? "grace" : "no";
+          verifiedOk = inGrace;
+          break;
+        }
+        case VerifyOutcome::ResolutionFailing:
+          row.verified = "no";
+          break;
+      }
+    }
+    bool resultOk = false;
+    if (row.result == "good" || row.result == "static" || row.result == "skip: unchanged" ||
+        row.result == "skip: offline") {
+      resultOk = true;
+    } else if (row.result == "nochg") {
+      resultOk = row.detail.rfind("unexpected", 0) != 0;
+    } else if (row.result == "-") {
+      resultOk = st && !st->fatal() &&
+                 (!st->lastResult || consequenceOf(*st->lastResult) == Consequence::Ok);
+    }
+    row.fine = resultOk && verifiedOk && row.fatal.empty();
+  }
+
+  last_ = pass->report;
+  running_ = false;
+  auto done = std::move(pass->done);
+  if (done) done(pass->report);
+  if (daemon_ && onPass_) onPass_(pass->report);
+  if (!running_) beginNext();
+}
+
+void Engine::persist(PassReport& report) {
+  std::error_code ec;
+  const auto dir = std::filesystem::path(statePath_).parent_path();
+  if (!dir.empty()) std::filesystem::create_directories(dir, ec);
+  if (auto w = writeFileAtomic(statePath_, toJson(store_)); !w)
+    report.errors.push_back("cannot save DDNS state: " + w.error());
+}
+
+void Engine::start(PassHandler onPass) {
+  daemon_ = true;
+  onPass_ = std::move(onPass);
+  runPass({false, true, false}, {});
+  scheduleCheck();
+  scheduleVerify();
+}
+
+void Engine::stop() {
+  daemon_ = false;
+  checkTimer_.cancel();
+  verifyTimer_.cancel();
+}
+
+void Engine::scheduleCheck() {
+  if (!daemon_ || !config_.enabled) return;
+  checkTimer_.expires_after(config_.checkInterval);
+  auto alive = std::weak_ptr<bool>(alive_);
+  checkTimer_.async_wait([this, alive](boost::system::error_code ec) {
+    if (ec || alive.expired() || !daemon_) return;
+    requestPass(false);
+    scheduleCheck();
+  });
+}
+
+void Engine::scheduleVerify() {
+  if (!daemon_ || !config_.enabled) return;
+  verifyTimer_.expires_after(config_.verify.interval);
+  auto alive = std::weak_ptr<bool>(alive_);
+  verifyTimer_.async_wait([this, alive](boost::system::error_code ec) {
+    if (ec || alive.expired() || !daemon_) return;
+    runPass({false, false, true}, {});
+    scheduleVerify();
+  });
+}
+
+void Engine::requestPass(bool force) {
+  // Coalesce: one waiting full pass is enough, it will see the newest address.
+  for (auto& q : queue_) {
+    if (!q.options.verifyOnly && !q.done) {
+      q.options.force = q.options.force || force;
+      return;
+    }
+  }
+  runPass({force, false, false}, {});
+}
+
+void Engine::setOffline(bool offline) {
+  if (offlineWanted_ == offline) return;
+  offlineWanted_ = offline;
+  bool any = false;
+  for (const auto& a : config_.accounts) any = any || a.offlineOnMultidrop;
+  // Going back online: hosts marked offline are re-sent by shouldUpdate in the next pass.
+  if (any) requestPass(false);
+}
+
+mail::DdnsHealth Engine::health() const { return health_; }
+
+std::string Engine::address() const { return current_ ? current_->toString() : std::string(); }
+
+status::DdnsInfo Engine::info() const {
+  status::DdnsInfo out;
+  out.health = mail::toString(health_.state);
+  out.code = health_.code;
+  out.text = health_.text;
+  out.since = health_.since;
+  out.publicAddress = address();
+  if (nat_ && (nat_->kind == NatKind::Nat || nat_->kind == NatKind::Cgnat))
+    out.natNote = nat_->text;
+  for (const auto& account : config_.accounts) {
+    for (const auto& h : account.hosts) {
+      auto n = normalizeHostname(h);
+      const std::string host = n ? *n : h;
+      status::DdnsHostInfo hi;
+      hi.host = host;
+      hi.account = account.name;
+      hi.provider = account.provider;
+      if (const HostState* st = store_.find(account.name, host)) {
+        hi.address = st->confirmedAddress.empty() ? st->lastAddressSent : st->confirmedAddress;
+        if (st->lastResult) hi.lastResult = toString(*st->lastResult);
+        hi.lastUpdate = st->lastAttempt;
+        hi.retryAfter = st->retryNotBefore;
+        hi.fatal = st->fatalReason;
+      }
+      for (const auto& o : observations_) {
+        if (o.account != account.name || o.host != host) continue;
+        const HostVerification v = verifyHost(o);
+        hi.verified = v.outcome == VerifyOutcome::Verified;
+        hi.verification = v.text;
+      }
+      out.hosts.push_back(std::move(hi));
+    }
+  }
+  return out;
+}
+
+}  // namespace dynmx::ddns

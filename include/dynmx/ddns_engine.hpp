@@ -1,0 +1,159 @@
+#pragma once
+// The DDNS engine at the edge: detect → update → verify on one io_context. It carries out
+// what the pure core (dynmx/ddns/*) decides, through the HttpClient and DnsResolver seams,
+// persists the core's state file atomically, and serves the coordinator as a DdnsSource.
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dynmx/coordinator.hpp"
+#include "dynmx/ddns/address.hpp"
+#include "dynmx/ddns/health.hpp"
+#include "dynmx/ddns/provider.hpp"
+#include "dynmx/ddns/state.hpp"
+#include "dynmx/maildecision.hpp"
+#include "dynmx/net/dns_resolver.hpp"
+#include "dynmx/net/http_client.hpp"
+#include "dynmx/net/interfaces.hpp"
+#include "dynmx/policy.hpp"
+#include "dynmx/status.hpp"
+#include "dynmx/time.hpp"
+
+namespace dynmx::ddns {
+
+/// The state file's name inside [daemon] state_dir.
+inline constexpr const char* kStateFileName = "ddns-state.json";
+/// How many DNS queries the verifier keeps in flight at once (each may open a socket).
+inline constexpr std::size_t kMaxDnsInFlight = 32;
+
+/// Effects the engine uses; tests replace each one.
+struct EngineDeps {
+  net::HttpClient* http = nullptr;
+  net::DnsResolver* dns = nullptr;
+  /// Wall clock (the engine's only clock read).
+  std::function<TimePoint()> now;
+  /// Password file → secret (production: dynmx::readSecretFile).
+  std::function<SecretRead(const std::string&)> readSecret;
+  /// Interface → addresses (production: net::readInterface).
+  std::function<net::InterfaceInfo(const std::string&)> readInterface;
+};
+
+/// What one pass should do.
+struct PassOptions {
+  bool force = false;       ///< re-send unchanged addresses (never before a back-off ends)
+  bool firstStart = false;  ///< the daemon just started: a `nochg` is expected
+  bool verifyOnly = false;  ///< skip detection and updates (periodic verification)
+};
+
+/// One host's line in the pass report and the `dynmx update` table.
+struct HostReport {
+  std::string host;
+  std::string account;
+  std::string address;       ///< what we published / expect published
+  std::string result;        ///< reply code of this pass, or "skip: unchanged", ...
+  bool sent = false;         ///< a request for this host went out in this pass
+  bool fine = false;         ///< nothing wrong with this host
+  std::string verified;      ///< "yes", "no", "grace", "not checked"
+  std::string verification;  ///< the verifier's sentence
+  std::optional<TimePoint> retryAfter;
+  std::string fatal;         ///< non-empty: disabled until the config changes
+  std::string detail;        ///< why (skip text, provider line, rejection)
+};
+
+/// The outcome of one pass.
+struct PassReport {
+  std::vector<HostReport> hosts;
+  std::string address;           ///< the address set used ("" if none)
+  std::optional<NatReport> nat;  ///< interface vs web comparison
+  std::vector<std::string> errors;  ///< detection, state file, password, account problems
+  std::size_t requestsSent = 0;  ///< provider requests in this pass
+  mail::DdnsHealth health;
+  /// True when no error was recorded, every host is fine and health is not failing.
+  [[nodiscard]] bool ok() const;
+};
+
+/// Completion of a pass; runs on the io_context.
+using PassHandler = std::function<void(PassReport)>;
+
+/// Accept a web IP-check URL: https, or http:// with a literal loopback host (tests).
+Status<> checkWebSourceUrl(const std::string& url);
+
+/// The engine. Single-threaded: call everything from the io_context's thread.
+class Engine : public coord::DdnsSource {
+ public:
+  /// Loads the state file (a broken one is moved aside to PATH.broken and reported).
+  Engine(boost::asio::io_context& io, DdnsSection config, std::string statePath, EngineDeps deps);
+  ~Engine() override;
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  /// One detect → update → verify pass; passes never overlap (a second one waits).
+  void runPass(PassOptions options, PassHandler done);
+  /// Daemon mode: a first pass now, detection every check_interval, verification every
+  /// verify.interval. `onPass` is told after each pass (the coordinator re-evaluates).
+  void start(PassHandler onPass = {});
+  /// Cancel the timers; a pass in flight completes but schedules nothing.
+  void stop();
+
+  mail::DdnsHealth health() const override;
+  status::DdnsInfo info() const override;
+  std::string address() const override;
+  void setOffline(bool offline) override;
+  void requestPass(bool force) override;
+
+  /// The host states as persisted.
+  const StateStore& states() const { return store_; }
+  /// The last pass report (empty before the first pass).
+  const PassReport& lastReport() const { return last_; }
+
+  /// One pass's bookkeeping (defined in engine.cpp; public only for its helpers there).
+  struct Pass;
+
+ private:
+  void beginNext();
+  void detect(const std::shared_ptr<Pass>& pass);
+  void update(const std::shared_ptr<Pass>& pass);
+  void verify(const std::shared_ptr<Pass>& pass);
+  void finish(const std::shared_ptr<Pass>& pass);
+  void persist(PassReport& report);
+  void scheduleCheck();
+  void scheduleVerify();
+
+  boost::asio::io_context& io_;
+  DdnsSection config_;
+  std::string statePath_;
+  EngineDeps deps_;
+  StateStore store_;
+  std::string loadError_;
+  bool holdUpdates_ = false;  ///< the state file was broken: no updates in the next pass
+  std::optional<AddressSet> current_;
+  std::optional<NatReport> nat_;
+  std::vector<Observation> observations_;
+  mail::DdnsHealth health_;
+  PassReport last_;
+  bool offlineWanted_ = false;
+  bool running_ = false;
+  bool daemon_ = false;
+  bool firstDaemonPass_ = true;
+  struct Queued {
+    PassOptions options;
+    PassHandler done;
+  };
+  std::vector<Queued> queue_;
+  PassHandler onPass_;
+  boost::asio::steady_timer checkTimer_;
+  boost::asio::steady_timer verifyTimer_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+/// Render a pass report as the `dynmx update` table.
+std::string formatPassTable(const PassReport& report);
+/// Render a pass report as JSON text (same fields as the table).
+std::string passReportJson(const PassReport& report);
+
+}  // namespace dynmx::ddns

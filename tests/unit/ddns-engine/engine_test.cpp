@@ -1,0 +1,617 @@
+// The DDNS engine with a fake HttpClient, a fake DnsResolver and a fake clock: every test
+// drives a whole detect → update → verify pass on a real io_context without a network.
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "dynmx/atomic_file.hpp"
+#include "dynmx/ddns/state.hpp"
+#include "dynmx/ddns_engine.hpp"
+#include "dynmx/version.hpp"
+
+namespace dynmx::ddns {
+namespace {
+
+using namespace std::chrono_literals;
+namespace asio = boost::asio;
+
+const TimePoint kT0 = fromUnix(1800000000);
+
+// Records requests; replies come from `respond` and are posted, so a reply can never run
+// before every request of the same round has been issued by the engine.
+struct FakeHttp : net::HttpClient {
+  explicit FakeHttp(asio::io_context& io) : io_(io) {}
+  void request(net::HttpRequest req, net::HttpHandler done) override {
+    requests.push_back(req);
+    net::HttpResponse r = respond ? respond(req) : net::HttpResponse{};
+    asio::post(io_, [this, r, done] {
+      issuedAtReply.push_back(requests.size());
+      done(r);
+    });
+  }
+  std::function<net::HttpResponse(const net::HttpRequest&)> respond;
+  std::vector<net::HttpRequest> requests;
+  std::vector<std::size_t> issuedAtReply;  // how many requests existed when each reply ran
+  asio::io_context& io_;
+};
+
+// Answers from a table keyed "server|name|type"; server "system" for the system resolver.
+struct FakeDns : net::DnsResolver {
+  explicit FakeDns(asio::io_context& io) : io_(io) {}
+  static std::string key(const std::string& server, const std::string& name, net::RecordType t) {
+    const char* tn = t == net::RecordType::A ? "A" : t == net::RecordType::AAAA ? "AAAA" : "NS";
+    return server + "|" + name + "|" + tn;
+  }
+  void query(net::DnsQuery q, net::DnsHandler done) override {
+    queries.push_back(q);
+    const std::string server = q.servers.empty()
+                                   ? std::string("system")
+                                   : q.servers[0].address + ":" + std::to_string(q.servers[0].port);
+    net::DnsResult r;
+    if (auto it = table.find(key(server, q.name, q.type)); it != table.end()) {
+      r = it->second;
+    } else {
+      r.error = fallback;
+    }
+    asio::post(io_, [r, done] { done(r); });
+  }
+  void set(const std::string& server, const std::string& name, net::RecordType t,
+           std::vector<std::string> values, std::uint32_t ttl = 300) {
+    net::DnsResult r;
+    r.values = std::move(values);
+    r.ttl = ttl;
+    r.authoritative = true;
+    table[key(server, name, t)] = r;
+  }
+  std::map<std::string, net::DnsResult> table;
+  net::DnsError fallback = net::DnsError::NoData;
+  std::vector<net::DnsQuery> queries;
+  asio::io_context& io_;
+};
+
+std::string goodBody(const std::string& url) {
+  // One "good ADDR" line per hostname in the query, as a dyndns2 server answers.
+  const auto h = url.find("hostname=");
+  const auto end = url.find('&', h);
+  const std::string list = url.substr(h + 9, end - h - 9);
+  const auto m = url.find("myip=");
+  const std::string ip = m == std::string::npos ? "" : url.substr(m + 5, url.find('&', m) - m - 5);
+  std::string body;
+  std::size_t start = 0;
+  while (true) {
+    body += "good " + ip + "\n";
+    const auto comma = list.find(',', start);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return body;
+}
+
+net::HttpResponse reply(const std::string& body, long status = 200) {
+  net::HttpResponse r;
+  r.status = status;
+  r.body = body;
+  return r;
+}
+
+DdnsAccount account(const std::string& name, std::size_t hosts, const std::string& domain) {
+  DdnsAccount a;
+  a.name = name;
+  a.provider = "custom";
+  a.url = "https://" + name + ".dyn.example.net/nic/update";
+  a.username = "user-" + name;
+  a.passwordFile = "/secrets/" + name;
+  for (std::size_t i = 0; i < hosts; ++i)
+    a.hosts.push_back("h" + std::to_string(i) + "." + domain);
+  return a;
+}
+
+class EngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/dynmx-engine-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    statePath_ = dir_ + "/ddns-state.json";
+    config_.detect.interface = "eth0";
+    config_.verify.servers = {{"192.0.2.53", 53}};
+    iface_.name = "eth0";
+    iface_.exists = true;
+    iface_.up = true;
+    iface_.ipv4 = {"203.0.113.7"};
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  EngineDeps deps() {
+    EngineDeps d;
+    d.http = &http_;
+    d.dns = &dns_;
+    d.now = [this] { return now_; };
+    d.readSecret = [](const std::string& path) {
+      SecretRead s;
+      s.secret = "pw-SECRET-" + path.substr(path.rfind('/') + 1);
+      return s;
+    };
+    d.readInterface = [this](const std::string&) { return iface_; };
+    return d;
+  }
+  std::unique_ptr<Engine> makeEngine() {
+    return std::make_unique<Engine>(io_, config_, statePath_, deps());
+  }
+  // Publish `addr` for every configured host at the test's authoritative server.
+  void publishAll(const std::string& addr, std::uint32_t ttl = 300) {
+    for (const auto& a : config_.accounts)
+      for (const auto& h : a.hosts) dns_.set("192.0.2.53:53", h, net::RecordType::A, {addr}, ttl);
+  }
+  PassReport pass(Engine& e, PassOptions o = {}) {
+    std::optional<PassReport> out;
+    e.runPass(o, [&](PassReport r) { out = std::move(r); });
+    io_.restart();
+    io_.run();
+    EXPECT_TRUE(out.has_value());
+    return out.value_or(PassReport{});
+  }
+  void answerGood() {
+    http_.respond = [](const net::HttpRequest& r) { return reply(goodBody(r.url)); };
+  }
+
+  asio::io_context io_;
+  FakeHttp http_{io_};
+  FakeDns dns_{io_};
+  TimePoint now_ = kT0;
+  net::InterfaceInfo iface_;
+  DdnsSection config_;
+  std::string dir_;
+  std::string statePath_;
+};
+
+TEST_F(EngineTest, BatchesOfTwentyAndAllAccountsConcurrently) {
+  config_.accounts = {account("a", 45, "a.example.net"), account("b", 20, "b.example.net"),
+                      account("c", 3, "c.example.net")};
+  answerGood();
+  publishAll("203.0.113.7");
+  auto e = makeEngine();
+  const PassReport r = pass(*e);
+
+  // 45 → 20+20+5, 20 → 20, 3 → 3: five requests, one per batch.
+  ASSERT_EQ(http_.requests.size(), 5u);
+  EXPECT_EQ(r.requestsSent, 5u);
+  // Every request was issued before the first reply was handled.
+  ASSERT_EQ(http_.issuedAtReply.size(), 5u);
+  for (std::size_t n : http_.issuedAtReply) EXPECT_EQ(n, 5u);
+  std::set<std::string> hosts;
+  for (const auto& q : http_.requests) {
+    EXPECT_EQ(q.userAgent, std::string("dynmx/") + kVersion);
+    EXPECT_TRUE(q.verifyTls);
+    EXPECT_EQ(q.url.find("SECRET"), std::string::npos);
+    EXPECT_EQ(q.password.rfind("pw-SECRET-", 0), 0u);
+    const auto h = q.url.find("hostname=");
+    std::string list = q.url.substr(h + 9, q.url.find('&', h) - h - 9);
+    std::size_t count = 1;
+    for (char c : list) count += c == ',' ? 1 : 0;
+    EXPECT_LE(count, kMaxHostsPerRequest);
+    hosts.insert(list);
+  }
+  EXPECT_TRUE(r.ok()) << formatPassTable(r);
+  EXPECT_EQ(r.hosts.size(), 68u);
+  for (const auto& h : r.hosts) {
+    EXPECT_EQ(h.result, "good") << h.host;
+    EXPECT_EQ(h.verified, "yes") << h.host;
+  }
+  EXPECT_EQ(r.health.state, mail::DdnsState::Healthy);
+  EXPECT_EQ(e->health().state, mail::DdnsState::Healthy);
+  // The state file was written and holds every host with the address.
+  auto text = readFile(statePath_);
+  ASSERT_TRUE(text.ok());
+  auto store = parseState(*text);
+  ASSERT_TRUE(store.ok()) << store.error();
+  EXPECT_EQ(store->hosts.size(), 68u);
+  EXPECT_EQ(store->get("a", "h44.a.example.net").confirmedAddress, "203.0.113.7");
+}
+
+TEST_F(EngineTest, UnchangedAddressSendsNothing) {
+  config_.accounts = {account("a", 3, "example.net")};
+  answerGood();
+  publishAll("203.0.113.7");
+  auto e = makeEngine();
+  pass(*e);
+  ASSERT_EQ(http_.requests.size(), 1u);
+  now_ += 1h;
+  const PassReport second = pass(*e);
+  EXPECT_EQ(http_.requests.size(), 1u);
+  EXPECT_EQ(second.requestsSent, 0u);
+  for (const auto& h : second.hosts) EXPECT_EQ(h.result, "skip: unchanged");
+  EXPECT_TRUE(second.ok()) << formatPassTable(second);
+
+  // A restart (new engine, same state file) does not re-send either.
+  auto restarted = makeEngine();
+  const PassReport third = pass(*restarted, {false, true, false});
+  EXPECT_EQ(http_.requests.size(), 1u);
+  EXPECT_TRUE(third.ok()) << formatPassTable(third);
+
+  // --force re-sends.
+  pass(*restarted, {true, false, false});
+  EXPECT_EQ(http_.requests.size(), 2u);
+}
+
+TEST_F(EngineTest, ServerError911WaitsThirtyMinutesThenRetriesOnce) {
+  config_.accounts = {account("a", 2, "example.net")};
+  http_.respond = [](const net::HttpRequest&) { return reply("911\n"); };
+  auto e = makeEngine();
+  const PassReport first = pass(*e);
+  ASSERT_EQ(http_.requests.size(), 1u);
+  EXPECT_FALSE(first.ok());
+  EXPECT_EQ(first.hosts[0].result, "911");
+  ASSERT_TRUE(first.hosts[0].retryAfter.has_value());
+  EXPECT_EQ(*first.hosts[0].retryAfter, kT0 + 30min);
+  EXPECT_EQ(first.health.code, "ddns.provider_retrying");
+
+  // Nothing at all during the 30 minutes, even when forced or asked every minute.
+  for (int m = 1; m < 30; ++m) {
+    now_ = kT0 + std::chrono::minutes(m);
+    pass(*e, {m % 2 == 0, false, false});
+  }
+  now_ = kT0 + 30min - 1s;
+  pass(*e);
+  EXPECT_EQ(http_.requests.size(), 1u);
+
+  answerGood();
+  now_ = kT0 + 30min;
+  const PassReport retry = pass(*e);
+  EXPECT_EQ(http_.requests.size(), 2u);
+  EXPECT_EQ(retry.hosts[0].result, "good");
+  now_ += 1min;
+  pass(*e);
+  EXPECT_EQ(http_.requests.size(), 2u);
+}
+
+TEST_F(EngineTest, BadAuthDisablesAccountAcrossRestart) {
+  config_.accounts = {account("a", 2, "a.example.net"), account("b", 1, "b.example.net")};
+  http_.respond = [](const net::HttpRequest& r) {
+    return r.url.find("//a.") != std::string::npos ? reply("badauth\n") : reply(goodBody(r.url));
+  };
+  publishAll("203.0.113.7");
+  {
+    auto e = makeEngine();
+    const PassReport r = pass(*e);
+    EXPECT_EQ(http_.requests.size(), 2u);
+    EXPECT_FALSE(r.ok());
+    EXPECT_EQ(r.health.code, "ddns.provider_fatal");
+    EXPECT_EQ(r.hosts[0].result, "badauth");
+    EXPECT_EQ(r.hosts[0].fatal.rfind("badauth", 0), 0u);
+  }
+  now_ += 24h;
+  auto e = makeEngine();
+  const PassReport r = pass(*e, {true, true, false});
+  // Forced first start: account b re-sends, account a stays disabled.
+  ASSERT_EQ(http_.requests.size(), 3u);
+  EXPECT_NE(http_.requests[2].url.find("//b."), std::string::npos);
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.hosts[0].result, "skip: fatal");
+  EXPECT_EQ(r.hosts[0].fatal.rfind("badauth", 0), 0u);
+  EXPECT_NE(formatPassTable(r).find("fatal: badauth"), std::string::npos);
+  EXPECT_EQ(e->health().code, "ddns.provider_fatal");
+
+  // Changing the account (new password file) lifts the ban.
+  config_.accounts[0].passwordFile = "/secrets/a-new";
+  http_.respond = [](const net::HttpRequest& q) { return reply(goodBody(q.url)); };
+  auto fixed = makeEngine();
+  const PassReport after = pass(*fixed);
+  EXPECT_EQ(http_.requests.size(), 4u);
+  EXPECT_TRUE(after.ok()) << formatPassTable(after);
+}
+
+TEST_F(EngineTest, MismatchAfterGraceIsFailingWithServerAndAddresses) {
+  config_.accounts = {account("a", 1, "example.net")};
+  answerGood();
+  dns_.set("192.0.2.53:53", "h0.example.net", net::RecordType::A, {"198.51.100.66"}, 300);
+  auto e = makeEngine();
+  const PassReport r = pass(*e);
+  // Right after our update the old record may live on for its TTL: not a failure yet.
+  EXPECT_EQ(r.hosts[0].verified, "grace");
+  EXPECT_NE(r.health.state, mail::DdnsState::Failing);
+  EXPECT_TRUE(r.ok()) << formatPassTable(r);
+
+  now_ += 301s;
+  const PassReport v = pass(*e, {false, false, true});
+  EXPECT_EQ(http_.requests.size(), 1u);
+  EXPECT_EQ(v.health.state, mail::DdnsState::Failing);
+  EXPECT_EQ(v.health.code, "ddns.mismatch");
+  EXPECT_NE(v.health.text.find("192.0.2.53:53"), std::string::npos) << v.health.text;
+  EXPECT_NE(v.health.text.find("198.51.100.66"), std::string::npos) << v.health.text;
+  EXPECT_NE(v.health.text.find("203.0.113.7"), std::string::npos) << v.health.text;
+  EXPECT_EQ(v.hosts[0].verified, "no");
+  EXPECT_FALSE(v.ok());
+  // Queries went straight to the configured server, without recursion.
+  for (const auto& q : dns_.queries) {
+    ASSERT_EQ(q.servers.size(), 1u);
+    EXPECT_EQ(q.servers[0].address, "192.0.2.53");
+    EXPECT_FALSE(q.recursionDesired);
+  }
+  EXPECT_EQ(e->info().health, "failing");
+}
+
+TEST_F(EngineTest, TtlGraceIsBoundedByTheRecordTtl) {
+  config_.accounts = {account("a", 1, "example.net")};
+  answerGood();
+  dns_.set("192.0.2.53:53", "h0.example.net", net::RecordType::A, {"198.51.100.66"}, 60);
+  auto e = makeEngine();
+  pass(*e);
+  now_ += 59s;
+  EXPECT_NE(pass(*e, {false, false, true}).health.state, mail::DdnsState::Failing);
+  now_ += 2s;
+  EXPECT_EQ(pass(*e, {false, false, true}).health.code, "ddns.mismatch");
+  // The record is fixed: healthy again.
+  dns_.set("192.0.2.53:53", "h0.example.net", net::RecordType::A, {"203.0.113.7"}, 60);
+  EXPECT_EQ(pass(*e, {false, false, true}).health.state, mail::DdnsState::Healthy);
+}
+
+TEST_F(EngineTest, CgnatIsAHealthFailureAndNothingIsPublished) {
+  config_.accounts = {account("a", 1, "example.net")};
+  iface_.ipv4 = {"100.64.12.34"};
+  answerGood();
+  auto e = makeEngine();
+  const PassReport r = pass(*e);
+  EXPECT_TRUE(http_.requests.empty());
+  EXPECT_EQ(r.health.state, mail::DdnsState::Failing);
+  EXPECT_EQ(r.health.code, "ddns.cgnat");
+  ASSERT_TRUE(r.nat.has_value());
+  EXPECT_EQ(r.nat->kind, NatKind::Cgnat);
+  EXPECT_FALSE(r.ok());
+  EXPECT_NE(e->info().natNote.find("100.64.12.34"), std::string::npos);
+}
+
+TEST_F(EngineTest, NatIsReportedAndTheWebAddressPublished) {
+  config_.accounts = {account("a", 1, "example.net")};
+  iface_.ipv4 = {"192.168.1.10"};
+  config_.detect.webSources = {"https://ip1.example.org/", "https://ip2.example.org/",
+                               "http://127.0.0.1:8080/ip"};
+  http_.respond = [](const net::HttpRequest& r) {
+    if (r.url.find("/nic/update") != std::string::npos) return reply(goodBody(r.url));
+    EXPECT_EQ(r.maxBody, kMaxIpCheckBody);
+    EXPECT_EQ(r.allowHttp, r.url.rfind("http://", 0) == 0);
+    return reply("203.0.113.9\n");
+  };
+  publishAll("203.0.113.9");
+  auto e = makeEngine();
+  const PassReport r = pass(*e);
+  ASSERT_TRUE(r.nat.has_value());
+  EXPECT_EQ(r.nat->kind, NatKind::Nat);
+  EXPECT_NE(r.nat->text.find("192.168.1.10"), std::string::npos);
+  EXPECT_EQ(r.address, "203.0.113.9");
+  EXPECT_NE(http_.requests.back().url.find("myip=203.0.113.9"), std::string::npos);
+  EXPECT_TRUE(r.ok()) << formatPassTable(r);
+  EXPECT_EQ(e->address(), "203.0.113.9");
+}
+
+TEST_F(EngineTest, WebSourcesThatDisagreeOrAnswerPrivatelyPublishNothing) {
+  config_.accounts = {account("a", 1, "example.net")};
+  config_.detect.interface.clear();
+  config_.detect.webSources = {"https://ip1.example.org/", "https://ip2.example.org/",
+                               "http://ip3.example.org/"};
+  http_.respond = [](const net::HttpRequest& r) {
+    if (r.url.find("ip1") != std::string::npos) return reply("203.0.113.9");
+    return reply("10.0.0.1");
+  };
+  auto e = makeEngine();
+  const PassReport r = pass(*e);
+  // ip3 is plain http on a public name: never asked.
+  EXPECT_EQ(http_.requests.size(), 2u);
+  EXPECT_FALSE(r.ok());
+  EXPECT_FALSE(r.errors.empty());
+  EXPECT_TRUE(r.address.empty());
+  EXPECT_EQ(r.hosts[0].result, "skip: no-address");
+}
+
+TEST_F(EngineTest, TransportFailuresAreClassified) {
+  config_.accounts = {account("t", 1, "t.example.net"), account("s", 1, "s.example.net"),
+                      account("o", 1, "o.example.net"), account("g", 1, "g.example.net"),
+                      account("x", 1, "x.example.net")};
+  http_.respond = [](const net::HttpRequest& r) {
+    net::HttpResponse resp;
+    if (r.url.find("//t.") != std::string::npos) resp.error = net::TransportError::Timeout;
+    if (r.url.find("//s.") != std::string::npos) resp.error = net::TransportError::Tls;
+    if (r.url.find("//o.") != std::string::npos) resp.error = net::TransportError::Oversized;
+    if (r.url.find("//g.") != std::string::npos) resp = reply("<html>hello</html>\n");
+    if (r.url.find("//x.") != std::string::npos) resp = reply("oops", 503);
+    return resp;
+  };
+  auto e = makeEngine();
+  const PassReport r = pass(*e);
+  ASSERT_EQ(r.hosts.size(), 5u);
+  EXPECT_EQ(r.hosts[0].result, "timeout");
+  EXPECT_EQ(r.hosts[1].result, "tls-error");
+  EXPECT_EQ(r.hosts[2].result, "oversized");
+  EXPECT_EQ(r.hosts[3].result, "garbage");
+  EXPECT_EQ(r.hosts[4].result, "http-error");
+  for (const auto& h : r.hosts) {
+    EXPECT_FALSE(h.fine);
+    EXPECT_TRUE(h.retryAfter.has_value()) << h.host;
+  }
+  // Transient failures back off a minute; garbage is treated like a provider fault.
+  EXPECT_EQ(*r.hosts[0].retryAfter, kT0 + 1min);
+  EXPECT_EQ(*r.hosts[3].retryAfter, kT0 + 30min);
+  EXPECT_FALSE(r.ok());
+}
+
+TEST_F(EngineTest, PasswordNeverAppearsInReportsOrState) {
+  config_.accounts = {account("a", 1, "example.net"), account("b", 1, "b.example.net")};
+  http_.respond = [](const net::HttpRequest& r) {
+    if (r.url.find("//a.") != std::string::npos) return reply("badauth");
+    net::HttpResponse resp;
+    resp.error = net::TransportError::Connect;
+    resp.errorText = "Failed to connect";
+    return resp;
+  };
+  auto e = makeEngine();
+  const PassReport r = pass(*e);
+  EXPECT_EQ(formatPassTable(r).find("SECRET"), std::string::npos);
+  EXPECT_EQ(passReportJson(r).find("SECRET"), std::string::npos);
+  auto text = readFile(statePath_);
+  ASSERT_TRUE(text.ok());
+  EXPECT_EQ(text->find("SECRET"), std::string::npos);
+  EXPECT_EQ(e->info().hosts.size(), 2u);
+}
+
+TEST_F(EngineTest, PasswordFileErrorIsReportedWithoutSending) {
+  config_.accounts = {account("a", 1, "example.net")};
+  auto d = deps();
+  d.readSecret = [](const std::string& path) {
+    SecretRead s;
+    s.error = path + ": permission denied";
+    return s;
+  };
+  Engine e(io_, config_, statePath_, d);
+  const PassReport r = pass(e);
+  EXPECT_TRUE(http_.requests.empty());
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.hosts[0].result, "error");
+}
+
+TEST_F(EngineTest, NameServersAreFoundByWalkingUpTheLabels) {
+  config_.accounts = {account("a", 2, "office.example.net")};
+  config_.verify.servers.clear();
+  answerGood();
+  dns_.set("system", "example.net", net::RecordType::NS, {"ns1.example.net", "ns2.example.net"});
+  dns_.set("system", "ns1.example.net", net::RecordType::A, {"192.0.2.53"});
+  dns_.set("system", "ns2.example.net", net::RecordType::A, {"198.51.100.53"});
+  for (const auto* s : {"192.0.2.53:53", "198.51.100.53:53"})
+    for (const auto* h : {"h0.office.example.net", "h1.office.example.net"})
+      dns_.set(s, h, net::RecordType::A, {"203.0.113.7"});
+  dns_.set("198.51.100.53:53", "h1.office.example.net", net::RecordType::A, {"198.51.100.66"});
+  auto e = makeEngine();
+  pass(*e);
+  now_ += 1h;
+  const PassReport r = pass(*e, {false, false, true});
+  EXPECT_EQ(r.hosts[0].verified, "yes") << r.hosts[0].verification;
+  EXPECT_EQ(r.hosts[1].verified, "no");
+  EXPECT_NE(r.hosts[1].verification.find("ns2.example.net (198.51.100.53:53)"), std::string::npos)
+      << r.hosts[1].verification;
+  EXPECT_EQ(r.health.code, "ddns.mismatch");
+  // The NS walk used the system resolver; the record checks asked each server directly.
+  bool sawNs = false;
+  for (const auto& q : dns_.queries) {
+    if (q.type == net::RecordType::NS) {
+      sawNs = true;
+      EXPECT_TRUE(q.servers.empty());
+    } else if (q.name.rfind("h", 0) == 0) {
+      ASSERT_EQ(q.servers.size(), 1u);
+      EXPECT_FALSE(q.recursionDesired);
+    }
+  }
+  EXPECT_TRUE(sawNs);
+}
+
+TEST_F(EngineTest, ResolutionFailingWhenNoServerAnswers) {
+  config_.accounts = {account("a", 1, "example.net")};
+  answerGood();
+  dns_.fallback = net::DnsError::Timeout;
+  auto e = makeEngine();
+  const PassReport r = pass(*e);
+  EXPECT_EQ(r.health.code, "ddns.resolution_failing");
+  EXPECT_FALSE(r.ok());
+}
+
+TEST_F(EngineTest, OfflineOnMultidropAndDonatorRefusal) {
+  config_.accounts = {account("a", 1, "example.net")};
+  config_.accounts[0].offlineOnMultidrop = true;
+  answerGood();
+  publishAll("203.0.113.7");
+  auto e = makeEngine();
+  pass(*e);
+  ASSERT_EQ(http_.requests.size(), 1u);
+
+  http_.respond = [](const net::HttpRequest&) { return reply("!donator\n"); };
+  e->setOffline(true);
+  io_.restart();
+  io_.run();
+  ASSERT_EQ(http_.requests.size(), 2u);
+  EXPECT_NE(http_.requests[1].url.find("offline=YES"), std::string::npos);
+  EXPECT_TRUE(e->states().get("a", "h0.example.net").offlineRefused);
+  EXPECT_FALSE(e->states().get("a", "h0.example.net").fatal());
+  // Refused once: never asked again.
+  const PassReport again = pass(*e);
+  EXPECT_EQ(http_.requests.size(), 2u);
+  EXPECT_EQ(again.hosts[0].result, "skip: refused");
+
+  // A provider that supports it parks the host; back online re-sends the address.
+  http_.respond = [](const net::HttpRequest& r) { return reply(goodBody(r.url)); };
+  config_.accounts[0].url = "https://other.dyn.example.net/nic/update";
+  auto e2 = makeEngine();
+  e2->setOffline(true);
+  io_.restart();
+  io_.run();
+  ASSERT_EQ(http_.requests.size(), 3u);
+  EXPECT_NE(http_.requests[2].url.find("offline=YES"), std::string::npos);
+  EXPECT_TRUE(e2->states().get("a", "h0.example.net").offline);
+  e2->setOffline(false);
+  io_.restart();
+  io_.run();
+  ASSERT_EQ(http_.requests.size(), 4u);
+  EXPECT_EQ(http_.requests[3].url.find("offline=YES"), std::string::npos);
+  EXPECT_FALSE(e2->states().get("a", "h0.example.net").offline);
+}
+
+TEST_F(EngineTest, StaticAddressSkipsDetectionAndUpdates) {
+  config_.accounts = {account("a", 1, "example.net")};
+  config_.staticAddress = "203.0.113.50";
+  publishAll("203.0.113.50");
+  auto e = makeEngine();
+  const PassReport r = pass(*e);
+  EXPECT_TRUE(http_.requests.empty());
+  EXPECT_EQ(r.hosts[0].result, "static");
+  EXPECT_EQ(r.hosts[0].verified, "yes");
+  EXPECT_TRUE(r.ok()) << formatPassTable(r);
+}
+
+TEST_F(EngineTest, BrokenStateFileIsKeptAsideAndUpdatesHeld) {
+  config_.accounts = {account("a", 1, "example.net")};
+  ASSERT_TRUE(writeFileAtomic(statePath_, "{ not json").ok());
+  answerGood();
+  auto e = makeEngine();
+  const PassReport r = pass(*e);
+  EXPECT_TRUE(http_.requests.empty());
+  EXPECT_FALSE(r.ok());
+  EXPECT_TRUE(std::filesystem::exists(statePath_ + ".broken"));
+  pass(*e);
+  EXPECT_EQ(http_.requests.size(), 1u);
+}
+
+TEST_F(EngineTest, PassesQueueAndNeverOverlap) {
+  config_.accounts = {account("a", 1, "example.net")};
+  answerGood();
+  publishAll("203.0.113.7");
+  auto e = makeEngine();
+  int done = 0;
+  e->runPass({}, [&](PassReport) { ++done; });
+  e->runPass({}, [&](PassReport r) {
+    ++done;
+    EXPECT_EQ(r.requestsSent, 0u);
+  });
+  io_.run();
+  EXPECT_EQ(done, 2);
+  EXPECT_EQ(http_.requests.size(), 1u);
+}
+
+TEST(WebSourceUrl, HttpsOrLiteralLoopbackOnly) {
+  EXPECT_TRUE(checkWebSourceUrl("https://ip.example.org/").ok());
+  EXPECT_TRUE(checkWebSourceUrl("http://127.0.0.1:8080/ip").ok());
+  EXPECT_TRUE(checkWebSourceUrl("http://[::1]/ip").ok());
+  EXPECT_FALSE(checkWebSourceUrl("http://ip.example.org/").ok());
+  EXPECT_FALSE(checkWebSourceUrl("http://127.0.0.1.example.org/").ok());
+  EXPECT_FALSE(checkWebSourceUrl("http://localhost/").ok());
+  EXPECT_FALSE(checkWebSourceUrl("https://user:pw@ip.example.org/").ok());
+  EXPECT_FALSE(checkWebSourceUrl("ftp://ip.example.org/").ok());
+}
+
+}  // namespace
+}  // namespace dynmx::ddns
