@@ -12,23 +12,26 @@ namespace {
 // Time spent in a state that began at `since`. A `since` in the future (a clock step
 // between the engines) counts as "just began": that can only delay a switch to direct
 // or extend a grace period by the size of the step, never skip a safety wait.
-Duration elapsed(TimePoint since, TimePoint now) { return now > since ? now - since : Duration{0}; }
+Duration elapsed(TimePoint since, TimePoint now) {
+  return now > since ? now - since : Duration{0};
+}
 
 // One thing that keeps mail from direct SMTP.
 struct Problem {
-  std::string code;       // plain code, used when mail is (or goes) multidrop
-  std::string what;       // human description without time ("the link is down")
+  std::string code;        // plain code, used when mail is (or goes) multidrop
+  std::string what;        // human description without time ("the link is down")
   bool structural = true;  // true: leaves direct at once; false: only after `limit`
-  std::string graceCode;  // transient only: code while direct rides it out
-  TimePoint since{};      // transient only: when the failure began
-  Duration limit{};       // transient only: how long it may last while direct
+  std::string graceCode;   // transient only: code while direct rides it out
+  TimePoint since{};       // transient only: when the failure began
+  Duration limit{};        // transient only: how long it may last while direct
 };
 
 Problem structural(std::string code, std::string what) {
   return Problem{std::move(code), std::move(what), true, {}, {}, {}};
 }
 
-Problem transient(std::string code, std::string what, std::string graceCode, TimePoint since, Duration limit) {
+Problem transient(std::string code, std::string what, std::string graceCode, TimePoint since,
+                  Duration limit) {
   return Problem{std::move(code), std::move(what), false, std::move(graceCode), since, limit};
 }
 
@@ -41,29 +44,34 @@ std::vector<Problem> findProblems(const DecisionInput& in) {
     case LinkType::Dialup:
       // A dial-up address changes on every call and the link is down between calls:
       // whoever gets the address next may receive our mail. Down-ness adds nothing here.
-      out.push_back(structural("link.dialup", "the link is dial-up; direct SMTP is only safe on a dedicated link"));
+      out.push_back(
+          structural("link.dialup", "the link is dial-up; direct SMTP is only safe on a dedicated link"));
       break;
     case LinkType::Auto:
       // The link monitor should have resolved this; until it has, assume the unsafe kind.
-      out.push_back(structural("link.unresolved", "the link type is not resolved yet (dedicated or dial-up)"));
+      out.push_back(
+          structural("link.unresolved", "the link type is not resolved yet (dedicated or dial-up)"));
       break;
     case LinkType::Dedicated:
       if (!in.link.up)
-        out.push_back(transient("link.down", "the link is down", "grace.link", in.link.since, p.health.linkDownMax));
+        out.push_back(
+            transient("link.down", "the link is down", "grace.link", in.link.since, p.health.linkDownMax));
       break;
   }
 
   // A declared static address needs no DDNS: its health does not matter.
   if (p.ddns.staticAddress) return out;
   if (!p.ddns.enabled) {
-    out.push_back(structural("ddns.disabled", "DDNS is disabled in the policy and no static address is declared"));
+    out.push_back(
+        structural("ddns.disabled", "DDNS is disabled in the policy and no static address is declared"));
     return out;
   }
   switch (in.ddns.state) {
     case DdnsState::Healthy:
       break;
     case DdnsState::Disabled:
-      out.push_back(structural("ddns.disabled", "the DDNS engine reports DDNS disabled and no static address is declared"));
+      out.push_back(structural("ddns.disabled",
+                               "the DDNS engine reports DDNS disabled and no static address is declared"));
       break;
     case DdnsState::Unknown:
       out.push_back(transient("ddns.unknown", "DDNS is not verified yet", "grace.ddns", in.ddns.since,
@@ -77,7 +85,8 @@ std::vector<Problem> findProblems(const DecisionInput& in) {
         if (!in.ddns.text.empty()) what += ": " + in.ddns.text;
         what += ")";
       }
-      out.push_back(transient("ddns.failing", std::move(what), "grace.ddns", in.ddns.since, p.health.ddnsFailingMax));
+      out.push_back(
+          transient("ddns.failing", std::move(what), "grace.ddns", in.ddns.since, p.health.ddnsFailingMax));
       break;
     }
   }
@@ -86,9 +95,8 @@ std::vector<Problem> findProblems(const DecisionInput& in) {
 
 Decision decideExplicit(const DecisionInput& in) {
   if (in.policy->mail.mode == MailPolicy::Multidrop)
-    return {MailMode::Multidrop,
-            {{"policy.multidrop", "the policy fixes the mode to multidrop"}},
-            std::nullopt};
+    return {
+        MailMode::Multidrop, {{"policy.multidrop", "the policy fixes the mode to multidrop"}}, std::nullopt};
   Decision d{MailMode::Direct, {{"policy.direct", "the policy fixes the mode to direct"}}, std::nullopt};
   // The admin's word stands, but `dynmx check` warns about it too: say it again here.
   if (in.link.type == LinkType::Dialup)
@@ -129,7 +137,8 @@ Decision decideHealthy(const DecisionInput& in) {
 
   std::string text = healthyText(in, healthySince) + ", multidrop for " +
                      formatDuration(elapsed(in.current.since, in.now)) + "; the " + formatDuration(hold) +
-                     " hold-down ends in " + formatDuration(readyAt - in.now) + " (" + formatTime(readyAt) + ")";
+                     " hold-down ends in " + formatDuration(readyAt - in.now) + " (" + formatTime(readyAt) +
+                     ")";
   return {MailMode::Multidrop, {{"holddown.pending", std::move(text)}}, readyAt};
 }
 

@@ -37,7 +37,9 @@ struct Case {
   std::optional<Duration> reviewIn;  // reviewAt - now; nullopt = no reviewAt
 };
 
-std::ostream& operator<<(std::ostream& os, const Case& c) { return os << c.name; }
+std::ostream& operator<<(std::ostream& os, const Case& c) {
+  return os << c.name;
+}
 
 struct Built {
   Policy policy;
@@ -47,8 +49,9 @@ struct Built {
 Built build(const Case& c, TimePoint now = kT0) {
   Built b{makePolicy(c.policy, c.ddnsEnabled, c.staticAddress, c.health), {}};
   b.in.link = {c.linkType, c.linkUp, now - c.linkFor};
-  b.in.ddns = {c.ddns, now - c.ddnsFor, c.ddns == DdnsState::Failing ? "ddns.mismatch" : "",
-               c.ddns == DdnsState::Failing ? "office.example.com resolves to 198.51.100.9 at ns1.example.net" : ""};
+  b.in.ddns = {
+      c.ddns, now - c.ddnsFor, c.ddns == DdnsState::Failing ? "ddns.mismatch" : "",
+      c.ddns == DdnsState::Failing ? "office.example.com resolves to 198.51.100.9 at ns1.example.net" : ""};
   b.in.current = {c.current, now - c.currentFor};
   b.in.now = now;
   return b;
@@ -234,7 +237,8 @@ TEST(DecideText, FailingCarriesTheEngineCodeAndText) {
   const Decision d = run(b);
   ASSERT_EQ(codesOf(d), std::vector<std::string>{"ddns.failing"});
   EXPECT_NE(d.reasons[0].text.find("ddns.provider_fatal"), std::string::npos) << d.reasons[0].text;
-  EXPECT_NE(d.reasons[0].text.find("disabled by the provider's \"nohost\""), std::string::npos) << d.reasons[0].text;
+  EXPECT_NE(d.reasons[0].text.find("disabled by the provider's \"nohost\""), std::string::npos)
+      << d.reasons[0].text;
   EXPECT_NE(d.reasons[0].text.find("6m40s"), std::string::npos) << d.reasons[0].text;
   EXPECT_NE(d.reasons[0].text.find("5m limit"), std::string::npos) << d.reasons[0].text;
 }

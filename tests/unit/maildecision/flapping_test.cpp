@@ -52,12 +52,24 @@ void apply(World& w, const Event& e) {
       w.ddns = {s, e.at, code, code.empty() ? "" : "simulated " + code};
   };
   switch (e.what) {
-    case Event::What::LinkUp: setLink(true); break;
-    case Event::What::LinkDown: setLink(false); break;
-    case Event::What::DdnsHealthy: setDdns(DdnsState::Healthy, ""); break;
-    case Event::What::DdnsFailing: setDdns(DdnsState::Failing, e.code); break;
-    case Event::What::DdnsUnknown: setDdns(DdnsState::Unknown, ""); break;
-    case Event::What::DdnsDisabled: setDdns(DdnsState::Disabled, ""); break;
+    case Event::What::LinkUp:
+      setLink(true);
+      break;
+    case Event::What::LinkDown:
+      setLink(false);
+      break;
+    case Event::What::DdnsHealthy:
+      setDdns(DdnsState::Healthy, "");
+      break;
+    case Event::What::DdnsFailing:
+      setDdns(DdnsState::Failing, e.code);
+      break;
+    case Event::What::DdnsUnknown:
+      setDdns(DdnsState::Unknown, "");
+      break;
+    case Event::What::DdnsDisabled:
+      setDdns(DdnsState::Disabled, "");
+      break;
   }
 }
 
@@ -71,7 +83,9 @@ Decision decideAt(const World& w, TimePoint now) {
   return decide(in);
 }
 
-std::string at(TimePoint t, TimePoint start) { return "t0+" + formatDuration(t - start); }
+std::string at(TimePoint t, TimePoint start) {
+  return "t0+" + formatDuration(t - start);
+}
 
 // The rules, stated on their own (not by calling into decide's internals). Returns the
 // first violation as text, empty when the step is fine.
@@ -85,13 +99,15 @@ std::string violation(const World& w, TimePoint now, const Decision& d) {
   }
   const MailPolicy policy = w.policy.mail.mode;
   if (policy == MailPolicy::Direct) return d.mode == MailMode::Direct ? "" : "policy direct not honoured";
-  if (policy == MailPolicy::Multidrop) return d.mode == MailMode::Multidrop ? "" : "policy multidrop not honoured";
+  if (policy == MailPolicy::Multidrop)
+    return d.mode == MailMode::Multidrop ? "" : "policy multidrop not honoured";
 
   const bool isStatic = w.policy.ddns.staticAddress.has_value();
   const bool dedicated = w.link.type == LinkType::Dedicated;
   const bool linkOver = !w.link.up && now - w.link.since >= h.linkDownMax;
   const bool ddnsStructural = !isStatic && (!w.policy.ddns.enabled || w.ddns.state == DdnsState::Disabled);
-  const bool ddnsBad = !isStatic && (w.ddns.state == DdnsState::Failing || w.ddns.state == DdnsState::Unknown);
+  const bool ddnsBad =
+      !isStatic && (w.ddns.state == DdnsState::Failing || w.ddns.state == DdnsState::Unknown);
   const bool ddnsOver = ddnsBad && now - w.ddns.since >= h.ddnsFailingMax;
   const bool healthy = dedicated && w.link.up && !ddnsStructural && !ddnsBad;
 
@@ -101,13 +117,16 @@ std::string violation(const World& w, TimePoint now, const Decision& d) {
     if (ddnsStructural) return "direct with DDNS disabled and no static address";
     if (ddnsOver) return "direct while DDNS is failing beyond ddnsFailingMax";
     if (w.current.mode == MailMode::Multidrop) {
-      if (now - w.current.since < h.holdDown) return "back to direct within the hold-down of entering multidrop";
+      if (now - w.current.since < h.holdDown)
+        return "back to direct within the hold-down of entering multidrop";
       if (now - w.link.since < h.holdDown) return "back to direct before the link was up for the hold-down";
-      if (!isStatic && now - w.ddns.since < h.holdDown) return "back to direct before DDNS was healthy for the hold-down";
+      if (!isStatic && now - w.ddns.since < h.holdDown)
+        return "back to direct before DDNS was healthy for the hold-down";
     }
   } else {
     const bool mayStay = dedicated && !ddnsStructural && !linkOver && !ddnsOver;
-    if (w.current.mode == MailMode::Direct && mayStay) return "left direct before any failure outlasted its limit";
+    if (w.current.mode == MailMode::Direct && mayStay)
+      return "left direct before any failure outlasted its limit";
     TimePoint ready = std::max(w.link.since, w.current.since);
     if (!isStatic) ready = std::max(ready, w.ddns.since);
     if (w.current.mode == MailMode::Multidrop && healthy && now >= ready + h.holdDown)
@@ -217,7 +236,9 @@ long count(const std::vector<Switch>& switches, MailMode to) {
   return std::count_if(switches.begin(), switches.end(), [&](const Switch& s) { return s.to == to; });
 }
 
-Event linkEvent(TimePoint t, bool up) { return {t, up ? Event::What::LinkUp : Event::What::LinkDown, ""}; }
+Event linkEvent(TimePoint t, bool up) {
+  return {t, up ? Event::What::LinkUp : Event::What::LinkDown, ""};
+}
 
 const TimePoint kStart = kT0;
 
@@ -256,9 +277,14 @@ TEST(Flapping, DdnsAlternatesHealthyAndFailing) {
   std::vector<Event> events;
   const char* codes[] = {"ddns.mismatch", "ddns.provider_retrying", "ddns.resolution_failing"};
   std::uniform_int_distribution<int> pick(0, 2);
-  spells(rng, events, kStart, end, seconds(1), hours(3), seconds(1), minutes(12),
-         [](TimePoint t) { return Event{t, Event::What::DdnsHealthy, ""}; },
-         [&](TimePoint t) { return Event{t, Event::What::DdnsFailing, codes[pick(rng)]}; });
+  spells(
+      rng, events, kStart, end, seconds(1), hours(3), seconds(1), minutes(12),
+      [](TimePoint t) {
+        return Event{t, Event::What::DdnsHealthy, ""};
+      },
+      [&](TimePoint t) {
+        return Event{t, Event::What::DdnsFailing, codes[pick(rng)]};
+      });
   sortEvents(events);
   const SimRun polled = runPolling(w, events, kStart, end);
   ASSERT_EQ(polled.violation, "");
@@ -280,14 +306,19 @@ TEST_P(RandomChaos, InvariantsHoldAndReviewAtSuffices) {
   w.current.since = kStart;
   const TimePoint end = kStart + days(2);
   std::vector<Event> events;
-  spells(rng, events, kStart, end, seconds(1), hours(2), seconds(1), minutes(4),
-         [](TimePoint t) { return linkEvent(t, true); }, [](TimePoint t) { return linkEvent(t, false); });
+  spells(
+      rng, events, kStart, end, seconds(1), hours(2), seconds(1), minutes(4),
+      [](TimePoint t) { return linkEvent(t, true); }, [](TimePoint t) { return linkEvent(t, false); });
   std::uniform_int_distribution<int> coin(0, 1);
-  spells(rng, events, kStart, end, seconds(1), hours(3), seconds(1), minutes(8),
-         [](TimePoint t) { return Event{t, Event::What::DdnsHealthy, ""}; },
-         [&](TimePoint t) {
-           return coin(rng) ? Event{t, Event::What::DdnsUnknown, ""} : Event{t, Event::What::DdnsFailing, "ddns.mismatch"};
-         });
+  spells(
+      rng, events, kStart, end, seconds(1), hours(3), seconds(1), minutes(8),
+      [](TimePoint t) {
+        return Event{t, Event::What::DdnsHealthy, ""};
+      },
+      [&](TimePoint t) {
+        return coin(rng) ? Event{t, Event::What::DdnsUnknown, ""}
+                         : Event{t, Event::What::DdnsFailing, "ddns.mismatch"};
+      });
   sortEvents(events);
   const SimRun polled = runPolling(w, events, kStart, end);
   ASSERT_EQ(polled.violation, "");
@@ -312,11 +343,13 @@ TEST(Flapping, DialupIsAlwaysMultidrop) {
   w.link.type = LinkType::Dialup;
   const TimePoint end = kStart + days(2);
   std::vector<Event> events;
-  spells(rng, events, kStart, end, minutes(5), hours(2), minutes(1), hours(2),
-         [](TimePoint t) { return linkEvent(t, true); }, [](TimePoint t) { return linkEvent(t, false); });
+  spells(
+      rng, events, kStart, end, minutes(5), hours(2), minutes(1), hours(2),
+      [](TimePoint t) { return linkEvent(t, true); }, [](TimePoint t) { return linkEvent(t, false); });
   const SimRun polled = runPolling(w, events, kStart, end);
   ASSERT_EQ(polled.violation, "");
-  const std::vector<Switch> expected = {{kStart, MailMode::Multidrop}};  // leaves direct at once, never returns
+  const std::vector<Switch> expected = {
+      {kStart, MailMode::Multidrop}};  // leaves direct at once, never returns
   EXPECT_EQ(polled.switches, expected);
 }
 
@@ -327,12 +360,22 @@ TEST(Flapping, StaticAddressIgnoresDdnsChaos) {
   w.current.since = kStart;
   const TimePoint end = kStart + days(1);
   std::vector<Event> events;
-  spells(rng, events, kStart, end, seconds(1), minutes(30), seconds(1), hours(1),
-         [](TimePoint t) { return Event{t, Event::What::DdnsHealthy, ""}; },
-         [](TimePoint t) { return Event{t, Event::What::DdnsDisabled, ""}; });
-  spells(rng, events, kStart, end, seconds(1), minutes(30), seconds(1), hours(1),
-         [](TimePoint t) { return Event{t, Event::What::DdnsUnknown, ""}; },
-         [](TimePoint t) { return Event{t, Event::What::DdnsFailing, "ddns.mismatch"}; });
+  spells(
+      rng, events, kStart, end, seconds(1), minutes(30), seconds(1), hours(1),
+      [](TimePoint t) {
+        return Event{t, Event::What::DdnsHealthy, ""};
+      },
+      [](TimePoint t) {
+        return Event{t, Event::What::DdnsDisabled, ""};
+      });
+  spells(
+      rng, events, kStart, end, seconds(1), minutes(30), seconds(1), hours(1),
+      [](TimePoint t) {
+        return Event{t, Event::What::DdnsUnknown, ""};
+      },
+      [](TimePoint t) {
+        return Event{t, Event::What::DdnsFailing, "ddns.mismatch"};
+      });
   sortEvents(events);
   const SimRun polled = runPolling(w, events, kStart, end);
   ASSERT_EQ(polled.violation, "");
@@ -346,11 +389,17 @@ TEST(Flapping, ExplicitPoliciesIgnoreChaos) {
     World w = healthyWorld(mode, MailMode::Multidrop, kStart);
     const TimePoint end = kStart + hours(12);
     std::vector<Event> events;
-    spells(rng, events, kStart, end, seconds(1), minutes(20), seconds(1), minutes(20),
-           [](TimePoint t) { return linkEvent(t, true); }, [](TimePoint t) { return linkEvent(t, false); });
-    spells(rng, events, kStart, end, seconds(1), minutes(20), seconds(1), minutes(20),
-           [](TimePoint t) { return Event{t, Event::What::DdnsHealthy, ""}; },
-           [](TimePoint t) { return Event{t, Event::What::DdnsFailing, "ddns.mismatch"}; });
+    spells(
+        rng, events, kStart, end, seconds(1), minutes(20), seconds(1), minutes(20),
+        [](TimePoint t) { return linkEvent(t, true); }, [](TimePoint t) { return linkEvent(t, false); });
+    spells(
+        rng, events, kStart, end, seconds(1), minutes(20), seconds(1), minutes(20),
+        [](TimePoint t) {
+          return Event{t, Event::What::DdnsHealthy, ""};
+        },
+        [](TimePoint t) {
+          return Event{t, Event::What::DdnsFailing, "ddns.mismatch"};
+        });
     sortEvents(events);
     const char* label = mode == MailPolicy::Direct ? "policy direct" : "policy multidrop";
     const SimRun polled = runPolling(w, events, kStart, end);
