@@ -133,6 +133,13 @@ int main(int argc, char** argv) {
 
   boost::asio::io_context io;
   Server server(io, options);
+  // Before LISTENING is printed: a harness may stop us the moment it reads it.
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code&, int) {
+    server.stop();
+    io.stop();
+  });
+  ::signal(SIGPIPE, SIG_IGN);
   if (auto s = server.start(); !s) {
     std::cerr << "dyndns2d: " << s.error() << "\n";
     return 1;
@@ -146,12 +153,6 @@ int main(int argc, char** argv) {
   std::printf("LISTENING %s %u\n", options.listen.c_str(), static_cast<unsigned>(server.port()));
   std::fflush(stdout);
 
-  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code&, int) {
-    server.stop();
-    io.stop();
-  });
-  ::signal(SIGPIPE, SIG_IGN);
   io.run();
   // Let the closed connections' handlers run so everything is released before exit.
   server.stop();
