@@ -128,6 +128,8 @@ class Checker {
   [[nodiscard]] bool needsMultidrop() const { return p_.mail.mode != MailPolicy::Direct; }
   [[nodiscard]] bool canBeDirect() const { return p_.mail.mode != MailPolicy::Multidrop; }
   [[nodiscard]] const char* mode() const { return toString(p_.mail.mode); }
+  /// Where the mode was decided: the mode key, else the [mail] header (the default applies).
+  [[nodiscard]] SourcePos modeAt() const { return pos_.first({"mail.mode", "mail"}); }
 
   void absolutePath(const std::string& path, const std::string& value, const char* why) {
     if (!value.empty() && value.front() != '/')
@@ -145,7 +147,7 @@ class Checker {
       err(pos_.key("mail.domains"), "mail.domains is empty: list the domains this server receives mail for");
     }
     if (p_.mail.mode == MailPolicy::Direct && p_.link.type == LinkType::Dialup) {
-      warn(p_.mail.modePos.line > 0 ? p_.mail.modePos : pos_.key("link.type"),
+      warn(pos_.first({"mail.mode", "link.type"}),
            "mail mode direct on a dialup link: dynamic DNS is only safe on a dedicated link; while the "
            "line is down or redialled, the MX name can point at a stranger's address");
     }
@@ -164,9 +166,9 @@ class Checker {
                                              "\"X-Original-To\", without the colon)");
     }
     if (!needsMultidrop()) return;
-    const SourcePos modeAt = p_.mail.modePos;
+    const SourcePos modeAt = this->modeAt();
     if (p_.envelope.header.empty()) {
-      err(pos_.first({"envelope.header", "envelope", "mail.mode"}),
+      err(pos_.first({"envelope.header", "envelope", "mail.mode", "mail"}),
           std::string("mail mode ") + mode() +
               " needs [envelope] header (e.g. header = \"Delivered-To\"): without the envelope header "
               "fetchmail guesses recipients from To/Cc, so Bcc and mailing-list mail are misrouted or lost");
@@ -176,7 +178,7 @@ class Checker {
       err(ispAt, std::string("mail mode ") + mode() + " needs [isp] server: the ISP mailbox to fetch from");
     if (p_.isp.user.empty())
       err(ispAt, std::string("mail mode ") + mode() + " needs [isp] user: the login of the ISP mailbox");
-    if (p_.isp.passwordFile.empty() && !p_.isp.password)
+    if (p_.isp.passwordFile.empty() && !pos_.has("isp.password"))
       err(ispAt, std::string("mail mode ") + mode() + " needs [isp] password_file: the ISP mailbox password");
     const SourcePos usersAt = pos_.table("users").line > 0 ? pos_.table("users") : modeAt;
     if (p_.users.postmaster.empty())
@@ -268,7 +270,7 @@ class Checker {
                 " address: the internet cannot deliver mail to it; declare the public address");
     }
     if (dd.enabled && dd.accounts.empty() && !dd.staticAddress && canBeDirect())
-      err(pos_.first({"ddns.enabled", "ddns", "mail.mode"}),
+      err(pos_.first({"ddns.enabled", "ddns", "mail.mode", "mail"}),
           std::string("mail mode ") + mode() +
               " needs a [[ddns.account]] or ddns.static_address: nothing would keep the MX name pointing "
               "at us");
@@ -285,9 +287,10 @@ class Checker {
                                       std::pair{"ddns.verify.timeout", dd.verify.timeout}}) {
       if (value.count() <= 0) err(pos_.key(path), std::string(path) + " must be more than 0s");
     }
-    if (dd.detect.interface.empty() && dd.detect.webSources.empty() && pos_.table("ddns.detect").line > 0)
-      err(pos_.table("ddns.detect"),
-          "[ddns.detect] needs an interface or web_sources: otherwise our address cannot be found");
+    if (dd.enabled && !dd.accounts.empty() && dd.detect.interface.empty() && dd.detect.webSources.empty())
+      err(pos_.first({"ddns.detect", "ddns"}),
+          "[ddns.detect] needs an interface or web_sources: otherwise our address cannot be found and "
+          "the accounts are never updated");
     if (!dd.detect.ipv4 && !dd.detect.ipv6)
       err(pos_.first({"ddns.detect.ipv4", "ddns.detect"}), "[ddns.detect] ipv4 and ipv6 are both false");
 
@@ -314,7 +317,7 @@ class Checker {
         warn(pos_.key(path + ".tls_verify"),
              path + ".tls_verify = false: anyone in the path can take the DDNS password and move our MX name");
       if (a.username.empty()) err(a.pos, path + " needs a username");
-      if (a.passwordFile.empty() && !a.password) err(a.pos, path + " needs a password_file");
+      if (a.passwordFile.empty() && !pos_.has(path + ".password")) err(a.pos, path + " needs a password_file");
       secret(path, a.passwordFile, a.password);
       if (a.hosts.empty() && !pos_.has(path + ".hosts"))
         err(a.pos, path + " needs hosts: the names this account updates");
