@@ -12,5 +12,6 @@ struct ExitCode {
 void registerCheck(CLI::App& app, ExitCode& exit);
 void registerRenderFetchmail(CLI::App& app, ExitCode& exit);
 void registerExplain(CLI::App& app, ExitCode& exit);
+void registerUpdate(CLI::App& app, ExitCode& exit);
 
 }  // namespace dynmx::cli

@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   dynmx::cli::registerCheck(app, exit);
   dynmx::cli::registerRenderFetchmail(app, exit);
   dynmx::cli::registerExplain(app, exit);
+  dynmx::cli::registerUpdate(app, exit);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
