@@ -282,3 +282,21 @@ TEST(PolicyParse, EnumNamesRoundTrip) {
 
 }  // namespace
 }  // namespace dynmx
+
+namespace dynmx {
+namespace {
+
+// toml++ quotes the character it stopped at; on a password line that character is part of
+// the secret, so it is replaced. On other lines it stays, because it helps.
+TEST(PolicyParse, SyntaxErrorOnAPasswordLineHidesTheQuotedCharacter) {
+  PolicyLoad load = parsePolicy("[isp]\npassword = 7Qsecret\n", "s.toml");
+  ASSERT_EQ(load.diagnostics.size(), 1U);
+  EXPECT_THAT(load.diagnostics[0].message, ::testing::Not(::testing::HasSubstr("'Q'")));
+  EXPECT_THAT(load.diagnostics[0].message, ::testing::HasSubstr("(hidden: secret value)"));
+  load = parsePolicy("[isp]\nport = 7Q\n", "s.toml");
+  ASSERT_EQ(load.diagnostics.size(), 1U);
+  EXPECT_THAT(load.diagnostics[0].message, ::testing::HasSubstr("'Q'"));
+}
+
+}  // namespace
+}  // namespace dynmx
