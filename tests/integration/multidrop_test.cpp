@@ -189,7 +189,8 @@ struct RunResult {
   std::string rc;
 };
 
-void runMultidrop(MailProtocol proto, DeliveryMethod method, int envelopeSkip, RunResult& out) {
+void runMultidrop(MailProtocol proto, DeliveryMethod method, const std::string& envelopeHeader, int envelopeSkip,
+                  RunResult& out) {
   TempDir dir("md");
   auto started = Dovecot::start(dir);
   ASSERT_TRUE(started.ok()) << started.error();
@@ -202,6 +203,7 @@ void runMultidrop(MailProtocol proto, DeliveryMethod method, int envelopeSkip, R
   const std::string home = dir.subdir("fm", 0700);
   Policy policy = multidropPolicy(proto, proto == MailProtocol::Pop3 ? isp.pop3Port() : isp.imapPort(), method,
                                   sink.port(), envelopeSkip, home);
+  policy.envelope.header = envelopeHeader;
   fetchmail::RenderInput input;
   input.password = kIspPassword;
   input.idFile = home + "/fetchmail.ids";
@@ -229,18 +231,26 @@ void runMultidrop(MailProtocol proto, DeliveryMethod method, int envelopeSkip, R
 struct Variant {
   MailProtocol proto;
   DeliveryMethod method;
+  const char* envelopeHeader;
+  int envelopeSkip;
   const char* name;
 };
+
+/// gtest prints the variant by name instead of as bytes.
+void PrintTo(const Variant& v, std::ostream* os) { *os << v.name; }
 
 class Multidrop : public ::testing::TestWithParam<Variant> {};
 
 TEST_P(Multidrop, EveryMessageReachesExactlyItsRecipients) {
   RunResult r;
-  runMultidrop(GetParam().proto, GetParam().method, 1, r);
+  const Variant& v = GetParam();
+  runMultidrop(v.proto, v.method, v.envelopeHeader, v.envelopeSkip, r);
   if (HasFatalFailure()) return;
-  EXPECT_NE(r.rc.find("envelope 1 \"Delivered-To\""), std::string::npos) << r.rc;
+  const std::string envelopeLine =
+      "envelope " + std::to_string(v.envelopeSkip) + " \"" + std::string(v.envelopeHeader) + "\"";
+  EXPECT_NE(r.rc.find(envelopeLine), std::string::npos) << r.rc;
 
-  int wrong = report(std::string(GetParam().name) + ", envelope 1 \"Delivered-To\"", r.got);
+  int wrong = report(std::string(v.name) + ", " + envelopeLine, r.got);
   EXPECT_EQ(wrong, 0);
   for (const auto& m : boxMessages())
     EXPECT_EQ(r.got[m.testId], correctRun(m)) << m.testId << ": " << m.trap;  // set equality, no duplicates, nothing lost
@@ -252,9 +262,11 @@ TEST_P(Multidrop, EveryMessageReachesExactlyItsRecipients) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Real, Multidrop,
-                         ::testing::Values(Variant{MailProtocol::Pop3, DeliveryMethod::Smtp, "pop3-smtp"},
-                                           Variant{MailProtocol::Imap, DeliveryMethod::Smtp, "imap-smtp"},
-                                           Variant{MailProtocol::Pop3, DeliveryMethod::Lmtp, "pop3-lmtp"}),
+                         ::testing::Values(
+                             Variant{MailProtocol::Pop3, DeliveryMethod::Smtp, "Delivered-To", 1, "pop3-smtp"},
+                             Variant{MailProtocol::Imap, DeliveryMethod::Smtp, "Delivered-To", 1, "imap-smtp"},
+                             Variant{MailProtocol::Pop3, DeliveryMethod::Lmtp, "Delivered-To", 1, "pop3-lmtp"},
+                             Variant{MailProtocol::Imap, DeliveryMethod::Smtp, "X-Original-To", 0, "imap-smtp-xoriginalto"}),
                          [](const auto& p) {
                            std::string n = p.param.name;
                            std::replace(n.begin(), n.end(), '-', '_');
@@ -266,7 +278,7 @@ INSTANTIATE_TEST_SUITE_P(Real, Multidrop,
 // proof above can fail.
 TEST(MultidropNegativeControl, IspOwnDeliveredToMisroutes) {
   RunResult r;
-  runMultidrop(MailProtocol::Pop3, DeliveryMethod::Smtp, 0, r);
+  runMultidrop(MailProtocol::Pop3, DeliveryMethod::Smtp, "Delivered-To", 0, r);
   if (HasFatalFailure()) return;
   EXPECT_NE(r.rc.find("envelope 0 \"Delivered-To\""), std::string::npos) << r.rc;
   int wrong = report("pop3-smtp, WRONG envelope 0 \"Delivered-To\"", r.got);

@@ -1,4 +1,6 @@
 // The testbed's real servers on their own: named takes a signed update, dovecot serves a box.
+#include <csignal>
+
 #include <gtest/gtest.h>
 
 #include "testbed/dovecot.hpp"
@@ -37,6 +39,7 @@ TEST(Named, SignedUpdateIsServedAndUnsignedIsRefused) {
   EXPECT_TRUE(stopped.exited);
   EXPECT_FALSE(stopped.killed);
   EXPECT_NE(::kill(pid, 0), 0);  // stopped by PID and reaped
+  EXPECT_TRUE(livingGroupMembers(pid).empty());
 }
 
 TEST(Dovecot, ServesSeededMaildirOverPop3AndImap) {
@@ -59,6 +62,7 @@ TEST(Dovecot, ServesSeededMaildirOverPop3AndImap) {
   StopOutcome stopped = dovecot.stop();
   EXPECT_TRUE(stopped.exited);
   EXPECT_NE(::kill(pid, 0), 0);
+  EXPECT_TRUE(livingGroupMembers(pid).empty()) << "a dovecot helper outlived its master";
 }
 
 }  // namespace

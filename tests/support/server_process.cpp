@@ -5,6 +5,8 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <sstream>
 #include <iostream>
 #include <fcntl.h>
 #include <poll.h>
@@ -34,6 +36,25 @@ std::string resolveProgram(const std::string& name) {
 int openPidFd(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
 
 }  // namespace
+
+std::vector<pid_t> livingGroupMembers(pid_t pgid) {
+  std::vector<pid_t> alive;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it("/proc", ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    // /proc/PID/stat: "pid (comm) state ppid pgrp ..."; comm may contain spaces, so go from ')'.
+    const std::string stat = slurp(it->path().string() + "/stat");
+    auto close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(stat.substr(close + 1));
+    char state = 0;
+    long ppid = 0, pgrp = 0;
+    rest >> state >> ppid >> pgrp;
+    if (pgrp == pgid && state != 'Z' && state != 'X') alive.push_back(static_cast<pid_t>(std::stol(name)));
+  }
+  return alive;
+}
 
 Result<std::unique_ptr<ServerProcess>> ServerProcess::start(std::vector<std::string> argv, std::string logPath,
                                                             const std::map<std::string, std::string>& env) {
@@ -135,6 +156,15 @@ Status<> ServerProcess::waitForPort(int port, std::chrono::milliseconds timeout)
   std::string why = running() ? "did not listen on port " + std::to_string(port) + " in time"
                               : std::string("exited before listening");
   return fail(name_ + " " + why + "; log:\n" + log());
+}
+
+bool ServerProcess::waitForLog(const std::string& needle, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (log().find(needle) != std::string::npos) return true;
+    if (!running() || std::chrono::steady_clock::now() >= deadline) return log().find(needle) != std::string::npos;
+    ::poll(nullptr, 0, 5);  // a short, bounded pause between looks at the file
+  }
 }
 
 StopOutcome ServerProcess::stop(std::chrono::milliseconds grace) {

@@ -98,6 +98,20 @@ TEST(ServerProcess, StopsBySigtermAndReaps) {
   EXPECT_EQ(o.signal, SIGTERM);
   EXPECT_FALSE(o.killed);
   EXPECT_NE(::kill(pid, 0), 0);  // reaped: the pid is gone
+  EXPECT_TRUE(livingGroupMembers(pid).empty());
+}
+
+TEST(ServerProcess, KillsTheWholeGroupWhenSigtermIsIgnored) {
+  TempDir dir("sp");
+  // A "server" that ignores SIGTERM and has a helper child in its group.
+  auto p = ServerProcess::start({"sh", "-c", "trap '' TERM; sleep 300 & echo started; wait"}, dir.file("x.log"));
+  ASSERT_TRUE(p.ok()) << p.error();
+  pid_t pid = (*p)->pid();
+  ASSERT_TRUE((*p)->waitForLog("started", 10s)) << (*p)->log();  // the trap is set
+  StopOutcome o = (*p)->stop(300ms);
+  EXPECT_TRUE(o.killed);
+  EXPECT_EQ(o.signal, SIGKILL);
+  EXPECT_TRUE(livingGroupMembers(pid).empty()) << "the helper survived";
 }
 
 TEST(ServerProcess, ExecFailureIsAValue) {

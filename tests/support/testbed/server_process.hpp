@@ -19,6 +19,9 @@ struct StopOutcome {
   bool killed = false;     ///< SIGTERM was not enough: SIGKILL was sent
 };
 
+/// Processes of group `pgid` that are still alive (zombies waiting for init do not count).
+std::vector<pid_t> livingGroupMembers(pid_t pgid);
+
 /// A child process (no shell) whose stdout/stderr go to a log file. It runs in its own
 /// process group; stop() sends SIGTERM, waits a bounded time, then SIGKILLs the group.
 class ServerProcess {
@@ -36,6 +39,9 @@ class ServerProcess {
   bool running();
   /// Wait until 127.0.0.1:port accepts connections; fails early (with the log) if the child exits.
   Status<> waitForPort(int port, std::chrono::milliseconds timeout);
+  /// Wait until the log contains `needle` (checked every few ms, bounded by `timeout`);
+  /// false if it does not appear in time or the child exits first.
+  bool waitForLog(const std::string& needle, std::chrono::milliseconds timeout);
   /// Stop by PID: SIGTERM, wait up to `grace`, then SIGKILL the group; always reaps.
   StopOutcome stop(std::chrono::milliseconds grace = std::chrono::seconds(5));
   /// The log file's content so far.
