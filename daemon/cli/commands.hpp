@@ -13,5 +13,6 @@ void registerCheck(CLI::App& app, ExitCode& exit);
 void registerRenderFetchmail(CLI::App& app, ExitCode& exit);
 void registerExplain(CLI::App& app, ExitCode& exit);
 void registerUpdate(CLI::App& app, ExitCode& exit);
+void registerStatus(CLI::App& app, ExitCode& exit);
 
 }  // namespace dynmx::cli

@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   dynmx::cli::registerRenderFetchmail(app, exit);
   dynmx::cli::registerExplain(app, exit);
   dynmx::cli::registerUpdate(app, exit);
+  dynmx::cli::registerStatus(app, exit);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

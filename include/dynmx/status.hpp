@@ -17,6 +17,7 @@ enum class Health { Ok = 0, Warning = 1, Critical = 2, Unknown = 3 };
 struct Reason {
   std::string code;
   std::string text;
+  std::optional<TimePoint> since;  ///< when this reason began, if known
 };
 
 /// The daemon process.

@@ -1,0 +1,125 @@
+#include "dynmx/status/health.hpp"
+
+#include <algorithm>
+
+namespace dynmx::status {
+namespace {
+
+int severity(Health h) {
+  switch (h) {
+    case Health::Ok: return 0;
+    case Health::Warning: return 1;
+    case Health::Unknown: return 2;
+    case Health::Critical: return 3;
+  }
+  return 2;
+}
+
+// fetchmail exit codes that no restart will cure (see fetchmail(1)): the admin must act.
+bool fatalFetchmailExit(int code) { return code == 3 || code == 5 || code == 6 || code == 12 || code == 127; }
+
+bool hasCode(const std::vector<Reason>& reasons, const std::string& code) {
+  return std::any_of(reasons.begin(), reasons.end(), [&](const Reason& r) { return r.code == code; });
+}
+
+class Verdict {
+ public:
+  explicit Verdict(Report& r) : r_(r) {
+    r_.health = Health::Ok;
+    r_.healthReasons.clear();
+  }
+  void raise(Health h, std::string code, std::string text) {
+    r_.health = worse(r_.health, h);
+    r_.healthReasons.push_back({std::move(code), std::move(text), {}});
+  }
+
+ private:
+  Report& r_;
+};
+
+// Hooks that ran for the latest switch (or all of them if nothing was journaled).
+std::vector<const HookRecord*> failedRecentHooks(const Report& r) {
+  std::optional<TimePoint> lastSwitch;
+  if (!r.switches.empty()) lastSwitch = r.switches.back().at;
+  std::vector<const HookRecord*> out;
+  for (const auto& h : r.hooks)
+    if (!h.ok && (!lastSwitch || h.at >= *lastSwitch)) out.push_back(&h);
+  return out;
+}
+
+}  // namespace
+
+Health worse(Health a, Health b) { return severity(a) >= severity(b) ? a : b; }
+
+void computeHealth(Report& report) { computeHealth(report, HealthOptions{}); }
+
+void computeHealth(Report& r, const HealthOptions& o) {
+  Verdict v(r);
+  const bool multidrop = r.mode.current == "multidrop";
+  const bool direct = r.mode.current == "direct";
+  const bool needsFetchmail = multidrop || r.mode.wanted == "multidrop";
+  // On multidrop although the policy allows direct: some failure put us here.
+  const bool multidropForFailure = multidrop && r.mode.wanted == "multidrop" && r.mode.policy != "multidrop";
+  const auto& f = r.fetchmail;
+
+  if (!multidrop && !direct) v.raise(Health::Unknown, "mode.unknown", "unknown mode \"" + r.mode.current + "\"");
+
+  // CRITICAL: mail waits at the ISP and nothing fetches it, or DDNS is dead for good.
+  if (needsFetchmail) {
+    if (hasCode(r.mode.reasons, "fetchmail.rc_failed")) {
+      for (const auto& reason : r.mode.reasons)
+        if (reason.code == "fetchmail.rc_failed")
+          v.raise(Health::Critical, "fetchmail.rc_failed", "multidrop needed but the fetchmail rc cannot be installed: " + reason.text);
+    } else if (f.lastExit && fatalFetchmailExit(*f.lastExit)) {
+      const std::string code = *f.lastExit == 3 ? "fetchmail.authfail" : "fetchmail.fatal";
+      v.raise(Health::Critical, code,
+              "multidrop needed but fetchmail fails: " + (f.lastError.empty() ? "exit " + std::to_string(*f.lastExit) : f.lastError));
+    } else if (!f.running && !r.mode.switching) {
+      v.raise(Health::Critical, "fetchmail.not_running",
+              "multidrop needed but fetchmail is not running" + (f.lastError.empty() ? "" : ": " + f.lastError));
+    } else if (!f.lastError.empty() && f.restarts >= o.fetchmailRestartsCritical) {
+      v.raise(Health::Critical, "fetchmail.failing",
+              "fetchmail keeps failing (" + std::to_string(f.restarts) + " restarts): " + f.lastError);
+    } else if (!f.lastError.empty()) {
+      v.raise(Health::Warning, "fetchmail.error", "fetchmail: " + f.lastError);
+    }
+  }
+  for (const auto& h : r.ddns.hosts)
+    if (!h.fatal.empty())
+      v.raise(Health::Critical, "ddns.provider_fatal",
+              h.host + ": the provider answered \"" + h.fatal + "\"; updates are off until the policy changes");
+  if (r.ddns.hosts.empty() && r.ddns.code == "ddns.provider_fatal")
+    v.raise(Health::Critical, "ddns.provider_fatal", r.ddns.text);
+
+  // WARNING: on multidrop because something failed, or something needs a look.
+  if (multidropForFailure) {
+    bool any = false;
+    for (const auto& reason : r.mode.reasons) {
+      if (reason.code == "fetchmail.rc_failed") continue;  // already CRITICAL above
+      v.raise(Health::Warning, reason.code, reason.text);
+      any = true;
+    }
+    if (!any) v.raise(Health::Warning, "mode.multidrop", "mail via multidrop (policy " + r.mode.policy + ")");
+  } else if (direct) {
+    if (r.ddns.health == "failing")
+      v.raise(Health::Warning, r.ddns.code.empty() ? "ddns.failing" : r.ddns.code,
+              r.ddns.text.empty() ? "DDNS is failing" : r.ddns.text);
+    if (!r.link.up) v.raise(Health::Warning, "link.down", "the link is down");
+  }
+  if (r.mode.wanted != r.mode.current)
+    v.raise(Health::Warning, "mode.switching", "switching from " + r.mode.current + " to " + r.mode.wanted);
+  if (hasCode(r.mode.reasons, "drain.failed") && !multidropForFailure)
+    v.raise(Health::Warning, "drain.failed", "the ISP mailbox could not be drained");
+  for (const HookRecord* h : failedRecentHooks(r))
+    v.raise(Health::Warning, "hook.failed", h->argv0 + " (" + h->mode + "): " + h->error);
+  if (!r.daemon.policyErrors.empty())
+    v.raise(Health::Warning, "policy.reload_failed",
+            "policy reload rejected, running the previous policy: " + r.daemon.policyErrors.front());
+
+  if (!r.daemon.running) {
+    // A report from the state file is stale: whatever it says, never better than WARNING.
+    v.raise(Health::Warning, "daemon.not_running", "daemon not running");
+  }
+}
+
+}  // namespace dynmx::status

@@ -1,0 +1,353 @@
+#include "dynmx/status/json.hpp"
+
+#include <limits>
+
+namespace dynmx::status {
+namespace {
+
+using nlohmann::json;
+
+json timeOrNull(const std::optional<TimePoint>& t) { return t ? json(formatTime(*t)) : json(nullptr); }
+json stringOrNull(const std::string& s) { return s.empty() ? json(nullptr) : json(s); }
+
+json reasonsJson(const std::vector<Reason>& reasons) {
+  json out = json::array();
+  for (const auto& r : reasons) out.push_back({{"code", r.code}, {"text", r.text}, {"since", timeOrNull(r.since)}});
+  return out;
+}
+
+// The loader: every getter checks the JSON type and names the key path on error. Missing
+// keys and nulls keep the default, so older and newer files still load.
+class Reader {
+ public:
+  explicit Reader(std::string& error) : error_(error) {}
+
+  bool object(const json& v, const std::string& path) {
+    if (v.is_object()) return true;
+    return bad(path, "expected an object");
+  }
+
+  const json* member(const json& obj, const char* key) {
+    auto it = obj.find(key);
+    if (it == obj.end() || it->is_null()) return nullptr;
+    return &*it;
+  }
+
+  bool str(const json& obj, const char* key, const std::string& path, std::string& out) {
+    const json* v = member(obj, key);
+    if (!v) return true;
+    if (!v->is_string()) return bad(path + key, "expected a string");
+    out = v->get<std::string>();
+    return true;
+  }
+
+  bool boolean(const json& obj, const char* key, const std::string& path, bool& out) {
+    const json* v = member(obj, key);
+    if (!v) return true;
+    if (!v->is_boolean()) return bad(path + key, "expected true or false");
+    out = v->get<bool>();
+    return true;
+  }
+
+  template <typename Int>
+  bool integer(const json& obj, const char* key, const std::string& path, Int& out) {
+    const json* v = member(obj, key);
+    if (!v) return true;
+    return integerValue(*v, path + key, out);
+  }
+
+  template <typename Int>
+  bool integerValue(const json& v, const std::string& path, Int& out) {
+    if (v.is_number_unsigned()) {
+      auto u = v.get<std::uint64_t>();
+      if (u > static_cast<std::uint64_t>(std::numeric_limits<Int>::max())) return bad(path, "integer out of range");
+      out = static_cast<Int>(u);
+      return true;
+    }
+    if (v.is_number_integer()) {
+      auto i = v.get<std::int64_t>();
+      if (i < static_cast<std::int64_t>(std::numeric_limits<Int>::min()) ||
+          i > static_cast<std::int64_t>(std::numeric_limits<Int>::max()))
+        return bad(path, "integer out of range");
+      out = static_cast<Int>(i);
+      return true;
+    }
+    return bad(path, "expected an integer");
+  }
+
+  template <typename Int>
+  bool optInteger(const json& obj, const char* key, const std::string& path, std::optional<Int>& out) {
+    const json* v = member(obj, key);
+    if (!v) {
+      out.reset();
+      return true;
+    }
+    Int x{};
+    if (!integerValue(*v, path + key, x)) return false;
+    out = x;
+    return true;
+  }
+
+  bool time(const json& obj, const char* key, const std::string& path, std::optional<TimePoint>& out) {
+    const json* v = member(obj, key);
+    if (!v) {
+      out.reset();
+      return true;
+    }
+    if (!v->is_string()) return bad(path + key, "expected an RFC 3339 time string");
+    auto t = parseTime(v->get_ref<const std::string&>());
+    if (!t) return bad(path + key, "expected an RFC 3339 time like 2026-11-23T10:00:00Z");
+    out = t;
+    return true;
+  }
+
+  bool requiredTime(const json& obj, const char* key, const std::string& path, TimePoint& out) {
+    std::optional<TimePoint> t;
+    if (!time(obj, key, path, t)) return false;
+    if (!t) return bad(path + key, "missing");
+    out = *t;
+    return true;
+  }
+
+  bool strings(const json& obj, const char* key, const std::string& path, std::vector<std::string>& out) {
+    const json* v = member(obj, key);
+    if (!v) return true;
+    if (!v->is_array()) return bad(path + key, "expected an array of strings");
+    out.clear();
+    for (std::size_t i = 0; i < v->size(); ++i) {
+      const json& e = (*v)[i];
+      if (!e.is_string()) return bad(path + key + "[" + std::to_string(i) + "]", "expected a string");
+      out.push_back(e.get<std::string>());
+    }
+    return true;
+  }
+
+  bool reasons(const json& obj, const char* key, const std::string& path, std::vector<Reason>& out) {
+    const json* v = member(obj, key);
+    if (!v) return true;
+    if (!v->is_array()) return bad(path + key, "expected an array");
+    out.clear();
+    for (std::size_t i = 0; i < v->size(); ++i) {
+      const std::string p = path + key + "[" + std::to_string(i) + "].";
+      const json& e = (*v)[i];
+      if (!object(e, p.substr(0, p.size() - 1))) return false;
+      Reason r;
+      if (!str(e, "code", p, r.code) || !str(e, "text", p, r.text) || !time(e, "since", p, r.since)) return false;
+      out.push_back(std::move(r));
+    }
+    return true;
+  }
+
+  bool bad(const std::string& path, const std::string& what) {
+    if (error_.empty()) error_ = path + ": " + what;
+    return false;
+  }
+
+ private:
+  std::string& error_;
+};
+
+bool readDaemon(Reader& rd, const json& v, DaemonInfo& d) {
+  const std::string p = "daemon.";
+  return rd.object(v, "daemon") && rd.boolean(v, "running", p, d.running) && rd.integer(v, "pid", p, d.pid) &&
+         rd.time(v, "since", p, d.since) && rd.str(v, "policy", p, d.policyFile) &&
+         rd.strings(v, "policy_errors", p, d.policyErrors) && rd.str(v, "version", p, d.version);
+}
+
+bool readMode(Reader& rd, const json& v, ModeInfo& m) {
+  const std::string p = "mode.";
+  return rd.object(v, "mode") && rd.str(v, "current", p, m.current) && rd.str(v, "wanted", p, m.wanted) &&
+         rd.time(v, "since", p, m.since) && rd.str(v, "policy", p, m.policy) && rd.reasons(v, "reasons", p, m.reasons) &&
+         rd.time(v, "review_at", p, m.reviewAt) && rd.boolean(v, "switching", p, m.switching);
+}
+
+bool readLink(Reader& rd, const json& v, LinkInfo& l) {
+  const std::string p = "link.";
+  return rd.object(v, "link") && rd.str(v, "type", p, l.type) && rd.str(v, "interface", p, l.interface) &&
+         rd.boolean(v, "up", p, l.up) && rd.time(v, "since", p, l.since);
+}
+
+bool readHosts(Reader& rd, const json& v, std::vector<DdnsHostInfo>& hosts) {
+  if (!v.is_array()) return rd.bad("ddns", "expected an array of hosts");
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    const std::string p = "ddns[" + std::to_string(i) + "].";
+    const json& e = v[i];
+    DdnsHostInfo h;
+    if (!rd.object(e, p.substr(0, p.size() - 1)) || !rd.str(e, "host", p, h.host) ||
+        !rd.str(e, "account", p, h.account) || !rd.str(e, "provider", p, h.provider) ||
+        !rd.str(e, "address", p, h.address) || !rd.boolean(e, "verified", p, h.verified) ||
+        !rd.str(e, "verification", p, h.verification) || !rd.str(e, "last_result", p, h.lastResult) ||
+        !rd.time(e, "last_update", p, h.lastUpdate) || !rd.time(e, "retry_after", p, h.retryAfter) ||
+        !rd.str(e, "fatal", p, h.fatal))
+      return false;
+    hosts.push_back(std::move(h));
+  }
+  return true;
+}
+
+bool readDdnsHealth(Reader& rd, const json& v, DdnsInfo& d) {
+  const std::string p = "ddns_health.";
+  return rd.object(v, "ddns_health") && rd.str(v, "state", p, d.health) && rd.str(v, "code", p, d.code) &&
+         rd.str(v, "text", p, d.text) && rd.time(v, "since", p, d.since) &&
+         rd.str(v, "public_address", p, d.publicAddress) && rd.str(v, "nat_note", p, d.natNote);
+}
+
+bool readFetchmail(Reader& rd, const json& v, FetchmailInfo& f) {
+  const std::string p = "fetchmail.";
+  return rd.object(v, "fetchmail") && rd.boolean(v, "wanted", p, f.wanted) && rd.boolean(v, "running", p, f.running) &&
+         rd.integer(v, "pid", p, f.pid) && rd.time(v, "last_poll", p, f.lastPoll) &&
+         rd.optInteger(v, "last_exit", p, f.lastExit) && rd.str(v, "last_error", p, f.lastError) &&
+         rd.integer(v, "restarts", p, f.restarts) && rd.integer(v, "polls", p, f.polls) &&
+         rd.integer(v, "poll_errors", p, f.pollErrors) && rd.optInteger(v, "messages_waiting", p, f.messagesWaiting);
+}
+
+bool readSwitches(Reader& rd, const json& v, std::vector<SwitchRecord>& out) {
+  if (!v.is_array()) return rd.bad("switches", "expected an array");
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    const std::string p = "switches[" + std::to_string(i) + "].";
+    const json& e = v[i];
+    SwitchRecord s;
+    if (!rd.object(e, p.substr(0, p.size() - 1)) || !rd.requiredTime(e, "at", p, s.at) || !rd.str(e, "from", p, s.from) ||
+        !rd.str(e, "to", p, s.to) || !rd.strings(e, "reasons", p, s.reasons) || !rd.str(e, "detail", p, s.detail))
+      return false;
+    out.push_back(std::move(s));
+  }
+  return true;
+}
+
+bool readHooks(Reader& rd, const json& v, std::vector<HookRecord>& out) {
+  if (!v.is_array()) return rd.bad("hooks", "expected an array");
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    const std::string p = "hooks[" + std::to_string(i) + "].";
+    const json& e = v[i];
+    HookRecord h;
+    if (!rd.object(e, p.substr(0, p.size() - 1)) || !rd.requiredTime(e, "at", p, h.at) ||
+        !rd.str(e, "argv0", p, h.argv0) || !rd.str(e, "mode", p, h.mode) || !rd.boolean(e, "ok", p, h.ok) ||
+        !rd.str(e, "error", p, h.error))
+      return false;
+    out.push_back(std::move(h));
+  }
+  return true;
+}
+
+}  // namespace
+
+const char* toString(Health h) {
+  switch (h) {
+    case Health::Ok: return "ok";
+    case Health::Warning: return "warning";
+    case Health::Critical: return "critical";
+    case Health::Unknown: return "unknown";
+  }
+  return "unknown";
+}
+
+std::optional<Health> parseHealth(std::string_view text) {
+  if (text == "ok") return Health::Ok;
+  if (text == "warning") return Health::Warning;
+  if (text == "critical") return Health::Critical;
+  if (text == "unknown") return Health::Unknown;
+  return std::nullopt;
+}
+
+nlohmann::json toJson(const Report& r) {
+  json out = json::object();
+  out["daemon"] = {{"running", r.daemon.running},
+                   {"pid", r.daemon.pid},
+                   {"since", timeOrNull(r.daemon.since)},
+                   {"policy", r.daemon.policyFile},
+                   {"policy_errors", r.daemon.policyErrors},
+                   {"version", r.daemon.version}};
+  out["mode"] = {{"current", r.mode.current},   {"wanted", r.mode.wanted},
+                 {"since", timeOrNull(r.mode.since)}, {"policy", r.mode.policy},
+                 {"reasons", reasonsJson(r.mode.reasons)}, {"review_at", timeOrNull(r.mode.reviewAt)},
+                 {"switching", r.mode.switching}};
+  out["link"] = {{"type", r.link.type},
+                 {"interface", r.link.interface},
+                 {"up", r.link.up},
+                 {"since", timeOrNull(r.link.since)}};
+  json hosts = json::array();
+  for (const auto& h : r.ddns.hosts) {
+    hosts.push_back({{"host", h.host},
+                     {"account", h.account},
+                     {"provider", h.provider},
+                     {"address", h.address},
+                     {"verified", h.verified},
+                     {"verification", h.verification},
+                     {"last_result", h.lastResult},
+                     {"last_update", timeOrNull(h.lastUpdate)},
+                     {"retry_after", timeOrNull(h.retryAfter)},
+                     {"fatal", stringOrNull(h.fatal)}});
+  }
+  out["ddns"] = std::move(hosts);
+  out["ddns_health"] = {{"state", r.ddns.health},
+                        {"code", stringOrNull(r.ddns.code)},
+                        {"text", stringOrNull(r.ddns.text)},
+                        {"since", timeOrNull(r.ddns.since)},
+                        {"public_address", stringOrNull(r.ddns.publicAddress)},
+                        {"nat_note", stringOrNull(r.ddns.natNote)}};
+  const auto& f = r.fetchmail;
+  out["fetchmail"] = {{"wanted", f.wanted},
+                      {"running", f.running},
+                      {"pid", f.pid},
+                      {"last_poll", timeOrNull(f.lastPoll)},
+                      {"last_exit", f.lastExit ? json(*f.lastExit) : json(nullptr)},
+                      {"last_error", stringOrNull(f.lastError)},
+                      {"restarts", f.restarts},
+                      {"polls", f.polls},
+                      {"poll_errors", f.pollErrors},
+                      {"messages_waiting", f.messagesWaiting ? json(*f.messagesWaiting) : json(nullptr)}};
+  json switches = json::array();
+  for (const auto& s : r.switches)
+    switches.push_back(
+        {{"at", formatTime(s.at)}, {"from", s.from}, {"to", s.to}, {"reasons", s.reasons}, {"detail", s.detail}});
+  out["switches"] = std::move(switches);
+  json hooks = json::array();
+  for (const auto& h : r.hooks)
+    hooks.push_back({{"at", formatTime(h.at)}, {"argv0", h.argv0}, {"mode", h.mode}, {"ok", h.ok},
+                     {"error", stringOrNull(h.error)}});
+  out["hooks"] = std::move(hooks);
+  out["health"] = toString(r.health);
+  out["health_reasons"] = reasonsJson(r.healthReasons);
+  return out;
+}
+
+Result<Report> reportFromJson(const nlohmann::json& v) {
+  std::string error;
+  Reader rd(error);
+  Report r;
+  if (!v.is_object()) return fail(std::string("status: expected a JSON object"));
+  bool ok = true;
+  if (const json* d = rd.member(v, "daemon")) ok = ok && readDaemon(rd, *d, r.daemon);
+  if (const json* m = rd.member(v, "mode")) ok = ok && readMode(rd, *m, r.mode);
+  if (const json* l = rd.member(v, "link")) ok = ok && readLink(rd, *l, r.link);
+  if (const json* h = rd.member(v, "ddns")) ok = ok && readHosts(rd, *h, r.ddns.hosts);
+  if (const json* h = rd.member(v, "ddns_health")) ok = ok && readDdnsHealth(rd, *h, r.ddns);
+  if (const json* f = rd.member(v, "fetchmail")) ok = ok && readFetchmail(rd, *f, r.fetchmail);
+  if (const json* s = rd.member(v, "switches")) ok = ok && readSwitches(rd, *s, r.switches);
+  if (const json* h = rd.member(v, "hooks")) ok = ok && readHooks(rd, *h, r.hooks);
+  if (ok) {
+    std::string health = "unknown";
+    ok = rd.str(v, "health", "", health);
+    if (ok) {
+      auto h = parseHealth(health);
+      if (!h) ok = rd.bad("health", "expected ok, warning, critical or unknown");
+      else r.health = *h;
+    }
+  }
+  ok = ok && rd.reasons(v, "health_reasons", "", r.healthReasons);
+  if (!ok) return fail(std::move(error));
+  return r;
+}
+
+std::string dumpJson(const nlohmann::json& value, int indent) {
+  return value.dump(indent, ' ', false, json::error_handler_t::replace);
+}
+
+Result<Report> reportFromJson(std::string_view text) {
+  json v = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  if (v.is_discarded()) return fail(std::string("status: not valid JSON"));
+  return reportFromJson(v);
+}
+
+}  // namespace dynmx::status

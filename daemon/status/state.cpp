@@ -1,0 +1,52 @@
+#include "dynmx/status/state.hpp"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "dynmx/atomic_file.hpp"
+#include "dynmx/status/health.hpp"
+#include "dynmx/status/json.hpp"
+
+namespace dynmx::status {
+
+Status<> saveState(const std::string& path, const Report& report) {
+  AtomicWriteOptions options;
+  options.mode = 0640;
+  return writeFileAtomic(path, dumpJson(toJson(report), 2) + "\n", options);
+}
+
+Result<Report> loadState(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return fail(path + ": " + std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) return fail(path + ": not a regular file");
+  if (static_cast<std::size_t>(st.st_size) > kMaxStateFileSize) return fail(path + ": too large for a state file");
+  auto text = readFile(path);
+  if (!text) return fail(text.error());
+  auto report = reportFromJson(std::string_view(*text));
+  if (!report) return fail(path + ": " + report.error());
+  return report;
+}
+
+Report staleReport(Report r, const std::string& file, TimePoint writtenAt) {
+  r.daemon.running = false;
+  r.daemon.pid = 0;
+  computeHealth(r);
+  for (auto& reason : r.healthReasons)
+    if (reason.code == "daemon.not_running")
+      reason.text = "daemon not running; last known state from " + file + " at " + formatTime(writtenAt);
+  return r;
+}
+
+Report unknownReport(const std::string& why) {
+  Report r;
+  r.daemon.running = false;
+  r.mode.current = "unknown";
+  r.mode.wanted = "unknown";
+  r.health = Health::Unknown;
+  r.healthReasons.push_back({"daemon.not_running", why, {}});
+  return r;
+}
+
+}  // namespace dynmx::status

@@ -1,0 +1,76 @@
+#include "dynmx/status/human.hpp"
+
+#include <gtest/gtest.h>
+
+#include "dynmx/status/health.hpp"
+#include "dynmx/status/state.hpp"
+#include "fixtures.hpp"
+
+namespace dynmx::status {
+namespace {
+
+using test::at;
+
+const TimePoint kNow = at("2026-11-23T12:13:00Z");
+
+TEST(Human, MultidropWarningGolden) {
+  Report r = test::multidropMismatch();
+  computeHealth(r);
+  test::expectGolden("multidrop_warning.txt", renderHuman(r, kNow));
+}
+
+TEST(Human, DirectOkGolden) {
+  Report r = test::directHealthy();
+  r.mode.since = at("2026-11-20T09:00:00Z");
+  computeHealth(r);
+  test::expectGolden("direct_ok.txt", renderHuman(r, kNow));
+}
+
+TEST(Human, CriticalWithFailuresGolden) {
+  Report r = test::multidropMismatch();
+  r.mode.policy = "multidrop";
+  r.mode.reasons = {{"policy.multidrop", "the policy says multidrop", {}}};
+  r.fetchmail.lastExit = 3;
+  r.fetchmail.lastError = "AUTHFAIL: the ISP mailbox refused the user name or password";
+  r.fetchmail.restarts = 2;
+  r.ddns.hosts[1].fatal = "badauth";
+  r.hooks.push_back({at("2026-11-23T10:00:02Z"), "/usr/local/sbin/notify", "multidrop", false, "timed out after 30s"});
+  r.daemon.policyErrors = {"/etc/dynmx/dynmx.toml:4:7: error: expected a duration like 5m"};
+  computeHealth(r);
+  test::expectGolden("critical.txt", renderHuman(r, kNow));
+}
+
+TEST(Human, StaleGolden) {
+  Report r = staleReport(test::directHealthy(), "/var/lib/dynmx/state.json", at("2026-11-23T11:00:00Z"));
+  test::expectGolden("stale.txt", renderHuman(r, kNow));
+}
+
+TEST(Human, FirstLineSaysModeSinceAndWhy) {
+  Report r = test::multidropMismatch();
+  computeHealth(r);
+  EXPECT_EQ(summaryLine(r),
+            "dynmx: WARNING: mail via multidrop since 2026-11-23T10:00:00Z (ddns.mismatch: office.example.com "
+            "resolves to 198.51.100.9 at ns1, expected 203.0.113.7)");
+}
+
+TEST(Human, SaysForHowLong) {
+  Report r = test::multidropMismatch();
+  computeHealth(r);
+  EXPECT_NE(renderHuman(r, kNow).find("since 2026-11-23T10:00:00Z, for 2h13m"), std::string::npos);
+}
+
+TEST(Human, StaleReportNamesTheFileAndTime) {
+  Report r = staleReport(test::directHealthy(), "/var/lib/dynmx/state.json", at("2026-11-23T11:00:00Z"));
+  const std::string text = renderHuman(r, kNow);
+  EXPECT_NE(text.find("daemon not running; last known state from /var/lib/dynmx/state.json at 2026-11-23T11:00:00Z"),
+            std::string::npos)
+      << text;
+}
+
+TEST(Human, UnknownWithoutState) {
+  Report r = unknownReport("daemon not answering; no state file");
+  EXPECT_EQ(summaryLine(r), "dynmx: UNKNOWN: mail mode unknown (daemon not answering; no state file)");
+}
+
+}  // namespace
+}  // namespace dynmx::status
