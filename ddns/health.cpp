@@ -68,9 +68,18 @@ HostVerdict judgeHost(const std::string& account, const std::string& host,
   return {kUndecided, "", "", now};
 }
 
+bool unhealthy(mail::DdnsState s) { return s == mail::DdnsState::Failing || s == mail::DdnsState::Unknown; }
+
 mail::DdnsHealth keepSince(const mail::DdnsHealth& previous, mail::DdnsHealth next) {
-  if (previous.state == next.state && previous.code == next.code && previous.since != TimePoint{})
+  if (previous.since == TimePoint{}) return next;
+  if (unhealthy(previous.state) && unhealthy(next.state)) {
+    // "Unhealthy since" must not restart when the failure changes its face (mismatch,
+    // then resolution failing, ...): otherwise a failure that keeps changing code would
+    // restart the grace period each time and keep mail on direct indefinitely.
+    next.since = std::min(previous.since, next.since);
+  } else if (previous.state == next.state && previous.code == next.code) {
     next.since = previous.since;
+  }
   return next;
 }
 

@@ -161,8 +161,21 @@ TEST(HealthTest, ProviderRetryingAndFatal) {
   st.put(s);
   h = evaluateHealth(input(&st, {}, kT0 + 3h, h));
   EXPECT_EQ(h.code, "ddns.provider_fatal");
-  EXPECT_EQ(h.since, kT0 + 2h);
+  // Still unhealthy since the first failure: a new failure code must not restart the
+  // grace period maildecision measures from `since`.
+  EXPECT_EQ(h.since, kT0 + 1h);
   EXPECT_NE(h.text.find("badauth"), std::string::npos);
+}
+
+TEST(HealthTest, ChangingFailureCodesKeepTheEarliestSince) {
+  auto st = goodState(kT0);
+  mail::DdnsHealth prev{DdnsState::Failing, kT0 + 10min, "ddns.mismatch", "mismatch"};
+  auto h = evaluateHealth(input(&st, {obs({failed("ns1", "timeout")}, kT0 + 14min)}, kT0 + 14min, prev));
+  EXPECT_EQ(h.code, "ddns.resolution_failing");
+  EXPECT_EQ(h.since, kT0 + 10min);
+  mail::DdnsHealth unknown{DdnsState::Unknown, kT0, "", ""};
+  h = evaluateHealth(input(&st, {obs({failed("ns1", "timeout")}, kT0 + 3min)}, kT0 + 3min, unknown));
+  EXPECT_EQ(h.since, kT0) << "unknown since start-up, then failing: still since start-up";
 }
 
 TEST(HealthTest, CgnatWinsAndWorstHostIsReported) {
