@@ -12,6 +12,8 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sstream>
 #include <sys/wait.h>
@@ -468,4 +470,96 @@ TEST(Dyndns2d, BenchFloorPrintsItsNumbers) {
   EXPECT_THAT(r.out, ::testing::HasSubstr("BENCH_FLOOR batch20 requests=200 hosts_per_request=20 keepalive=yes"));
   EXPECT_THAT(r.out, ::testing::HasSubstr("BENCH_FLOOR newconn requests=50"));
   std::cout << r.out;  // the floor itself, for the reader; not asserted
+}
+
+namespace {
+
+// A private named on a loopback port, for the end-to-end nsupdate check.
+class NamedProcess {
+ public:
+  explicit NamedProcess(const std::string& dir) {
+    int probe = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in sin{};
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof sin;
+    ::bind(probe, reinterpret_cast<sockaddr*>(&sin), len);
+    ::getsockname(probe, reinterpret_cast<sockaddr*>(&sin), &len);
+    port_ = ntohs(sin.sin_port);
+    ::close(probe);
+    ProcessSpec keygen;
+    keygen.argv = {"tsig-keygen", "-a", "hmac-sha256", "dyndns2d-key"};
+    auto key = runProcess(keygen);
+    if (!key.succeeded()) return;
+    EXPECT_TRUE(writeFileAtomic(dir + "/key.conf", key.out).ok());
+    EXPECT_TRUE(writeFileAtomic(dir + "/named.conf",
+                                "include \"" + dir + "/key.conf\";\n"
+                                "options { directory \"" + dir + "\"; pid-file none; listen-on port " +
+                                    std::to_string(port_) +
+                                    " { 127.0.0.1; }; listen-on-v6 { none; }; recursion no; };\n"
+                                    "controls { };\n"
+                                    "zone \"example.test\" { type primary; file \"" + dir +
+                                    "/example.test.zone\"; update-policy { grant dyndns2d-key zonesub A AAAA; }; };\n")
+                    .ok());
+    EXPECT_TRUE(writeFileAtomic(dir + "/example.test.zone",
+                                "$TTL 60\n@ IN SOA ns.example.test. admin.example.test. 1 60 60 600 60\n"
+                                "@ IN NS ns.example.test.\nns IN A 127.0.0.1\n",
+                                {.mode = 0644})
+                    .ok());
+    ProcessSpec spec;
+    spec.argv = {"named", "-g", "-c", dir + "/named.conf"};
+    spec.inheritEnvironment = true;
+    auto sp = spawnProcess(spec);
+    pid_ = sp.pid;
+    out_ = sp.stdoutFd;
+    err_ = sp.stderrFd;
+    if (pid_ < 0) return;
+    // named -g logs to stderr; its last start-up line is "... running".
+    running_ = readUntil(err_, " running\n", 20s).find(" running\n") != std::string::npos;
+  }
+  ~NamedProcess() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGTERM);
+    bool eof = false;
+    readUntil(err_, "\x01never", 10s, &eof);
+    if (!eof) ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    ::close(out_);
+    ::close(err_);
+  }
+  bool running() const { return running_; }
+  int port() const { return port_; }
+  std::string dig(const std::string& name, const std::string& type) const {
+    ProcessSpec spec;
+    spec.argv = {"dig", "@127.0.0.1", "-p", std::to_string(port_), name, type, "+short", "+norecurse"};
+    spec.timeout = 10s;
+    return runProcess(spec).out;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int out_ = -1, err_ = -1, port_ = 0;
+  bool running_ = false;
+};
+
+}  // namespace
+
+TEST(Dyndns2d, PublishesToARealBindWithNsupdate) {
+  char tmpl[] = "/tmp/dyndns2d-bind-XXXXXX";
+  std::string dir = ::mkdtemp(tmpl);
+  {
+    NamedProcess named(dir);
+    if (!named.running()) GTEST_SKIP() << "named/tsig-keygen not available";
+    ServerProcess s({"--nsupdate-server", "127.0.0.1:" + std::to_string(named.port()), "--nsupdate-key",
+                     dir + "/key.conf", "--zone", "example.test", "--nsupdate-sync"});
+    EXPECT_EQ(s.get(update("a.example.test", "&myip=192.0.2.55,2001:db8::55"), kAlice).body,
+              "good 192.0.2.55,2001:db8::55\n");
+    EXPECT_EQ(named.dig("a.example.test", "A"), "192.0.2.55\n");
+    EXPECT_EQ(named.dig("a.example.test", "AAAA"), "2001:db8::55\n");
+    EXPECT_EQ(s.get(update("a.example.test", "&myip=198.51.100.3"), kAlice).body, "good 198.51.100.3\n");
+    EXPECT_EQ(named.dig("a.example.test", "A"), "198.51.100.3\n");
+    EXPECT_EQ(s.stats()["nsupdate"]["failures"], 0) << s.stats().dump();
+  }
+  std::error_code ec;
+  fs::remove_all(dir, ec);
 }
