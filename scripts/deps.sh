@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   libboost-dev libboost-system-dev
-  libcurl4-openssl-dev libc-ares-dev libspdlog-dev libfmt-dev
+  libcurl4-openssl-dev libc-ares-dev libspdlog-dev libfmt-dev libssl-dev openssl
   libgtest-dev libgmock-dev googletest
   libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libsystemd-dev
   clang clang-format clang-tidy libclang-rt-14-dev
