@@ -55,6 +55,8 @@ std::string renderHuman(const Report& r, TimePoint now) {
       if (reason.code == "daemon.not_running") note = reason.text;
     out << note << '\n';
   }
+  // Nothing known at all (no daemon, no state): defaults would only mislead.
+  if (!r.daemon.running && r.mode.current != "direct" && r.mode.current != "multidrop") return out.str();
   out << '\n';
 
   out << "mode:       " << r.mode.current << " since " << sinceText(r.mode.since, now) << '\n';

@@ -70,6 +70,9 @@ TEST(Human, StaleReportNamesTheFileAndTime) {
 TEST(Human, UnknownWithoutState) {
   Report r = unknownReport("daemon not answering; no state file");
   EXPECT_EQ(summaryLine(r), "dynmx: UNKNOWN: mail mode unknown (daemon not answering; no state file)");
+  EXPECT_EQ(renderHuman(r, kNow),
+            "dynmx: UNKNOWN: mail mode unknown (daemon not answering; no state file)\n"
+            "daemon not answering; no state file\n");
 }
 
 }  // namespace
