@@ -56,7 +56,9 @@ bool inV4(const std::array<unsigned char, 4>& a, unsigned net, int bits) {
   return (v & mask) == (net & mask);
 }
 
-constexpr unsigned v4(unsigned a, unsigned b, unsigned c, unsigned d) { return (a << 24) | (b << 16) | (c << 8) | d; }
+constexpr unsigned v4(unsigned a, unsigned b, unsigned c, unsigned d) {
+  return (a << 24) | (b << 16) | (c << 8) | d;
+}
 
 }  // namespace
 
@@ -70,12 +72,12 @@ std::string addressProblem(const std::string& text) {
       const char* name;
     };
     static const Block blocks[] = {
-        {v4(0, 0, 0, 0), 8, "unspecified"},    {v4(10, 0, 0, 0), 8, "private"},
-        {v4(100, 64, 0, 0), 10, "CGNAT"},      {v4(127, 0, 0, 0), 8, "loopback"},
+        {v4(0, 0, 0, 0), 8, "unspecified"},     {v4(10, 0, 0, 0), 8, "private"},
+        {v4(100, 64, 0, 0), 10, "CGNAT"},       {v4(127, 0, 0, 0), 8, "loopback"},
         {v4(169, 254, 0, 0), 16, "link-local"}, {v4(172, 16, 0, 0), 12, "private"},
-        {v4(192, 0, 0, 0), 24, "reserved"},    {v4(192, 88, 99, 0), 24, "reserved"},
-        {v4(192, 168, 0, 0), 16, "private"},   {v4(198, 18, 0, 0), 15, "benchmark"},
-        {v4(224, 0, 0, 0), 4, "multicast"},    {v4(240, 0, 0, 0), 4, "reserved"},
+        {v4(192, 0, 0, 0), 24, "reserved"},     {v4(192, 88, 99, 0), 24, "reserved"},
+        {v4(192, 168, 0, 0), 16, "private"},    {v4(198, 18, 0, 0), 15, "benchmark"},
+        {v4(224, 0, 0, 0), 4, "multicast"},     {v4(240, 0, 0, 0), 4, "reserved"},
     };
     for (const auto& b : blocks)
       if (inV4(a4, b.net, b.bits)) return b.name;
@@ -138,12 +140,12 @@ class Checker {
 
   void mail() {
     if (p_.mail.domains.empty() && !pos_.has("mail.domains")) {
-      err(pos_.table("mail"), "[mail] domains is missing: list the domains this server receives mail for "
-                              "(e.g. domains = [\"example.com\"])");
+      err(pos_.table("mail"),
+          "[mail] domains is missing: list the domains this server receives mail for "
+          "(e.g. domains = [\"example.com\"])");
     } else if (p_.mail.domains.empty() && pos_.key("mail.domains").line > 0 &&
-               std::none_of(d_.diagnostics.begin(), d_.diagnostics.end(), [](const Diagnostic& x) {
-                 return x.message.rfind("mail.domains", 0) == 0;
-               })) {
+               std::none_of(d_.diagnostics.begin(), d_.diagnostics.end(),
+                            [](const Diagnostic& x) { return x.message.rfind("mail.domains", 0) == 0; })) {
       err(pos_.key("mail.domains"), "mail.domains is empty: list the domains this server receives mail for");
     }
     if (p_.mail.mode == MailPolicy::Direct && p_.link.type == LinkType::Dialup) {
@@ -159,7 +161,8 @@ class Checker {
       err(pos_.key("envelope.skip"), "envelope.skip must be 0 or more (how many matching headers to skip)");
     if (!p_.envelope.header.empty()) {
       const auto& h = p_.envelope.header;
-      bool okName = std::all_of(h.begin(), h.end(), [](unsigned char c) { return c > 32 && c < 127 && c != ':'; });
+      bool okName =
+          std::all_of(h.begin(), h.end(), [](unsigned char c) { return c > 32 && c < 127 && c != ':'; });
       if (!okName)
         err(pos_.key("envelope.header"), "envelope.header: \"" + h +
                                              "\" is not a header field name (e.g. \"Delivered-To\" or "
@@ -196,8 +199,9 @@ class Checker {
           path + ": both password and password_file are set: keep only password_file");
     } else if (inlinePw) {
       warn(pos_.key(path + ".password"),
-           path + ".password is written inline: prefer password_file (a file only root can read), so the "
-                  "policy file can be shared and backed up without the secret");
+           path +
+               ".password is written inline: prefer password_file (a file only root can read), so the "
+               "policy file can be shared and backed up without the secret");
     }
     absolutePath(path + ".password_file", file, "the daemon does not run in this directory");
   }
@@ -237,16 +241,18 @@ class Checker {
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     if (!host.empty() && host.back() == '.') host.pop_back();
     if (std::find(p_.mail.domains.begin(), p_.mail.domains.end(), host) != p_.mail.domains.end())
-      err(pos_.key("delivery.host"), "delivery.host \"" + dl.target.host +
-                                         "\" is one of our mail domains: fetched mail would go back to our MX "
-                                         "and loop; deliver to the local MTA (e.g. 127.0.0.1)");
+      err(pos_.key("delivery.host"),
+          "delivery.host \"" + dl.target.host +
+              "\" is one of our mail domains: fetched mail would go back to our MX "
+              "and loop; deliver to the local MTA (e.g. 127.0.0.1)");
   }
 
   void fetchmail() {
     const auto& f = p_.fetchmail;
     if (f.user == "root" || f.user == "0")
-      err(pos_.key("fetchmail.user"), "fetchmail.user must not be root: as root, `is * here` makes root the "
-                                      "fallback recipient; use an unprivileged user such as \"fetchmail\"");
+      err(pos_.key("fetchmail.user"),
+          "fetchmail.user must not be root: as root, `is * here` makes root the "
+          "fallback recipient; use an unprivileged user such as \"fetchmail\"");
     if (f.user.empty()) err(pos_.key("fetchmail.user"), "fetchmail.user must not be empty");
     if (f.pollInterval < std::chrono::seconds(10))
       err(pos_.key("fetchmail.poll_interval"),
@@ -262,8 +268,8 @@ class Checker {
     if (dd.staticAddress) {
       std::string problem = addressProblem(*dd.staticAddress);
       if (problem == "invalid")
-        err(pos_.key("ddns.static_address"), "ddns.static_address: \"" + *dd.staticAddress +
-                                                 "\" is not a literal IPv4 or IPv6 address");
+        err(pos_.key("ddns.static_address"),
+            "ddns.static_address: \"" + *dd.staticAddress + "\" is not a literal IPv4 or IPv6 address");
       else if (!problem.empty())
         err(pos_.key("ddns.static_address"),
             "ddns.static_address: " + *dd.staticAddress + " is a " + problem +
@@ -304,20 +310,23 @@ class Checker {
         err(pos_.key(path + ".name"), "duplicate [[ddns.account]] name \"" + a.name + "\"");
       if (a.provider.empty() && !pos_.has(path + ".provider"))
         err(a.pos, path + " needs a provider (one of dyn, noip, dynu, freedns, custom)");
-      if (a.provider == "custom" && a.url.empty())
-        err(a.pos, path + ": provider custom needs a url");
+      if (a.provider == "custom" && a.url.empty()) err(a.pos, path + ": provider custom needs a url");
       if (!a.url.empty()) {
         if (a.url.rfind("http://", 0) == 0 && !a.allowInsecureHttp)
-          err(pos_.key(path + ".url"), path + ".url uses http://: the password would travel in clear; use "
-                                              "https:// or set allow_insecure_http = true (loopback tests only)");
+          err(pos_.key(path + ".url"),
+              path +
+                  ".url uses http://: the password would travel in clear; use "
+                  "https:// or set allow_insecure_http = true (loopback tests only)");
         else if (a.url.rfind("http://", 0) != 0 && a.url.rfind("https://", 0) != 0)
           err(pos_.key(path + ".url"), path + ".url must start with https://");
       }
       if (!a.tlsVerify)
-        warn(pos_.key(path + ".tls_verify"),
-             path + ".tls_verify = false: anyone in the path can take the DDNS password and move our MX name");
+        warn(
+            pos_.key(path + ".tls_verify"),
+            path + ".tls_verify = false: anyone in the path can take the DDNS password and move our MX name");
       if (a.username.empty()) err(a.pos, path + " needs a username");
-      if (a.passwordFile.empty() && !pos_.has(path + ".password")) err(a.pos, path + " needs a password_file");
+      if (a.passwordFile.empty() && !pos_.has(path + ".password"))
+        err(a.pos, path + " needs a password_file");
       secret(path, a.passwordFile, a.password);
       if (a.hosts.empty() && !pos_.has(path + ".hosts"))
         err(a.pos, path + " needs hosts: the names this account updates");
@@ -325,23 +334,26 @@ class Checker {
         err(pos_.key(path + ".hosts"), path + ".hosts is empty");
       if (a.retryAfterServerError < std::chrono::minutes(30) && pos_.has(path + ".retry_after_server_error"))
         warn(pos_.key(path + ".retry_after_server_error"),
-             path + ".retry_after_server_error below 30m is raised to 30m: providers block clients that "
-                    "retry sooner after 911/dnserr");
+             path +
+                 ".retry_after_server_error below 30m is raised to 30m: providers block clients that "
+                 "retry sooner after 911/dnserr");
     }
   }
 
   void daemon() {
     const auto& dm = p_.daemon;
     if (dm.metrics && !isLoopbackHost(dm.metrics->host))
-      err(pos_.key("daemon.metrics"), "daemon.metrics must listen on loopback (127.0.0.1 or [::1]): the "
-                                      "metrics reveal mail state and addresses");
+      err(pos_.key("daemon.metrics"),
+          "daemon.metrics must listen on loopback (127.0.0.1 or [::1]): the "
+          "metrics reveal mail state and addresses");
     absolutePath("daemon.state_dir", dm.stateDir, "the daemon does not run in this directory");
     absolutePath("daemon.control_socket", dm.controlSocket, "the daemon does not run in this directory");
     for (std::size_t i = 0; i < dm.hooks.size(); ++i) {
       const auto& h = dm.hooks[i];
       const std::string path = "daemon.hook[" + std::to_string(i + 1) + "]";
       if (h.argv.empty())
-        err(pos_.first({path + ".argv", path}), path + ".argv must name a program (e.g. [\"/usr/local/sbin/x\"])");
+        err(pos_.first({path + ".argv", path}),
+            path + ".argv must name a program (e.g. [\"/usr/local/sbin/x\"])");
       else if (h.argv.front().empty() || h.argv.front().front() != '/')
         err(pos_.key(path + ".argv"), path + ".argv[1] must be an absolute path: hooks run without a shell");
       if (h.timeout.count() <= 0) err(pos_.key(path + ".timeout"), path + ".timeout must be more than 0s");
@@ -355,6 +367,8 @@ class Checker {
 
 }  // namespace
 
-void checkSemantics(Draft& draft) { Checker(draft).run(); }
+void checkSemantics(Draft& draft) {
+  Checker(draft).run();
+}
 
 }  // namespace dynmx::policy_detail

@@ -116,7 +116,8 @@ PolicyLoad loadPolicy(const std::string& path) {
   auto text = readFile(path);
   if (!text) {
     out.unreadable = true;
-    out.diagnostics.push_back(Diagnostic{path, 0, 0, Severity::Error, "cannot read the policy file: " + text.error()});
+    out.diagnostics.push_back(
+        Diagnostic{path, 0, 0, Severity::Error, "cannot read the policy file: " + text.error()});
     return out;
   }
   policy_detail::Draft d = policy_detail::parseDraft(*text, path);

@@ -2,9 +2,10 @@
 // unknown keys and positions are reported the same way everywhere, and so that a secret's
 // value can never end up in a message (getters never echo what they read, except enum
 // and duration values, which are never secrets).
+#include <toml++/toml.h>
+
 #include <algorithm>
 #include <regex>
-#include <toml++/toml.h>
 
 #include "internal.hpp"
 
@@ -13,16 +14,26 @@ namespace {
 
 const char* typeName(toml::node_type t) {
   switch (t) {
-    case toml::node_type::table: return "table";
-    case toml::node_type::array: return "array";
-    case toml::node_type::string: return "string";
-    case toml::node_type::integer: return "integer";
-    case toml::node_type::floating_point: return "float";
-    case toml::node_type::boolean: return "boolean";
-    case toml::node_type::date: return "date";
-    case toml::node_type::time: return "time";
-    case toml::node_type::date_time: return "date-time";
-    case toml::node_type::none: break;
+    case toml::node_type::table:
+      return "table";
+    case toml::node_type::array:
+      return "array";
+    case toml::node_type::string:
+      return "string";
+    case toml::node_type::integer:
+      return "integer";
+    case toml::node_type::floating_point:
+      return "float";
+    case toml::node_type::boolean:
+      return "boolean";
+    case toml::node_type::date:
+      return "date";
+    case toml::node_type::time:
+      return "time";
+    case toml::node_type::date_time:
+      return "date-time";
+    case toml::node_type::none:
+      break;
   }
   return "nothing";
 }
@@ -228,9 +239,9 @@ class Parser {
   }
 
   void parse(const toml::table& root) {
-    checkKeys(root, "at the top level",
-              {"mail", "link", "health", "isp", "envelope", "users", "delivery", "fetchmail", "ddns",
-               "daemon"});
+    checkKeys(
+        root, "at the top level",
+        {"mail", "link", "health", "isp", "envelope", "users", "delivery", "fetchmail", "ddns", "daemon"});
     mail(root);
     link(root);
     health(root);
@@ -250,9 +261,10 @@ class Parser {
     const auto* t = table(root, "mail", "mail");
     if (t == nullptr) return;
     checkKeys(*t, "in [mail]", {"mode", "domains"});
-    getChoice(*t, "mode", "mail.mode",
-              {{"direct", MailPolicy::Direct}, {"multidrop", MailPolicy::Multidrop}, {"auto", MailPolicy::Auto}},
-              p().mail.mode);
+    getChoice(
+        *t, "mode", "mail.mode",
+        {{"direct", MailPolicy::Direct}, {"multidrop", MailPolicy::Multidrop}, {"auto", MailPolicy::Auto}},
+        p().mail.mode);
     p().mail.modePos = d_.pos.key("mail.mode");
     std::vector<std::string> raw;
     std::vector<SourcePos> where;
@@ -301,7 +313,8 @@ class Parser {
               i.protocol);
     getPort(*t, "port", "isp.port", i.port);
     getChoice(*t, "tls", "isp.tls",
-              {{"implicit", TlsMode::Implicit}, {"starttls", TlsMode::StartTls}, {"none", TlsMode::None}}, i.tls);
+              {{"implicit", TlsMode::Implicit}, {"starttls", TlsMode::StartTls}, {"none", TlsMode::None}},
+              i.tls);
     getBool(*t, "certificate_check", "isp.certificate_check", i.certificateCheck);
     getString(*t, "ssl_proto", "isp.ssl_proto", i.sslProto);
     getString(*t, "user", "isp.user", i.user);
@@ -375,8 +388,9 @@ class Parser {
   void ddns(const toml::table& root) {
     const auto* t = table(root, "ddns", "ddns");
     if (t == nullptr) return;
-    checkKeys(*t, "in [ddns]",
-              {"enabled", "static_address", "check_interval", "request_timeout", "detect", "verify", "account"});
+    checkKeys(
+        *t, "in [ddns]",
+        {"enabled", "static_address", "check_interval", "request_timeout", "detect", "verify", "account"});
     auto& dd = p().ddns;
     getBool(*t, "enabled", "ddns.enabled", dd.enabled);
     std::string addr;
@@ -385,7 +399,8 @@ class Parser {
     getDuration(*t, "request_timeout", "ddns.request_timeout", dd.requestTimeout);
 
     if (const auto* det = table(*t, "detect", "ddns.detect")) {
-      checkKeys(*det, "in [ddns.detect]", {"ipv4", "ipv6", "interface", "web_sources", "agreement", "timeout"});
+      checkKeys(*det, "in [ddns.detect]",
+                {"ipv4", "ipv6", "interface", "web_sources", "agreement", "timeout"});
       getBool(*det, "ipv4", "ddns.detect.ipv4", dd.detect.ipv4);
       getBool(*det, "ipv6", "ddns.detect.ipv6", dd.detect.ipv6);
       getString(*det, "interface", "ddns.detect.interface", dd.detect.interface);
@@ -393,9 +408,10 @@ class Parser {
       getStrings(*det, "web_sources", "ddns.detect.web_sources", dd.detect.webSources, &where);
       for (std::size_t i = 0; i < where.size(); ++i) {
         if (dd.detect.webSources[i].rfind("https://", 0) != 0)
-          err(where[i], "ddns.detect.web_sources: \"" + dd.detect.webSources[i] +
-                            "\" must be an https:// URL (a forged answer over http would publish a stranger's "
-                            "address)");
+          err(where[i],
+              "ddns.detect.web_sources: \"" + dd.detect.webSources[i] +
+                  "\" must be an https:// URL (a forged answer over http would publish a stranger's "
+                  "address)");
       }
       std::string agreement;
       if (getString(*det, "agreement", "ddns.detect.agreement", agreement)) {
@@ -403,7 +419,7 @@ class Parser {
           dd.detect.agreement = agreement;
         else
           err(d_.pos.key("ddns.detect.agreement"), "ddns.detect.agreement: unknown value \"" + agreement +
-                                                        "\": expected one of majority, all, first");
+                                                       "\": expected one of majority, all, first");
       }
       getDuration(*det, "timeout", "ddns.detect.timeout", dd.detect.timeout);
     }
@@ -497,11 +513,13 @@ class Parser {
       if (log == "stderr" || log == "syslog")
         dm.log = log;
       else
-        err(d_.pos.key("daemon.log"), "daemon.log: unknown value \"" + log + "\": expected one of stderr, syslog");
+        err(d_.pos.key("daemon.log"),
+            "daemon.log: unknown value \"" + log + "\": expected one of stderr, syslog");
     }
     std::string level;
     if (getString(*t, "log_level", "daemon.log_level", level)) {
-      static const std::vector<std::string> levels{"trace", "debug", "info", "warn", "error", "critical", "off"};
+      static const std::vector<std::string> levels{"trace", "debug",    "info", "warn",
+                                                   "error", "critical", "off"};
       if (std::find(levels.begin(), levels.end(), level) != levels.end())
         dm.logLevel = level;
       else

@@ -28,44 +28,58 @@ const std::vector<std::string>& knownDdnsProviders() {
 
 const char* toString(MailPolicy m) {
   switch (m) {
-    case MailPolicy::Direct: return "direct";
-    case MailPolicy::Multidrop: return "multidrop";
-    case MailPolicy::Auto: return "auto";
+    case MailPolicy::Direct:
+      return "direct";
+    case MailPolicy::Multidrop:
+      return "multidrop";
+    case MailPolicy::Auto:
+      return "auto";
   }
   return "?";
 }
 
 const char* toString(LinkType t) {
   switch (t) {
-    case LinkType::Dedicated: return "dedicated";
-    case LinkType::Dialup: return "dialup";
-    case LinkType::Auto: return "auto";
+    case LinkType::Dedicated:
+      return "dedicated";
+    case LinkType::Dialup:
+      return "dialup";
+    case LinkType::Auto:
+      return "auto";
   }
   return "?";
 }
 
 const char* toString(MailProtocol p) {
   switch (p) {
-    case MailProtocol::Pop3: return "pop3";
-    case MailProtocol::Imap: return "imap";
+    case MailProtocol::Pop3:
+      return "pop3";
+    case MailProtocol::Imap:
+      return "imap";
   }
   return "?";
 }
 
 const char* toString(TlsMode t) {
   switch (t) {
-    case TlsMode::Implicit: return "implicit";
-    case TlsMode::StartTls: return "starttls";
-    case TlsMode::None: return "none";
+    case TlsMode::Implicit:
+      return "implicit";
+    case TlsMode::StartTls:
+      return "starttls";
+    case TlsMode::None:
+      return "none";
   }
   return "?";
 }
 
 const char* toString(DeliveryMethod m) {
   switch (m) {
-    case DeliveryMethod::Smtp: return "smtp";
-    case DeliveryMethod::Lmtp: return "lmtp";
-    case DeliveryMethod::Mda: return "mda";
+    case DeliveryMethod::Smtp:
+      return "smtp";
+    case DeliveryMethod::Lmtp:
+      return "lmtp";
+    case DeliveryMethod::Mda:
+      return "mda";
   }
   return "?";
 }

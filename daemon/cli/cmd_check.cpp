@@ -31,7 +31,8 @@ int runCheck(const CheckOptions& o) {
     if (errors == 0 && warnings == 0)
       std::cout << o.policyFile << ": OK\n";
     else
-      std::cout << o.policyFile << ": " << plural(errors, "error") << ", " << plural(warnings, "warning") << '\n';
+      std::cout << o.policyFile << ": " << plural(errors, "error") << ", " << plural(warnings, "warning")
+                << '\n';
   }
   return errors == 0 ? 0 : 1;
 }

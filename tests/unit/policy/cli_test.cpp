@@ -96,13 +96,17 @@ TEST(CheckCommand, NeverPrintsASecret) {
   const std::string secret = "Sup3rS3cretValue";
   const std::string pwFile = dir.write("pw", secret + "\n", 0644);
   const std::string file = dir.write(
-      "s.toml", "[mail]\nmode = \"multidrop\"\ndomains = [\"example.com\"]\n[envelope]\nheader = \"Delivered-To\"\n"
-                "[users]\nwildcard = true\npostmaster = \"pm\"\n[isp]\nserver = \"pop.isp.example\"\nuser = \"u\"\n"
-                "password = \"" + secret + "\"\ntls = \"none\"\n[[ddns.account]]\nname = \"a\"\nprovider = \"dyn\"\n"
-                "username = \"u\"\npassword_file = \"" + pwFile + "\"\npassword = \"" + secret + "\"\nhosts = [\"h.example.com\"]\n");
+      "s.toml",
+      "[mail]\nmode = \"multidrop\"\ndomains = [\"example.com\"]\n[envelope]\nheader = \"Delivered-To\"\n"
+      "[users]\nwildcard = true\npostmaster = \"pm\"\n[isp]\nserver = \"pop.isp.example\"\nuser = \"u\"\n"
+      "password = \"" +
+          secret +
+          "\"\ntls = \"none\"\n[[ddns.account]]\nname = \"a\"\nprovider = \"dyn\"\n"
+          "username = \"u\"\npassword_file = \"" +
+          pwFile + "\"\npassword = \"" + secret + "\"\nhosts = [\"h.example.com\"]\n");
   ProcessResult r = check({"-c", file});
   EXPECT_EQ(r.exitCode, 1);
-  EXPECT_THAT(r.out, HasSubstr("chmod 600"));       // the file check ran
+  EXPECT_THAT(r.out, HasSubstr("chmod 600"));  // the file check ran
   EXPECT_THAT(r.out, HasSubstr("prefer password_file"));
   EXPECT_THAT(r.out + r.err, ::testing::Not(HasSubstr(secret)));
 }

@@ -10,9 +10,9 @@
 namespace dynmx {
 namespace {
 
+using testing::formatted;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using testing::formatted;
 using testing::TempDir;
 
 constexpr const char* kSecret = "Sup3rS3cretValue";
@@ -30,7 +30,8 @@ TEST(SecretFile, GroupReadableIsRefusedWithTheChmodToRun) {
   const std::string path = dir.write("isp.password", std::string(kSecret) + "\n", 0644);
   SecretRead r = readSecretFile(path);
   EXPECT_FALSE(r.secret.has_value());
-  EXPECT_EQ(r.error, "password file " + path + " is readable by group/other (mode 0644): run chmod 600 " + path);
+  EXPECT_EQ(r.error,
+            "password file " + path + " is readable by group/other (mode 0644): run chmod 600 " + path);
   EXPECT_THAT(r.error, Not(HasSubstr(kSecret)));
 }
 
@@ -46,7 +47,8 @@ TEST(SecretFile, OtherBitsAloneAreRefusedToo) {
 
 TEST(SecretFile, MissingEmptyAndNotRegular) {
   TempDir dir;
-  EXPECT_EQ(readSecretFile(dir.path() + "/nope").error, "password file " + dir.path() + "/nope does not exist");
+  EXPECT_EQ(readSecretFile(dir.path() + "/nope").error,
+            "password file " + dir.path() + "/nope does not exist");
   EXPECT_EQ(readSecretFile(dir.write("e", "")).error, "password file " + dir.path() + "/e is empty");
   EXPECT_EQ(readSecretFile(dir.write("n", "\n")).error, "password file " + dir.path() + "/n is empty");
   ::chmod(dir.path().c_str(), 0700);
@@ -95,8 +97,8 @@ TEST(LoadPolicy, MissingPasswordFileIsAnError) {
   const std::string policy = dir.write("dynmx.toml", policyWithPasswordFile(dir.path() + "/absent"));
   PolicyLoad load = loadPolicy(policy);
   EXPECT_THAT(formatted(load.diagnostics),
-              ::testing::ElementsAre(policy + ":12:17: error: isp.password_file: password file " + dir.path() +
-                                     "/absent does not exist"));
+              ::testing::ElementsAre(policy + ":12:17: error: isp.password_file: password file " +
+                                     dir.path() + "/absent does not exist"));
 }
 
 TEST(LoadPolicy, FileChecksRunEvenWhenTheTextHasErrors) {

@@ -11,10 +11,10 @@
 namespace dynmx {
 namespace {
 
-using ::testing::ElementsAre;
-using ::testing::HasSubstr;
 using testing::dataFile;
+using ::testing::ElementsAre;
 using testing::formatted;
+using ::testing::HasSubstr;
 
 TEST(PolicyParse, FullPolicyFillsEveryField) {
   PolicyLoad load = parsePolicy(dataFile("full.toml"), "full.toml");
@@ -111,9 +111,10 @@ TEST(PolicyParse, FullPolicyFillsEveryField) {
 }
 
 TEST(PolicyParse, OmittedKeysKeepTheirDefaults) {
-  PolicyLoad load = parsePolicy("[mail]\nmode = \"direct\"\ndomains = [\"example.com\"]\n"
-                                "[ddns]\nstatic_address = \"203.0.113.7\"\n",
-                                "min.toml");
+  PolicyLoad load = parsePolicy(
+      "[mail]\nmode = \"direct\"\ndomains = [\"example.com\"]\n"
+      "[ddns]\nstatic_address = \"203.0.113.7\"\n",
+      "min.toml");
   ASSERT_TRUE(load.policy.has_value()) << ::testing::PrintToString(formatted(load.diagnostics));
   EXPECT_TRUE(load.diagnostics.empty());
   const Policy& p = *load.policy;
@@ -137,7 +138,8 @@ TEST(PolicyParse, ThreeErrorsGiveExactlyThreePinnedLines) {
       formatted(load.diagnostics),
       ElementsAre(
           "three_errors.toml:3:8: error: mail mode multidrop needs [envelope] header (e.g. header = "
-          "\"Delivered-To\"): without the envelope header fetchmail guesses recipients from To/Cc, so Bcc and "
+          "\"Delivered-To\"): without the envelope header fetchmail guesses recipients from To/Cc, so Bcc "
+          "and "
           "mailing-list mail are misrouted or lost",
           "three_errors.toml:10:1: error: unknown key 'timout' in [isp] (did you mean 'timeout'?)",
           "three_errors.toml:17:17: error: fetchmail.poll_interval: invalid duration \"5 minutes\": write a "
@@ -161,8 +163,9 @@ struct Case {
 class OneFinding : public ::testing::TestWithParam<Case> {};
 
 // Each text holds exactly one mistake on top of a valid direct/static policy.
-constexpr const char* kValid = "[mail]\nmode = \"direct\"\ndomains = [\"example.com\"]\n"
-                               "[ddns]\nstatic_address = \"203.0.113.7\"\n";
+constexpr const char* kValid =
+    "[mail]\nmode = \"direct\"\ndomains = [\"example.com\"]\n"
+    "[ddns]\nstatic_address = \"203.0.113.7\"\n";
 
 TEST_P(OneFinding, ReportsExactlyIt) {
   const Case& c = GetParam();
@@ -190,13 +193,16 @@ INSTANTIATE_TEST_SUITE_P(
 INSTANTIATE_TEST_SUITE_P(
     Types, OneFinding,
     ::testing::Values(
-        Case{"StringGotInteger", "[link]\ninterface = 3\n", "p.toml:7:13: error: link.interface: expected a string, got integer"},
+        Case{"StringGotInteger", "[link]\ninterface = 3\n",
+             "p.toml:7:13: error: link.interface: expected a string, got integer"},
         Case{"BoolGotString", "[isp]\nkeep = \"yes\"\n",
              "p.toml:7:8: error: isp.keep: expected a boolean (true or false), got string"},
-        Case{"IntGotFloat", "[delivery]\nport = 25.0\n", "p.toml:7:8: error: delivery.port: expected an integer, got float"},
+        Case{"IntGotFloat", "[delivery]\nport = 25.0\n",
+             "p.toml:7:8: error: delivery.port: expected an integer, got float"},
         Case{"ArrayElement", "[ddns.detect]\nweb_sources = [\"https://a.example/\", 7]\n",
              "p.toml:7:38: error: ddns.detect.web_sources[2]: expected a string, got integer"},
-        Case{"TableGotString", "[users]\nmap = \"alice\"\n", "p.toml:7:7: error: users.map: expected a table, got string"},
+        Case{"TableGotString", "[users]\nmap = \"alice\"\n",
+             "p.toml:7:7: error: users.map: expected a table, got string"},
         Case{"TablesGotString", "[daemon]\nhook = \"/bin/true\"\n",
              "p.toml:7:8: error: daemon.hook: expected an array of tables ([[daemon.hook]]), got string"},
         Case{"MapValue", "[users]\nmap = { alice = 1 }\n",
@@ -213,20 +219,28 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"ProtocolEnum", "[isp]\nprotocol = \"pop\"\n",
              "p.toml:7:12: error: isp.protocol: unknown value \"pop\": expected one of pop3, imap"},
         Case{"DeliveryEnum", "[delivery]\nmethod = \"procmail\"\n",
-             "p.toml:7:10: error: delivery.method: unknown value \"procmail\": expected one of smtp, lmtp, mda"},
-        Case{"PortHigh", "[delivery]\nport = 70000\n", "p.toml:7:8: error: delivery.port: port 70000 is out of range (1-65535)"},
-        Case{"PortZero", "[isp]\nport = 0\n", "p.toml:7:8: error: isp.port: port 0 is out of range (1-65535)"},
+             "p.toml:7:10: error: delivery.method: unknown value \"procmail\": expected one of smtp, lmtp, "
+             "mda"},
+        Case{"PortHigh", "[delivery]\nport = 70000\n",
+             "p.toml:7:8: error: delivery.port: port 70000 is out of range (1-65535)"},
+        Case{"PortZero", "[isp]\nport = 0\n",
+             "p.toml:7:8: error: isp.port: port 0 is out of range (1-65535)"},
         Case{"VerifyServer", "[ddns.verify]\nservers = [\"127.0.0.1\"]\n",
-             "p.toml:7:12: error: ddns.verify.servers: \"127.0.0.1\" is not HOST:PORT (e.g. \"192.0.2.53:53\" or "
+             "p.toml:7:12: error: ddns.verify.servers: \"127.0.0.1\" is not HOST:PORT (e.g. "
+             "\"192.0.2.53:53\" or "
              "\"[2001:db8::53]:53\")"},
-        Case{"Provider", "[[ddns.account]]\nname = \"a\"\nprovider = \"dyndns\"\nusername = \"u\"\n"
-                         "password_file = \"/x\"\nhosts = [\"h.example.com\"]\n[ddns.detect]\ninterface = \"eth0\"\n",
-             "p.toml:8:12: error: ddns.account[1].provider: unknown provider \"dyndns\": expected one of dyn, noip, "
+        Case{"Provider",
+             "[[ddns.account]]\nname = \"a\"\nprovider = \"dyndns\"\nusername = \"u\"\n"
+             "password_file = \"/x\"\nhosts = [\"h.example.com\"]\n[ddns.detect]\ninterface = \"eth0\"\n",
+             "p.toml:8:12: error: ddns.account[1].provider: unknown provider \"dyndns\": expected one of "
+             "dyn, noip, "
              "dynu, freedns, custom"},
         Case{"Agreement", "[ddns.detect]\ninterface = \"eth0\"\nagreement = \"most\"\n",
-             "p.toml:8:13: error: ddns.detect.agreement: unknown value \"most\": expected one of majority, all, first"},
+             "p.toml:8:13: error: ddns.detect.agreement: unknown value \"most\": expected one of majority, "
+             "all, first"},
         Case{"LogLevel", "[daemon]\nlog_level = \"verbose\"\n",
-             "p.toml:7:13: error: daemon.log_level: unknown value \"verbose\": expected one of trace, debug, info, "
+             "p.toml:7:13: error: daemon.log_level: unknown value \"verbose\": expected one of trace, debug, "
+             "info, "
              "warn, error, critical, off"}),
     [](const auto& tp) { return std::string(tp.param.name); });
 
@@ -252,17 +266,18 @@ TEST_P(Durations, ParseOrExplain) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Health, Durations,
-                         ::testing::Values(DurationCase{"\"90s\"", true, 90}, DurationCase{"\"5m\"", true, 300},
-                                           DurationCase{"\"1h30m\"", true, 5400}, DurationCase{"\"2d\"", true, 172800},
-                                           DurationCase{"\"1 hour\"", false, 0}, DurationCase{"\"5x\"", false, 0},
-                                           DurationCase{"\"-5m\"", false, 0}, DurationCase{"\"\"", false, 0},
-                                           DurationCase{"300", false, 0}, DurationCase{"\"1h30\"", false, 0}));
+INSTANTIATE_TEST_SUITE_P(
+    Health, Durations,
+    ::testing::Values(DurationCase{"\"90s\"", true, 90}, DurationCase{"\"5m\"", true, 300},
+                      DurationCase{"\"1h30m\"", true, 5400}, DurationCase{"\"2d\"", true, 172800},
+                      DurationCase{"\"1 hour\"", false, 0}, DurationCase{"\"5x\"", false, 0},
+                      DurationCase{"\"-5m\"", false, 0}, DurationCase{"\"\"", false, 0},
+                      DurationCase{"300", false, 0}, DurationCase{"\"1h30\"", false, 0}));
 
 TEST(PolicyParse, AllErrorsAtOnceNotJustTheFirst) {
-  PolicyLoad load = parsePolicy(std::string(kValid) +
-                                    "[link]\ntype = 1\n[isp]\ntls = \"x\"\nport = -1\n[fetchmail]\nusr = \"f\"\n",
-                                "m.toml");
+  PolicyLoad load = parsePolicy(
+      std::string(kValid) + "[link]\ntype = 1\n[isp]\ntls = \"x\"\nport = -1\n[fetchmail]\nusr = \"f\"\n",
+      "m.toml");
   EXPECT_EQ(load.diagnostics.size(), 4U) << ::testing::PrintToString(formatted(load.diagnostics));
   EXPECT_TRUE(std::is_sorted(load.diagnostics.begin(), load.diagnostics.end(),
                              [](const Diagnostic& a, const Diagnostic& b) { return a.line < b.line; }));

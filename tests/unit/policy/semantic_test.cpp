@@ -12,8 +12,8 @@
 namespace dynmx {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::formatted;
+using ::testing::HasSubstr;
 
 using Sections = std::vector<std::pair<std::string, std::string>>;
 
@@ -22,7 +22,8 @@ Sections base() {
   return {
       {"mail", "mode = \"auto\"\ndomains = [\"example.com\"]\n"},
       {"link", "type = \"dedicated\"\n"},
-      {"isp", "server = \"pop.isp.example\"\nuser = \"example.com\"\npassword_file = \"/etc/dynmx/isp.password\"\n"},
+      {"isp",
+       "server = \"pop.isp.example\"\nuser = \"example.com\"\npassword_file = \"/etc/dynmx/isp.password\"\n"},
       {"envelope", "header = \"Delivered-To\"\n"},
       {"users", "map = { alice = \"alice\" }\npostmaster = \"postmaster\"\n"},
       {"delivery", "method = \"smtp\"\nhost = \"127.0.0.1\"\nport = 25\n"},
@@ -85,116 +86,204 @@ const std::string kAccount =
 INSTANTIATE_TEST_SUITE_P(
     Mail, SemanticCheck,
     ::testing::Values(
-        Case{"MultidropWithoutEnvelope", {{"mail", "mode = \"multidrop\"\ndomains = [\"example.com\"]\n"}, {"envelope", ""}},
-             Severity::Error, "Bcc and mailing-list mail are misrouted"},
-        Case{"AutoWithoutEnvelopeHeader", {{"envelope", "skip = 1\n"}}, Severity::Error,
+        Case{"MultidropWithoutEnvelope",
+             {{"mail", "mode = \"multidrop\"\ndomains = [\"example.com\"]\n"}, {"envelope", ""}},
+             Severity::Error,
+             "Bcc and mailing-list mail are misrouted"},
+        Case{"AutoWithoutEnvelopeHeader",
+             {{"envelope", "skip = 1\n"}},
+             Severity::Error,
              "needs [envelope] header"},
-        Case{"NegativeSkip", {{"envelope", "header = \"Delivered-To\"\nskip = -1\n"}}, Severity::Error,
+        Case{"NegativeSkip",
+             {{"envelope", "header = \"Delivered-To\"\nskip = -1\n"}},
+             Severity::Error,
              "envelope.skip must be 0 or more"},
-        Case{"BadHeaderName", {{"envelope", "header = \"Delivered-To:\"\n"}}, Severity::Error,
+        Case{"BadHeaderName",
+             {{"envelope", "header = \"Delivered-To:\"\n"}},
+             Severity::Error,
              "is not a header field name"},
-        Case{"NoServer", {{"isp", "user = \"u\"\npassword_file = \"/etc/dynmx/isp.password\"\n"}}, Severity::Error,
+        Case{"NoServer",
+             {{"isp", "user = \"u\"\npassword_file = \"/etc/dynmx/isp.password\"\n"}},
+             Severity::Error,
              "needs [isp] server"},
-        Case{"NoUser", {{"isp", "server = \"pop.isp.example\"\npassword_file = \"/etc/dynmx/isp.password\"\n"}},
-             Severity::Error, "needs [isp] user"},
-        Case{"NoPassword", {{"isp", "server = \"pop.isp.example\"\nuser = \"u\"\n"}}, Severity::Error,
+        Case{"NoUser",
+             {{"isp", "server = \"pop.isp.example\"\npassword_file = \"/etc/dynmx/isp.password\"\n"}},
+             Severity::Error,
+             "needs [isp] user"},
+        Case{"NoPassword",
+             {{"isp", "server = \"pop.isp.example\"\nuser = \"u\"\n"}},
+             Severity::Error,
              "needs [isp] password_file"},
         Case{"NoPostmaster", {{"users", "wildcard = true\n"}}, Severity::Error, "needs [users] postmaster"},
-        Case{"NoMapNoWildcard", {{"users", "postmaster = \"pm\"\n"}}, Severity::Error,
+        Case{"NoMapNoWildcard",
+             {{"users", "postmaster = \"pm\"\n"}},
+             Severity::Error,
              "needs [users] map or wildcard = true"},
-        Case{"EmptyDomains", {{"mail", "mode = \"auto\"\ndomains = []\n"}}, Severity::Error, "mail.domains is empty"},
+        Case{"EmptyDomains",
+             {{"mail", "mode = \"auto\"\ndomains = []\n"}},
+             Severity::Error,
+             "mail.domains is empty"},
         Case{"MissingDomains", {{"mail", "mode = \"auto\"\n"}}, Severity::Error, "[mail] domains is missing"},
-        Case{"BadDomain", {{"mail", "mode = \"auto\"\ndomains = [\"exa mple.com\"]\n"}}, Severity::Error,
+        Case{"BadDomain",
+             {{"mail", "mode = \"auto\"\ndomains = [\"exa mple.com\"]\n"}},
+             Severity::Error,
              "is not a domain name"},
-        Case{"DirectOnDialup", {{"link", "type = \"dialup\"\n"}, {"mail", "mode = \"direct\"\ndomains = [\"example.com\"]\n"}},
-             Severity::Warning, "only safe on a dedicated link"}),
+        Case{"DirectOnDialup",
+             {{"link", "type = \"dialup\"\n"}, {"mail", "mode = \"direct\"\ndomains = [\"example.com\"]\n"}},
+             Severity::Warning,
+             "only safe on a dedicated link"}),
     [](const auto& tp) { return std::string(tp.param.name); });
 
 INSTANTIATE_TEST_SUITE_P(
     Isp, SemanticCheck,
     ::testing::Values(
-        Case{"InlinePassword", {{"isp", "server = \"pop.isp.example\"\nuser = \"u\"\npassword = \"pw\"\n"}},
-             Severity::Warning, "prefer password_file"},
-        Case{"BothPasswords",
-             {{"isp", "server = \"pop.isp.example\"\nuser = \"u\"\npassword = \"pw\"\npassword_file = \"/etc/p\"\n"}},
-             Severity::Error, "both password and password_file"},
-        Case{"RelativePasswordFile", {{"isp", "server = \"pop.isp.example\"\nuser = \"u\"\npassword_file = \"isp.pw\"\n"}},
-             Severity::Error, "must be an absolute path"},
+        Case{"InlinePassword",
+             {{"isp", "server = \"pop.isp.example\"\nuser = \"u\"\npassword = \"pw\"\n"}},
+             Severity::Warning,
+             "prefer password_file"},
+        Case{
+            "BothPasswords",
+            {{"isp",
+              "server = \"pop.isp.example\"\nuser = \"u\"\npassword = \"pw\"\npassword_file = \"/etc/p\"\n"}},
+            Severity::Error,
+            "both password and password_file"},
+        Case{"RelativePasswordFile",
+             {{"isp", "server = \"pop.isp.example\"\nuser = \"u\"\npassword_file = \"isp.pw\"\n"}},
+             Severity::Error,
+             "must be an absolute path"},
         Case{"NoCertificateCheck",
-             {{"isp", "server = \"pop.isp.example\"\nuser = \"u\"\npassword_file = \"/p\"\ncertificate_check = false\n"}},
-             Severity::Warning, "pose as the mail server"},
-        Case{"ClearTextRemote", {{"isp", "server = \"pop.isp.example\"\nuser = \"u\"\npassword_file = \"/p\"\ntls = \"none\"\n"}},
-             Severity::Warning, "travel in clear text"}),
+             {{"isp",
+               "server = \"pop.isp.example\"\nuser = \"u\"\npassword_file = \"/p\"\ncertificate_check = "
+               "false\n"}},
+             Severity::Warning,
+             "pose as the mail server"},
+        Case{
+            "ClearTextRemote",
+            {{"isp", "server = \"pop.isp.example\"\nuser = \"u\"\npassword_file = \"/p\"\ntls = \"none\"\n"}},
+            Severity::Warning,
+            "travel in clear text"}),
     [](const auto& tp) { return std::string(tp.param.name); });
 
 INSTANTIATE_TEST_SUITE_P(
     Delivery, SemanticCheck,
     ::testing::Values(
-        Case{"SendmailT", {{"delivery", "method = \"mda\"\nmda = \"/usr/sbin/sendmail -t -oi\"\n"}}, Severity::Error,
+        Case{"SendmailT",
+             {{"delivery", "method = \"mda\"\nmda = \"/usr/sbin/sendmail -t -oi\"\n"}},
+             Severity::Error,
              "\"sendmail -t\" takes recipients from the headers"},
         Case{"MdaMissing", {{"delivery", "method = \"mda\"\n"}}, Severity::Error, "needs delivery.mda"},
-        Case{"HostIsOurDomain", {{"delivery", "method = \"smtp\"\nhost = \"Example.com\"\n"}}, Severity::Error,
+        Case{"HostIsOurDomain",
+             {{"delivery", "method = \"smtp\"\nhost = \"Example.com\"\n"}},
+             Severity::Error,
              "is one of our mail domains"},
-        Case{"LmtpWithoutPort", {{"delivery", "method = \"lmtp\"\nhost = \"127.0.0.1\"\n"}}, Severity::Error,
+        Case{"LmtpWithoutPort",
+             {{"delivery", "method = \"lmtp\"\nhost = \"127.0.0.1\"\n"}},
+             Severity::Error,
              "needs an explicit delivery.port"},
         Case{"RootFetchmail", {{"fetchmail", "user = \"root\"\n"}}, Severity::Error, "must not be root"},
         Case{"FastPoll", {{"fetchmail", "poll_interval = \"5s\"\n"}}, Severity::Error, "at least 10s"},
-        Case{"RelativeRc", {{"fetchmail", "rc_path = \"fetchmailrc\"\n"}}, Severity::Error, "must be an absolute path"}),
+        Case{"RelativeRc",
+             {{"fetchmail", "rc_path = \"fetchmailrc\"\n"}},
+             Severity::Error,
+             "must be an absolute path"}),
     [](const auto& tp) { return std::string(tp.param.name); });
 
 INSTANTIATE_TEST_SUITE_P(
     Ddns, SemanticCheck,
     ::testing::Values(
-        Case{"NoAccountNoStatic", {{"ddns", "enabled = true\n"}}, Severity::Error,
+        Case{"NoAccountNoStatic",
+             {{"ddns", "enabled = true\n"}},
+             Severity::Error,
              "needs a [[ddns.account]] or ddns.static_address"},
-        Case{"PrivateStatic", {{"ddns", "static_address = \"192.168.1.10\"\n"}}, Severity::Error, "private address"},
-        Case{"LoopbackStatic", {{"ddns", "static_address = \"127.0.0.1\"\n"}}, Severity::Error, "loopback address"},
-        Case{"CgnatStatic", {{"ddns", "static_address = \"100.64.1.1\"\n"}}, Severity::Error, "CGNAT address"},
-        Case{"LinkLocalStatic", {{"ddns", "static_address = \"fe80::1\"\n"}}, Severity::Error, "link-local address"},
+        Case{"PrivateStatic",
+             {{"ddns", "static_address = \"192.168.1.10\"\n"}},
+             Severity::Error,
+             "private address"},
+        Case{"LoopbackStatic",
+             {{"ddns", "static_address = \"127.0.0.1\"\n"}},
+             Severity::Error,
+             "loopback address"},
+        Case{
+            "CgnatStatic", {{"ddns", "static_address = \"100.64.1.1\"\n"}}, Severity::Error, "CGNAT address"},
+        Case{"LinkLocalStatic",
+             {{"ddns", "static_address = \"fe80::1\"\n"}},
+             Severity::Error,
+             "link-local address"},
         Case{"UlaStatic", {{"ddns", "static_address = \"fd00::1\"\n"}}, Severity::Error, "unique-local"},
-        Case{"NameStatic", {{"ddns", "static_address = \"office.example.com\"\n"}}, Severity::Error,
+        Case{"NameStatic",
+             {{"ddns", "static_address = \"office.example.com\"\n"}},
+             Severity::Error,
              "is not a literal IPv4 or IPv6 address"},
-        Case{"HoldDownZero", {{"health", "hold_down = \"0s\"\n"}}, Severity::Error, "hold_down must be more than 0s"},
-        Case{"AccountsIgnored", {{"ddns", "enabled = false\nstatic_address = \"203.0.113.7\"\n"}, {"[[ddns.account]]", kAccount}},
-             Severity::Warning, "entries are ignored"},
+        Case{"HoldDownZero",
+             {{"health", "hold_down = \"0s\"\n"}},
+             Severity::Error,
+             "hold_down must be more than 0s"},
+        Case{
+            "AccountsIgnored",
+            {{"ddns", "enabled = false\nstatic_address = \"203.0.113.7\"\n"}, {"[[ddns.account]]", kAccount}},
+            Severity::Warning,
+            "entries are ignored"},
         Case{"DuplicateAccount",
              {{"ddns", "static_address = \"203.0.113.7\"\n"},
               {"[[ddns.account]]", kAccount + "[[ddns.account]]\n" + kAccount}},
-             Severity::Error, "duplicate [[ddns.account]] name \"office\""},
+             Severity::Error,
+             "duplicate [[ddns.account]] name \"office\""},
         Case{"CustomHttp",
-             {{"[[ddns.account]]", "name = \"c\"\nprovider = \"custom\"\nurl = \"http://dyn.example.net/u\"\nusername = \"u\"\n"
-                                   "password_file = \"/p\"\nhosts = [\"office.example.com\"]\n"}},
-             Severity::Error, "uses http://"},
+             {{"[[ddns.account]]",
+               "name = \"c\"\nprovider = \"custom\"\nurl = \"http://dyn.example.net/u\"\nusername = \"u\"\n"
+               "password_file = \"/p\"\nhosts = [\"office.example.com\"]\n"}},
+             Severity::Error,
+             "uses http://"},
         Case{"CustomNoUrl",
-             {{"[[ddns.account]]", "name = \"c\"\nprovider = \"custom\"\nusername = \"u\"\n"
-                                   "password_file = \"/p\"\nhosts = [\"office.example.com\"]\n"}},
-             Severity::Error, "provider custom needs a url"},
+             {{"[[ddns.account]]",
+               "name = \"c\"\nprovider = \"custom\"\nusername = \"u\"\n"
+               "password_file = \"/p\"\nhosts = [\"office.example.com\"]\n"}},
+             Severity::Error,
+             "provider custom needs a url"},
         Case{"AccountNoHosts",
-             {{"[[ddns.account]]", "name = \"c\"\nprovider = \"dyn\"\nusername = \"u\"\npassword_file = \"/p\"\n"}},
-             Severity::Error, "needs hosts"},
-        Case{"ShortRetry", {{"[[ddns.account]]", kAccount + "retry_after_server_error = \"5m\"\n"}}, Severity::Warning,
+             {{"[[ddns.account]]",
+               "name = \"c\"\nprovider = \"dyn\"\nusername = \"u\"\npassword_file = \"/p\"\n"}},
+             Severity::Error,
+             "needs hosts"},
+        Case{"ShortRetry",
+             {{"[[ddns.account]]", kAccount + "retry_after_server_error = \"5m\"\n"}},
+             Severity::Warning,
              "raised to 30m"},
-        Case{"HttpWebSource", {{"ddns.detect", "web_sources = [\"http://ip.example.net/\"]\n"}}, Severity::Error,
+        Case{"HttpWebSource",
+             {{"ddns.detect", "web_sources = [\"http://ip.example.net/\"]\n"}},
+             Severity::Error,
              "must be an https:// URL"},
-        Case{"NoAddressSource", {{"ddns.detect", "ipv4 = true\n"}, {"[[ddns.account]]", kAccount}}, Severity::Error,
+        Case{"NoAddressSource",
+             {{"ddns.detect", "ipv4 = true\n"}, {"[[ddns.account]]", kAccount}},
+             Severity::Error,
              "needs an interface or web_sources"},
-        Case{"NoFamily", {{"ddns.detect", "interface = \"eth0\"\nipv4 = false\n"}}, Severity::Error,
+        Case{"NoFamily",
+             {{"ddns.detect", "interface = \"eth0\"\nipv4 = false\n"}},
+             Severity::Error,
              "ipv4 and ipv6 are both false"},
-        Case{"PublicMetrics", {{"daemon", "metrics = \"0.0.0.0:9387\"\n"}}, Severity::Error, "must listen on loopback"},
-        Case{"RelativeHook", {{"[[daemon.hook]]", "argv = [\"fw.sh\"]\n"}}, Severity::Error,
+        Case{"PublicMetrics",
+             {{"daemon", "metrics = \"0.0.0.0:9387\"\n"}},
+             Severity::Error,
+             "must listen on loopback"},
+        Case{"RelativeHook",
+             {{"[[daemon.hook]]", "argv = [\"fw.sh\"]\n"}},
+             Severity::Error,
              "must be an absolute path: hooks run without a shell"}),
     [](const auto& tp) { return std::string(tp.param.name); });
 
 TEST(PolicySemantics, DocumentationAndPublicStaticAddressesAreAccepted) {
   for (const char* a : {"203.0.113.7", "198.51.100.1", "8.8.8.8", "2001:db8::7", "2a00:1450::1"}) {
-    PolicyLoad load = parsePolicy(policyText({{"ddns", std::string("static_address = \"") + a + "\"\n"}}), "p.toml");
-    EXPECT_TRUE(load.policy.has_value()) << a << ": " << ::testing::PrintToString(formatted(load.diagnostics));
+    PolicyLoad load =
+        parsePolicy(policyText({{"ddns", std::string("static_address = \"") + a + "\"\n"}}), "p.toml");
+    EXPECT_TRUE(load.policy.has_value())
+        << a << ": " << ::testing::PrintToString(formatted(load.diagnostics));
   }
 }
 
 TEST(PolicySemantics, MultidropNeedsNoDdns) {
-  PolicyLoad load = parsePolicy(
-      policyText({{"mail", "mode = \"multidrop\"\ndomains = [\"example.com\"]\n"}, {"ddns", "enabled = true\n"}}), "p.toml");
+  PolicyLoad load = parsePolicy(policyText({{"mail", "mode = \"multidrop\"\ndomains = [\"example.com\"]\n"},
+                                            {"ddns", "enabled = true\n"}}),
+                                "p.toml");
   EXPECT_TRUE(load.policy.has_value()) << ::testing::PrintToString(formatted(load.diagnostics));
 }
 
@@ -209,16 +298,18 @@ TEST(PolicySemantics, DirectNeedsNoIspOrEnvelope) {
 
 TEST(PolicySemantics, ClearTextToLoopbackIsFine) {
   PolicyLoad load = parsePolicy(
-      policyText({{"isp", "server = \"127.0.0.1\"\nuser = \"u\"\npassword_file = \"/p\"\ntls = \"none\"\n"}}), "p.toml");
+      policyText({{"isp", "server = \"127.0.0.1\"\nuser = \"u\"\npassword_file = \"/p\"\ntls = \"none\"\n"}}),
+      "p.toml");
   EXPECT_THAT(formatted(load.diagnostics), ::testing::IsEmpty());
 }
 
 TEST(PolicySemantics, InsecureHttpAllowedWhenAsked) {
-  PolicyLoad load = parsePolicy(
-      policyText({{"[[ddns.account]]", "name = \"c\"\nprovider = \"custom\"\nurl = \"http://127.0.0.1:8245/u\"\n"
-                                       "allow_insecure_http = true\nusername = \"u\"\npassword_file = \"/p\"\n"
-                                       "hosts = [\"office.example.com\"]\n"}}),
-      "p.toml");
+  PolicyLoad load =
+      parsePolicy(policyText({{"[[ddns.account]]",
+                               "name = \"c\"\nprovider = \"custom\"\nurl = \"http://127.0.0.1:8245/u\"\n"
+                               "allow_insecure_http = true\nusername = \"u\"\npassword_file = \"/p\"\n"
+                               "hosts = [\"office.example.com\"]\n"}}),
+                  "p.toml");
   EXPECT_THAT(formatted(load.diagnostics), ::testing::IsEmpty());
 }
 
@@ -248,24 +339,26 @@ TEST_P(SecretNeverShown, InAnyDiagnostic) {
 
 std::string withIsp(const std::string& body) {
   return "[mail]\nmode = \"multidrop\"\ndomains = [\"example.com\"]\n[envelope]\nheader = \"Delivered-To\"\n"
-         "[users]\nwildcard = true\npostmaster = \"pm\"\n[isp]\nserver = \"pop.isp.example\"\nuser = \"u\"\n" +
+         "[users]\nwildcard = true\npostmaster = \"pm\"\n[isp]\nserver = \"pop.isp.example\"\nuser = "
+         "\"u\"\n" +
          body;
 }
 
 INSTANTIATE_TEST_SUITE_P(
     Secrets, SecretNeverShown,
-    ::testing::Values(withIsp(std::string("password = \"") + kSecret + "\"\n"),
-                      withIsp(std::string("password = \"") + kSecret + "\"\npassword_file = \"/p\"\n"),
-                      withIsp(std::string("password = [\"") + kSecret + "\"]\n"),
-                      withIsp(std::string("password = { v = \"") + kSecret + "\" }\n"),
-                      withIsp(std::string("password = ") + kSecret + "\n"),
-                      withIsp(std::string("password = \"") + kSecret + "\n"),
-                      withIsp(std::string("password = \"") + kSecret + "\\q\"\n"),
-                      withIsp(std::string("password = 'S") + "up3r\n"),
-                      withIsp(std::string("password = \"") + kSecret + "\"\ntls = \"none\"\n"),
-                      withIsp(std::string("pasword = \"") + kSecret + "\"\n"),
-                      std::string("[[ddns.account]]\nname = \"a\"\nprovider = \"dyn\"\nusername = \"u\"\npassword = \"") +
-                          kSecret + "\"\nhosts = [\"h.example.com\"]\nurl = \"http://x.example/\"\n"),
+    ::testing::Values(
+        withIsp(std::string("password = \"") + kSecret + "\"\n"),
+        withIsp(std::string("password = \"") + kSecret + "\"\npassword_file = \"/p\"\n"),
+        withIsp(std::string("password = [\"") + kSecret + "\"]\n"),
+        withIsp(std::string("password = { v = \"") + kSecret + "\" }\n"),
+        withIsp(std::string("password = ") + kSecret + "\n"),
+        withIsp(std::string("password = \"") + kSecret + "\n"),
+        withIsp(std::string("password = \"") + kSecret + "\\q\"\n"),
+        withIsp(std::string("password = 'S") + "up3r\n"),
+        withIsp(std::string("password = \"") + kSecret + "\"\ntls = \"none\"\n"),
+        withIsp(std::string("pasword = \"") + kSecret + "\"\n"),
+        std::string("[[ddns.account]]\nname = \"a\"\nprovider = \"dyn\"\nusername = \"u\"\npassword = \"") +
+            kSecret + "\"\nhosts = [\"h.example.com\"]\nurl = \"http://x.example/\"\n"),
     [](const auto& tp) { return "Case" + std::to_string(tp.index); });
 
 }  // namespace

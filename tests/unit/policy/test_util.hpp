@@ -29,7 +29,9 @@ inline std::string dataFile(const std::string& name) {
 }
 
 /// Contents of a file in the source tree (e.g. "docs/examples/dynmx.toml").
-inline std::string sourceFile(const std::string& rel) { return readText(std::string(DYNMX_SOURCE_DIR) + "/" + rel); }
+inline std::string sourceFile(const std::string& rel) {
+  return readText(std::string(DYNMX_SOURCE_DIR) + "/" + rel);
+}
 
 /// Every diagnostic as the user sees it.
 inline std::vector<std::string> formatted(const std::vector<Diagnostic>& ds) {
