@@ -14,5 +14,6 @@ void registerRenderFetchmail(CLI::App& app, ExitCode& exit);
 void registerExplain(CLI::App& app, ExitCode& exit);
 void registerUpdate(CLI::App& app, ExitCode& exit);
 void registerStatus(CLI::App& app, ExitCode& exit);
+void registerRun(CLI::App& app, ExitCode& exit);
 
 }  // namespace dynmx::cli

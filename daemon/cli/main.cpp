@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   dynmx::cli::registerExplain(app, exit);
   dynmx::cli::registerUpdate(app, exit);
   dynmx::cli::registerStatus(app, exit);
+  dynmx::cli::registerRun(app, exit);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

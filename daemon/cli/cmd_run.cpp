@@ -1,0 +1,352 @@
+// `dynmx run`: the coordinator daemon. main() of the daemon in all but name: it owns the
+// io_context, the signals and the shutdown; every component gets the io_context.
+#include <systemd/sd-daemon.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <filesystem>
+#include <iostream>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/sinks/syslog_sink.h>
+#include <spdlog/sinks/systemd_sink.h>
+#include <spdlog/spdlog.h>
+
+#include "commands.hpp"
+#include "dynmx/coordinator.hpp"
+#include "dynmx/daemon_adapters.hpp"
+#include "dynmx/ddns_engine.hpp"
+#include "dynmx/fetchmail_supervisor.hpp"
+#include "dynmx/hooks.hpp"
+#include "dynmx/link_monitor.hpp"
+#include "dynmx/net/dns_resolver.hpp"
+#include "dynmx/net/http_client.hpp"
+#include "dynmx/status/control.hpp"
+#include "dynmx/status/health.hpp"
+#include "dynmx/status/human.hpp"
+#include "dynmx/status/json.hpp"
+#include "dynmx/status/metrics.hpp"
+#include "dynmx/status/state.hpp"
+#include "dynmx/version.hpp"
+
+namespace dynmx::cli {
+namespace {
+
+struct RunOptions {
+  std::string policyFile;
+  std::string log;       ///< overrides [daemon] log
+  std::string logLevel;  ///< overrides [daemon] log_level
+};
+
+TimePoint wallNow() { return std::chrono::time_point_cast<Duration>(Clock::now()); }
+
+void setupLogging(const std::string& target, const std::string& level) {
+  std::shared_ptr<spdlog::logger> logger;
+  if (target == "syslog") {
+    logger = std::make_shared<spdlog::logger>(
+        "dynmx", std::make_shared<spdlog::sinks::syslog_sink_mt>("dynmx", LOG_PID, LOG_MAIL, false));
+    logger->set_pattern("%v");
+  } else if (target == "journald") {
+    logger = std::make_shared<spdlog::logger>("dynmx", std::make_shared<spdlog::sinks::systemd_sink_mt>());
+    logger->set_pattern("%v");
+  } else {
+    logger = std::make_shared<spdlog::logger>("dynmx", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %l %v");
+  }
+  logger->set_level(spdlog::level::from_str(level.empty() ? "info" : level));
+  logger->flush_on(spdlog::level::trace);
+  spdlog::set_default_logger(logger);
+}
+
+/// Everything a running daemon is made of, in construction order.
+class Daemon {
+ public:
+  Daemon(Policy policy, std::string policyFile)
+      : policy_(std::move(policy)),
+        policyFile_(std::move(policyFile)),
+        signals_(io_, SIGHUP, SIGTERM, SIGINT),
+        usr1_(io_, SIGUSR1),
+        shutdownTimer_(io_) {}
+
+  int run() {
+    std::error_code ec;
+    std::filesystem::create_directories(policy_.daemon.stateDir, ec);
+    ::chmod(policy_.daemon.stateDir.c_str(), 0750);
+    statePath_ = policy_.daemon.stateDir + "/state.json";
+
+    auto account = coord::fetchmailAccount(policy_);
+    if (!account.ok()) {
+      spdlog::critical("{}", account.error());
+      return 1;
+    }
+    account_ = *account;
+
+    launcher_ = makeProcessLauncher(io_);
+    http_ = net::makeCurlHttpClient(io_);
+    dns_ = net::makeAresResolver(io_);
+    engine_ = std::make_unique<ddns::Engine>(
+        io_, policy_.ddns, policy_.daemon.stateDir + "/" + ddns::kStateFileName,
+        ddns::EngineDeps{http_.get(), dns_.get(), wallNow, readSecretFile, net::readInterface});
+    link_ = std::make_unique<coord::LinkMonitor>(io_, policy_.link, wallNow);
+    supervisor_ = std::make_unique<fetchmail::Supervisor>(
+        io_, *launcher_, coord::supervisorConfig(policy_, account_),
+        fetchmail::SupervisorEvents{[this](const std::string& line, bool isStderr) { logFetchmail(line, isStderr); },
+                                    [this] { publishSoon(); }});
+    fetcher_ = std::make_unique<coord::SupervisorFetcher>(*supervisor_);
+
+    coord::Deps deps;
+    deps.now = wallNow;
+    deps.link = link_.get();
+    deps.fetcher = fetcher_.get();
+    deps.ddns = engine_.get();
+    deps.installRc = [](const Policy& p) { return coord::installRcForPolicy(p); };
+    deps.runHooks = [this](const std::vector<Hook>& hooks, const hooks::SwitchContext& ctx,
+                           std::function<void(std::vector<status::HookRecord>)> done) {
+      std::vector<hooks::HookSpec> specs;
+      for (const auto& h : hooks) specs.push_back({h.argv, h.timeout});
+      // Hooks never run as root: as root they run as the fetchmail account.
+      std::optional<uid_t> uid;
+      std::optional<gid_t> gid;
+      if (::geteuid() == 0) {
+        uid = account_.uid;
+        gid = account_.gid;
+      }
+      hooks::runHooks(io_, *launcher_, specs, ctx, uid, gid, std::move(done));
+    };
+    deps.persist = [this](const status::Report& r) { persist(r); };
+    deps.computeHealth = [](status::Report& r) { status::computeHealth(r); };
+    coordinator_ = std::make_unique<coord::Coordinator>(io_, policy_, std::move(deps));
+
+    std::optional<status::Report> restored;
+    if (std::filesystem::exists(statePath_)) {
+      auto loaded = status::loadState(statePath_);
+      if (loaded.ok()) {
+        restored = *loaded;
+      } else {
+        spdlog::error("state file {} unreadable ({}); starting safe on multidrop", statePath_, loaded.error());
+      }
+    }
+
+    std::string netlinkError;
+    if (!link_->start([this] { onLinkChange(); }, [this] { engine_->requestPass(false); }, netlinkError))
+      spdlog::warn("rtnetlink unavailable ({}); link changes are seen at the next check", netlinkError);
+    coordinator_->start(restored);
+    engine_->start([this](const ddns::PassReport& pass) { onPass(pass); });
+
+    if (auto s = startControl(); !s.ok()) {
+      spdlog::critical("control socket: {}", s.error());
+      return 1;
+    }
+    if (policy_.daemon.metrics) {
+      metrics_ = std::make_unique<status::MetricsServer>(io_, *policy_.daemon.metrics,
+                                                         [this] { return status::renderMetrics(report(), counters_); });
+      if (auto s = metrics_->start(); !s.ok()) spdlog::error("metrics: {}", s.error());
+    }
+    waitSignals();
+    spdlog::info("dynmx {} running (pid {}), policy {}", kVersion, ::getpid(), policyFile_);
+    ::sd_notify(0, "READY=1");
+    io_.run();
+    spdlog::info("dynmx stopped");
+    return 0;
+  }
+
+ private:
+  status::Report report() const {
+    status::Report r = coordinator_->report();
+    r.daemon.pid = ::getpid();
+    r.daemon.version = kVersion;
+    r.daemon.policyFile = policyFile_;
+    return r;
+  }
+
+  void persist(const status::Report& fromCoordinator) {
+    status::Report r = fromCoordinator;
+    r.daemon.pid = ::getpid();
+    r.daemon.version = kVersion;
+    r.daemon.policyFile = policyFile_;
+    countNew(r);
+    if (auto s = status::saveState(statePath_, r); !s.ok()) {
+      if (!stateWriteFailing_) spdlog::error("cannot write the state file: {}", s.error());
+      stateWriteFailing_ = true;
+    } else {
+      stateWriteFailing_ = false;
+    }
+    std::string line = "STATUS=" + r.mode.current + ": " + std::string(status::toString(r.health));
+    ::sd_notify(0, line.c_str());
+  }
+
+  /// Monotonic counters for metrics from the bounded journals.
+  void countNew(const status::Report& r) {
+    for (const auto& s : r.switches)
+      if (s.at > lastSwitchSeen_) {
+        ++counters_.switches[s.to];
+        lastSwitchSeen_ = s.at;
+      }
+    for (const auto& h : r.hooks)
+      if (h.at > lastHookSeen_) {
+        if (!h.ok) ++counters_.hookFailures;
+        lastHookSeen_ = h.at;
+      }
+  }
+
+  void publishSoon() {
+    if (coordinator_) persist(coordinator_->report());
+  }
+
+  void logFetchmail(const std::string& line, bool isStderr) {
+    std::string text = line;
+    // fetchmail masks PASS itself; this is a second guard against any echo of the secret.
+    if (policy_.isp.password && !policy_.isp.password->empty()) {
+      for (auto pos = text.find(*policy_.isp.password); pos != std::string::npos;
+           pos = text.find(*policy_.isp.password, pos))
+        text.replace(pos, policy_.isp.password->size(), "********");
+    }
+    if (isStderr) spdlog::warn("fetchmail: {}", text);
+    else spdlog::info("fetchmail: {}", text);
+  }
+
+  void onLinkChange() {
+    auto s = link_->current();
+    spdlog::info("link {} is {}", link_->interfaceName(), s.up ? "up" : "down");
+    coordinator_->evaluate();
+    if (s.up) engine_->requestPass(false);
+  }
+
+  void onPass(const ddns::PassReport& pass) {
+    for (const auto& h : pass.hosts)
+      if (h.sent) ++counters_.ddnsUpdates[{h.account, h.result}];
+    for (const auto& e : pass.errors) spdlog::warn("ddns: {}", e);
+    coordinator_->evaluate();
+  }
+
+  Status<> startControl() {
+    status::CommandTable commands;
+    commands.add("status", [this](const status::ControlRequest&) {
+      status::Report r = report();
+      return status::ControlReply{static_cast<int>(r.health), status::summaryLine(r), nlohmann::json(status::toJson(r))};
+    });
+    commands.add("reload", [this](const status::ControlRequest&) {
+      reload();
+      const auto errors = coordinator_->report().daemon.policyErrors;
+      return status::ControlReply{errors.empty() ? 0 : 1,
+                                  errors.empty() ? "policy reloaded" : "policy rejected; running policy kept",
+                                  nlohmann::json(errors)};
+    });
+    commands.add("update", [this](const status::ControlRequest&) {
+      engine_->requestPass(true);
+      return status::ControlReply{0, "update pass requested", nlohmann::json()};
+    });
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(policy_.daemon.controlSocket).parent_path(), ec);
+    control_ = std::make_unique<status::ControlServer>(io_, policy_.daemon.controlSocket, std::move(commands));
+    return control_->start();
+  }
+
+  void reload() {
+    spdlog::info("reloading policy from {}", policyFile_);
+    PolicyLoad load = loadPolicy(policyFile_);
+    for (const auto& d : load.diagnostics)
+      if (d.severity == Severity::Warning) spdlog::warn("{}", formatDiagnostic(d));
+    if (load.policy) {
+      policy_ = *load.policy;
+      supervisor_->reconfigure(coord::supervisorConfig(policy_, account_));
+      link_->reconfigure(policy_.link);
+    }
+    coordinator_->reload(load);
+  }
+
+  void waitSignals() {
+    signals_.async_wait([this](const boost::system::error_code& ec, int sig) {
+      if (ec) return;
+      if (sig == SIGHUP) {
+        ::sd_notify(0, "RELOADING=1");
+        reload();
+        ::sd_notify(0, "READY=1");
+        waitSignals();
+        return;
+      }
+      shutdown(sig);
+    });
+    usr1_.async_wait([this](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      spdlog::info("SIGUSR1: forced update pass");
+      engine_->requestPass(true);
+      usr1_.async_wait([this](const boost::system::error_code& e, int s) {
+        if (!e) {
+          (void)s;
+          engine_->requestPass(true);
+        }
+      });
+    });
+  }
+
+  void shutdown(int sig) {
+    spdlog::info("signal {}: shutting down", sig);
+    ::sd_notify(0, "STOPPING=1");
+    if (policy_.daemon.offlineOnShutdown) engine_->setOffline(true);
+    // Bounded: whatever is still in flight after this is abandoned.
+    shutdownTimer_.expires_after(std::chrono::seconds(policy_.daemon.offlineOnShutdown ? 10 : 0));
+    shutdownTimer_.async_wait([this](const boost::system::error_code&) {
+      engine_->stop();
+      if (control_) control_->stop();
+      if (metrics_) metrics_->stop();
+      signals_.cancel();
+      usr1_.cancel();
+      persist(coordinator_->report());
+      supervisor_->stop([this] { io_.stop(); });
+    });
+  }
+
+  boost::asio::io_context io_;
+  Policy policy_;
+  std::string policyFile_;
+  std::string statePath_;
+  coord::Account account_;
+  boost::asio::signal_set signals_;
+  boost::asio::signal_set usr1_;
+  boost::asio::steady_timer shutdownTimer_;
+  std::unique_ptr<ProcessLauncher> launcher_;
+  std::unique_ptr<net::HttpClient> http_;
+  std::unique_ptr<net::DnsResolver> dns_;
+  std::unique_ptr<ddns::Engine> engine_;
+  std::unique_ptr<coord::LinkMonitor> link_;
+  std::unique_ptr<fetchmail::Supervisor> supervisor_;
+  std::unique_ptr<coord::SupervisorFetcher> fetcher_;
+  std::unique_ptr<coord::Coordinator> coordinator_;
+  std::unique_ptr<status::ControlServer> control_;
+  std::unique_ptr<status::MetricsServer> metrics_;
+  status::Counters counters_;
+  TimePoint lastSwitchSeen_{};
+  TimePoint lastHookSeen_{};
+  bool stateWriteFailing_ = false;
+};
+
+int runDaemon(const RunOptions& o) {
+  PolicyLoad load = loadPolicy(o.policyFile);
+  for (const auto& d : load.diagnostics) std::cerr << formatDiagnostic(d) << '\n';
+  if (!load.policy) {
+    std::cerr << "dynmx run: " << o.policyFile << " has errors; not starting\n";
+    return 1;
+  }
+  setupLogging(o.log.empty() ? load.policy->daemon.log : o.log,
+               o.logLevel.empty() ? load.policy->daemon.logLevel : o.logLevel);
+  ::signal(SIGPIPE, SIG_IGN);
+  Daemon daemon(std::move(*load.policy), o.policyFile);
+  return daemon.run();
+}
+
+}  // namespace
+
+void registerRun(CLI::App& app, ExitCode& exit) {
+  auto opts = std::make_shared<RunOptions>();
+  auto* sub = app.add_subcommand("run", "Run the coordinator daemon (foreground; systemd Type=notify)");
+  sub->add_option("-c,--config", opts->policyFile, "policy file")->required();
+  sub->add_option("--log", opts->log, "log target (overrides [daemon] log)")
+      ->check(CLI::IsMember({"stderr", "syslog", "journald"}));
+  sub->add_option("--log-level", opts->logLevel, "trace, debug, info, warn, error");
+  sub->callback([opts, &exit] { exit.value = runDaemon(*opts); });
+}
+
+}  // namespace dynmx::cli
