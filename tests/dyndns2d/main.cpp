@@ -96,6 +96,8 @@ int main(int argc, char** argv) {
   app.add_option("--bytes", bytes, "Body size for --mode huge");
   app.add_option("--drip-ms", dripMs, "Pause between bytes for --mode drip");
   app.add_option("--delay-ms", delayMs, "Delay before each update answer");
+  std::string publicIp;
+  app.add_option("--public-ip", publicIp, "What GET /ip answers (a loopback IP-check source)");
   app.add_option("--idle-timeout-ms", options.idleTimeoutMs, "Close idle keep-alive connections after this");
   app.add_option("--nsupdate-server", nsServer, "Push changes to this DNS server (host:port)");
   app.add_option("--nsupdate-key", nsKey, "TSIG key file for nsupdate -k");
@@ -120,7 +122,7 @@ int main(int argc, char** argv) {
   auto applied = applyControl(options.faults,
                               {{"mode", mode}, {"code", code}, {"status", std::to_string(status)},
                                {"bytes", std::to_string(bytes)}, {"drip_ms", std::to_string(dripMs)},
-                               {"delay_ms", std::to_string(delayMs)}},
+                               {"delay_ms", std::to_string(delayMs)}, {"public_ip", publicIp}},
                               reset);
   if (!applied) { std::cerr << "dyndns2d: " << applied.error() << "\n"; return 2; }
   if (!nsServer.empty()) options.nsupdate = NsUpdateOptions{nsServer, nsKey, nsZone, nsBinary, ttl};

@@ -299,6 +299,10 @@ Status<> applyControl(FaultConfig& faults, const Params& params, bool& reset) {
     } else if (key == "delay_ms") {
       if (!parseInt(value, 0, 600000, n)) return fail(std::string("delay_ms must be 0-600000"));
       next.delayMs = static_cast<int>(n);
+    } else if (key == "public_ip") {
+      if (value.size() > 64 || std::any_of(value.begin(), value.end(), [](unsigned char c) { return c <= 0x20 || c == 0x7f; }))
+        return fail(std::string("public_ip must be an address without spaces"));
+      next.publicIp = value;
     } else if (key == "reset") {
       doReset = true;
     } else {

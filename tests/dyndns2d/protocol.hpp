@@ -112,6 +112,7 @@ struct FaultConfig {
   std::size_t hugeBytes = 10 * 1024 * 1024;   ///< mode=huge body size
   int dripMs = 1000;          ///< mode=drip: pause between bytes
   int delayMs = 0;            ///< before every update answer (any mode)
+  std::string publicIp;       ///< what GET /ip answers (an IP-check source); empty = 404
 };
 
 /// The mode's name as used by /control.

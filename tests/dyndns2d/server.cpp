@@ -76,7 +76,7 @@ struct Server::State {
   Json faultsJson() const {
     return Json{{"mode", modeName(faults.mode)}, {"code", faults.code},   {"once", faults.codeOnce},
                 {"status", faults.httpStatus},   {"bytes", faults.hugeBytes}, {"drip_ms", faults.dripMs},
-                {"delay_ms", faults.delayMs},    {"body", faults.garbage}};
+                {"delay_ms", faults.delayMs},    {"body", faults.garbage},      {"public_ip", faults.publicIp}};
   }
 
   Json statsJson() const {
@@ -234,6 +234,11 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
       if (req.method != "GET" && req.method != "POST")
         return respond(405, "text/plain", "method not allowed\n", keepAlive_, "Allow: GET, POST\r\n");
       return handleControl(req);
+    }
+    if (path == "/ip") {
+      // A web IP-check source: the "public address" the tests say we have.
+      if (state_->faults.publicIp.empty()) return respond(404, "text/plain", "no address set\n", keepAlive_);
+      return respond(200, "text/plain", state_->faults.publicIp + "\n", keepAlive_);
     }
     if (path == "/stats" || path == "/records" || path == "/health") {
       if (req.method != "GET") return respond(405, "text/plain", "method not allowed\n", keepAlive_, "Allow: GET\r\n");

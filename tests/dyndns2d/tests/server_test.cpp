@@ -563,3 +563,16 @@ TEST(Dyndns2d, PublishesToARealBindWithNsupdate) {
   std::error_code ec;
   fs::remove_all(dir, ec);
 }
+
+TEST(Dyndns2d, ServesAnIpCheckSourceThatTestsCanChange) {
+  ServerProcess s({"--public-ip", "203.0.113.7"});
+  auto r = s.get("/ip");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "203.0.113.7\n");
+  s.control("public_ip=198.51.100.20");
+  EXPECT_EQ(s.get("/ip").body, "198.51.100.20\n");
+  s.control("mode=hang");  // update faults leave the IP source alone
+  EXPECT_EQ(s.get("/ip").body, "198.51.100.20\n");
+  s.control("public_ip=");
+  EXPECT_EQ(s.get("/ip").status, 404);
+}
