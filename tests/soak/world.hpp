@@ -1,0 +1,118 @@
+#pragma once
+// A scripted week for the soak tests: the world (link, public address, provider, DNS,
+// hijacks) as a deterministic timeline, and a checker that plays the provider and flags
+// every request the rules forbid. Pure: time is a value the test advances.
+#include <cstdint>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "dynmx/ddns/provider.hpp"
+#include "dynmx/ddns/response.hpp"
+#include "dynmx/time.hpp"
+
+namespace dynmx::soak {
+
+/// What the provider does with requests during an episode.
+enum class ProviderFault { None, Error911, DnsErr, BadAuth, Timeout };
+
+/// One scripted interval [from, until).
+struct Episode {
+  TimePoint from{};
+  TimePoint until{};
+  [[nodiscard]] bool covers(TimePoint t) const { return t >= from && t < until; }
+};
+
+/// A provider fault over an interval.
+struct ProviderEpisode {
+  Episode when;
+  ProviderFault fault = ProviderFault::None;
+};
+
+/// An address change at a moment.
+struct AddressChange {
+  TimePoint at{};
+  std::string address;
+};
+
+/// The whole week, generated up front from a seed so every run replays the same world.
+struct Timeline {
+  TimePoint start{};
+  TimePoint end{};
+  std::vector<Episode> linkDown;
+  std::vector<AddressChange> addresses;        ///< sorted; the first is at `start`
+  std::vector<ProviderEpisode> provider;       ///< non-overlapping
+  std::vector<Episode> hijacks;                ///< DNS answers someone else's address
+  std::vector<Episode> nameserversDown;        ///< no authoritative answer
+  std::vector<TimePoint> configFixes;          ///< the admin fixes the account (new fingerprint)
+
+  /// Build a week: link flaps, address changes every 2-6 h, 911/dnserr/timeout outages, one
+  /// badauth episode fixed hours later, two hijacks and a nameserver outage.
+  static Timeline week(std::uint32_t seed, TimePoint start);
+
+  [[nodiscard]] bool linkUp(TimePoint t) const;
+  /// When the current link-down episode began (only meaningful while down).
+  [[nodiscard]] TimePoint linkDownSince(TimePoint t) const;
+  /// When the link last changed state (for LinkState::since).
+  [[nodiscard]] TimePoint linkSince(TimePoint t) const;
+  [[nodiscard]] std::string addressAt(TimePoint t) const;
+  [[nodiscard]] ProviderFault providerFault(TimePoint t) const;
+  [[nodiscard]] bool hijacked(TimePoint t) const;
+  [[nodiscard]] bool nameserversAnswer(TimePoint t) const;
+  /// How many config fixes happened at or before t (the fingerprint generation).
+  [[nodiscard]] int configGeneration(TimePoint t) const;
+};
+
+/// The address a hijacker publishes.
+inline constexpr const char* kHijackAddress = "198.51.100.66";
+
+/// One request the provider received.
+struct SeenRequest {
+  TimePoint at{};
+  std::string host;
+  std::string myip;
+  std::string fingerprint;
+  bool force = false;
+};
+
+/// The loopback provider's logic plus the rule checker: it answers per the timeline, keeps
+/// the published record, and records every request that broke a rule.
+class ProviderChecker {
+ public:
+  explicit ProviderChecker(const Timeline& timeline) : timeline_(timeline) {}
+
+  /// A reply: HTTP status, body, or a transport failure.
+  struct Reply {
+    int status = 200;
+    std::string body;
+    ddns::TransportFailure transport = ddns::TransportFailure::None;
+  };
+
+  /// Receive one update request at `now`, check it against the rules, and answer.
+  Reply receive(const SeenRequest& req);
+
+  /// The address the provider publishes for a host ("" = none yet).
+  [[nodiscard]] std::string record(const std::string& host) const;
+  /// Rule violations, one line each.
+  [[nodiscard]] const std::vector<std::string>& violations() const { return violations_; }
+  [[nodiscard]] const std::vector<SeenRequest>& requests() const { return requests_; }
+  /// Count of replies with this word ("good", "911", "badauth", "timeout", ...).
+  [[nodiscard]] int replies(const std::string& word) const;
+
+ private:
+  struct HostMemory {
+    std::string record;                      ///< published address
+    std::string confirmedToClient;           ///< last address answered good/nochg
+    std::optional<TimePoint> serverErrorAt;  ///< last 911/dnserr reply
+    std::optional<std::string> badauthFingerprint;  ///< set after badauth until a new config
+  };
+  const Timeline& timeline_;
+  std::vector<std::pair<std::string, HostMemory>> hosts_;
+  std::vector<std::string> violations_;
+  std::vector<SeenRequest> requests_;
+  std::vector<std::string> replyWords_;
+  HostMemory& memory(const std::string& host);
+};
+
+}  // namespace dynmx::soak
