@@ -43,9 +43,10 @@ fi
 
 # --- build -------------------------------------------------------------------------------
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DDYNMX_BUILD_TESTS=ON >/dev/null
-cmake --build "$build" --target dynmx dynmx-test-dyndns2d -j2
+cmake --build "$build" --target dynmx dynmx-test-dyndns2d dynmx-bench-rusage -j2
 dynmx="$build/daemon/dynmx"
 dyndns2d="$build/tests/dyndns2d/dynmx-test-dyndns2d"
+rusage="$build/bench/dynmx-bench-rusage"
 
 # --- namespace: lo + a veth pair, no route out -------------------------------------------
 cleanup() { ip netns del "$netns" 2>/dev/null || true; }
@@ -71,5 +72,5 @@ ip netns exec "$netns" sh -c '
   mount --bind "$1" /etc/ssl/certs/ca-certificates.crt || exit 3
   shift
   exec /usr/bin/python3 "$@"' sh "$work/ip.crt" "$here/bench.py" \
-  --dynmx "$dynmx" --dyndns2d "$dyndns2d" --cert "$work/ip.crt" --key "$work/ip.key" \
+  --dynmx "$dynmx" --dyndns2d "$dyndns2d" --rusage "$rusage" --cert "$work/ip.crt" --key "$work/ip.key" \
   --work "$work/run" --netns "$netns" --git "$git_rev" --out "$root/docs/benchmarks.md" "$@"
