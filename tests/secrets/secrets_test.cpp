@@ -23,6 +23,7 @@
 
 #include "dynmx/process.hpp"
 #include "testbed/named.hpp"
+#include "testbed/ports.hpp"
 #include "testbed/server_process.hpp"
 #include "testbed/temp_dir.hpp"
 
@@ -95,6 +96,7 @@ class SecretHygiene : public ::testing::Test {
   }
 
   void startServers() {
+    metricsPort_ = testbed::freePort();
     auto n = testbed::Named::start(dir_);
     ASSERT_TRUE(n.ok()) << n.error();
     named_ = std::move(*n);
@@ -141,7 +143,8 @@ class SecretHygiene : public ::testing::Test {
         "[ddns.verify]\nservers = [\"127.0.0.1:" + std::to_string(named_->port()) + "\"]\n"
         "timeout = \"3s\"\n\n"
         "[daemon]\nstate_dir = \"" + state + "\"\ncontrol_socket = \"" + state + "/control.sock\"\n"
-        "log = \"stderr\"\nlog_level = \"info\"\n";
+        "log = \"stderr\"\nlog_level = \"info\"\nmetrics = \"127.0.0.1:" +
+        std::to_string(metricsPort_) + "\"\n";
     auto account = [&](const std::string& n, const std::string& user, const std::string& secret,
                        const std::string& file, const std::string& host) {
       p += "\n[[ddns.account]]\nname = \"" + n + "\"\nprovider = \"custom\"\n"
@@ -234,6 +237,11 @@ class SecretHygiene : public ::testing::Test {
              "\"status\" command must answer result 0; the health is in the arguments):\n"
           << st.out << st.err;
     }
+    // The metrics page is output too.
+    const auto m = runProcess({.argv = {"curl", "-s", "http://127.0.0.1:" + std::to_string(metricsPort_) + "/metrics"},
+                               .timeout = 10s});
+    EXPECT_NE(m.out.find("dynmx_"), std::string::npos) << m.out << m.err;
+    captured_.push_back({name + "@" + level + ": metrics", m.out});
     ::kill(daemon_->pid(), SIGUSR1);  // a forced update pass
     if (level == "trace" || level == "debug" || level == "info") {
       EXPECT_TRUE(daemon_->waitForLog("SIGUSR1", 10s)) << daemon_->log();
@@ -280,6 +288,7 @@ class SecretHygiene : public ::testing::Test {
   std::string in_;
   std::string out_;
   int port_ = 0;
+  int metricsPort_ = 0;
   std::string ispFile_, ispInline_, ispOverride_, ddnsFile_, ddnsInline_, ddnsWrong_;
   std::vector<std::string> secrets_;
   std::set<std::string> rcFiles_;
