@@ -73,7 +73,9 @@ class Daemon {
   int run() {
     std::error_code ec;
     std::filesystem::create_directories(policy_.daemon.stateDir, ec);
-    ::chmod(policy_.daemon.stateDir.c_str(), 0750);
+    // As root, fetchmail runs as its own user and must traverse to its home and rc below
+    // the state dir: search permission only, nothing listable or readable.
+    ::chmod(policy_.daemon.stateDir.c_str(), ::geteuid() == 0 ? 0711 : 0750);
     statePath_ = policy_.daemon.stateDir + "/state.json";
 
     auto account = coord::fetchmailAccount(policy_);

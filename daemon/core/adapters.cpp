@@ -64,6 +64,8 @@ Status<> installRcForPolicy(const Policy& policy) {
     password = *secret.secret;
   }
   const std::string home = fetchmailHome(policy);
+  if (std::filesystem::path(home).lexically_normal() == std::filesystem::path(policy.daemon.stateDir).lexically_normal())
+    return fail("fetchmail.home (" + home + ") must not be the state dir: it is handed to the fetchmail user");
   std::error_code ec;
   std::filesystem::create_directories(home, ec);
   if (::geteuid() == 0) {

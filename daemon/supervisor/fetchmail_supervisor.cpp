@@ -94,7 +94,7 @@ void Supervisor::start() {
   wanted_ = true;
   info_.wanted = true;
   if (daemon_ && daemon_->running()) return;
-  restartTimer_.cancel();
+  if (restartPending_) return;  // a crash back-off is running: do not cut it short
   launchDaemon();
 }
 
@@ -173,9 +173,12 @@ void Supervisor::onDaemonExit(const ChildExit& e, const std::string& detail) {
   changed();
   restartTimer_.expires_after(backoff_);
   backoff_ = std::min(backoff_ * 2, config_.restartBackoffMax);
+  restartPending_ = true;
   std::weak_ptr<bool> alive = alive_;
   restartTimer_.async_wait([this, alive](const boost::system::error_code& ec) {
-    if (ec || alive.expired() || !wanted_) return;
+    if (alive.expired()) return;
+    restartPending_ = false;
+    if (ec || !wanted_) return;
     launchDaemon();
   });
 }
@@ -184,6 +187,7 @@ void Supervisor::stop(std::function<void()> stopped) {
   wanted_ = false;
   info_.wanted = false;
   restartTimer_.cancel();
+  restartPending_ = false;
   if (!daemon_ || !daemon_->running()) {
     info_.running = false;
     changed();

@@ -96,6 +96,7 @@ class Supervisor {
   boost::asio::steady_timer killTimer_;
   std::chrono::milliseconds backoff_;
   bool wanted_ = false;
+  bool restartPending_ = false;  ///< a back-off timer will restart the daemon
   std::function<void()> stopped_;
   status::FetchmailInfo info_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

@@ -94,7 +94,7 @@ struct DeliverySection {
 /// [fetchmail]: how the fetchmail child runs.
 struct FetchmailSection {
   std::string binary = "/usr/bin/fetchmail";
-  std::string rcPath = "/var/lib/dynmx/fetchmailrc";
+  std::string rcPath = "/var/lib/dynmx/fetchmail/fetchmailrc";
   std::string user = "fetchmail";  ///< unprivileged user fetchmail runs as (and owns the rc)
   std::string home;                ///< FETCHMAILHOME: idfile, pidfile; empty = dir of rcPath
   Duration pollInterval{std::chrono::minutes(5)};
