@@ -1,7 +1,6 @@
 #include "dynmx/time.hpp"
 
 #include <cctype>
-#include <cstdio>
 #include <ctime>
 #include <limits>
 
@@ -75,22 +74,31 @@ std::string formatTime(TimePoint t) {
 }
 
 std::optional<TimePoint> parseTime(std::string_view text) {
-  if (text.size() != 20 || text[19] != 'Z') return std::nullopt;
+  // Exactly YYYY-MM-DDTHH:MM:SSZ, digits where digits belong: no signs, no spaces, no
+  // wider fields (sscanf would accept "-001" or " 12" and break the round trip).
+  static constexpr std::string_view kShape = "dddd-dd-ddTdd:dd:ddZ";
+  if (text.size() != kShape.size()) return std::nullopt;
+  for (std::size_t i = 0; i < kShape.size(); ++i) {
+    const bool digit = std::isdigit(static_cast<unsigned char>(text[i])) != 0;
+    if (kShape[i] == 'd' ? !digit : text[i] != kShape[i]) return std::nullopt;
+  }
+  auto num = [&](std::size_t pos, std::size_t len) {
+    int n = 0;
+    for (std::size_t i = pos; i < pos + len; ++i) n = n * 10 + (text[i] - '0');
+    return n;
+  };
+  const int y = num(0, 4), mo = num(5, 2), d = num(8, 2), h = num(11, 2), mi = num(14, 2), s = num(17, 2);
+  if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 59) return std::nullopt;
   std::tm tm{};
-  int y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0;
-  std::string copy(text);
-  char tail = 0;
-  if (std::sscanf(copy.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%c", &y, &mo, &d, &h, &mi, &s, &tail) != 7 ||
-      tail != 'Z')
-    return std::nullopt;
-  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60) return std::nullopt;
   tm.tm_year = y - 1900;
   tm.tm_mon = mo - 1;
   tm.tm_mday = d;
   tm.tm_hour = h;
   tm.tm_min = mi;
   tm.tm_sec = s;
-  return fromUnix(static_cast<long long>(timegm(&tm)));
+  TimePoint t = fromUnix(static_cast<long long>(timegm(&tm)));
+  if (formatTime(t) != text) return std::nullopt;  // e.g. February 30th
+  return t;
 }
 
 }  // namespace dynmx

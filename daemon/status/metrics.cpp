@@ -147,7 +147,7 @@ struct MetricsServer::Session : std::enable_shared_from_this<MetricsServer::Sess
 
 MetricsServer::MetricsServer(asio::io_context& io, HostPort listen, std::function<std::string()> provider,
                              MetricsServerOptions options)
-    : io_(io), listen_(std::move(listen)), provider_(std::move(provider)), options_(options), acceptor_(io) {}
+    : listen_(std::move(listen)), provider_(std::move(provider)), options_(options), acceptor_(io) {}
 
 MetricsServer::~MetricsServer() {
   stop();

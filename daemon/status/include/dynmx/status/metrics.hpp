@@ -58,7 +58,6 @@ class MetricsServer {
  private:
   void accept();
 
-  boost::asio::io_context& io_;
   HostPort listen_;
   std::function<std::string()> provider_;
   MetricsServerOptions options_;
