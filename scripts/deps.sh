@@ -12,7 +12,7 @@ PACKAGES=(
   clang clang-format clang-tidy libclang-rt-14-dev
   bind9 bind9-utils bind9-dnsutils
   dovecot-core dovecot-pop3d dovecot-imapd
-  fetchmail python3 iproute2 procps
+  fetchmail python3 iproute2 procps curl ca-certificates
 )
 
 missing=()
