@@ -403,7 +403,11 @@ void Engine::detect(const std::shared_ptr<Pass>& pass) {
       }
       const NatReport n = detectNat(ifAddr, web);
       if (!nat || natRank(n.kind) > natRank(nat->kind)) nat = n;
-      const std::optional<IpAddress> pick = det.webSources.empty() ? ifAddr : web;
+      // A publishable address on our own interface is what the world reaches us at: publish
+      // it (an interface event then takes effect at once). Behind NAT the interface holds a
+      // private address, and the web sources say what the world sees.
+      const bool ifPublic = ifAddr && isPublishable(*ifAddr);
+      const std::optional<IpAddress> pick = ifPublic || det.webSources.empty() ? ifAddr : web;
       if (!pick) {
         if (det.webSources.empty())
           pass->report.errors.push_back(famName + ": no address on interface " +

@@ -393,6 +393,25 @@ TEST_F(EngineTest, NatIsReportedAndTheWebAddressPublished) {
   EXPECT_EQ(e->address(), "203.0.113.9");
 }
 
+TEST_F(EngineTest, APublicInterfaceAddressWinsOverTheWebAnswer) {
+  // The interface holds a public address: publish it, so an interface event takes effect at
+  // once instead of waiting for the web sources to notice.
+  config_.accounts = {account("a", 1, "example.net")};
+  iface_.ipv4 = {"203.0.113.20"};
+  config_.detect.webSources = {"https://ip1.example.org/"};
+  http_.respond = [](const net::HttpRequest& r) {
+    if (r.url.find("/nic/update") != std::string::npos) return reply(goodBody(r.url));
+    return reply("203.0.113.9\n");
+  };
+  publishAll("203.0.113.20");
+  auto e = makeEngine();
+  const PassReport r = pass(*e);
+  EXPECT_EQ(r.address, "203.0.113.20");
+  EXPECT_NE(http_.requests.back().url.find("myip=203.0.113.20"), std::string::npos);
+  ASSERT_TRUE(r.nat.has_value());
+  EXPECT_NE(r.nat->kind, NatKind::None) << "the disagreement is still reported";
+}
+
 TEST_F(EngineTest, WebSourcesThatDisagreeOrAnswerPrivatelyPublishNothing) {
   config_.accounts = {account("a", 1, "example.net")};
   config_.detect.interface.clear();
