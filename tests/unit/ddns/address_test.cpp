@@ -24,7 +24,7 @@ TEST_P(ClassifyTest, ClassAndPublishability) {
 INSTANTIATE_TEST_SUITE_P(
     Table, ClassifyTest,
     ::testing::Values(
-        ClassCase{"8.8.8.8", AddressClass::Public, true},
+        ClassCase{"9.8.7.6", AddressClass::Public, true},  // classified only, never contacted
         ClassCase{"93.184.216.34", AddressClass::Public, true},
         ClassCase{"192.0.2.1", AddressClass::Documentation, true},
         ClassCase{"198.51.100.9", AddressClass::Documentation, true},
