@@ -481,6 +481,21 @@ void Engine::detect(const std::shared_ptr<Pass>& pass) {
   }
 }
 
+bool Engine::shouldReassert(const std::string& account, const std::string& host, const HostState& state,
+                            TimePoint now) const {
+  // The provider confirmed our address, yet the zone's servers publish something else (a
+  // hijack, a provider that lost the record): say it again, but at most once per
+  // kReassertInterval, so a provider that keeps answering nochg never sees a flood.
+  if (state.confirmedAddress.empty() || !state.lastAttempt) return false;
+  if (now - *state.lastAttempt < kReassertInterval) return false;
+  for (const auto& o : observations_) {
+    if (o.account != account || o.host != host) continue;
+    const HostVerification v = verifyHost(o);
+    return v.outcome == VerifyOutcome::Mismatch && o.at >= *state.lastAttempt + Duration{v.ttl};
+  }
+  return false;
+}
+
 void Engine::update(const std::shared_ptr<Pass>& pass) {
   const TimePoint now = deps_.now();
   if (holdUpdates_) {
@@ -517,8 +532,9 @@ void Engine::update(const std::shared_ptr<Pass>& pass) {
       HostReport& row = pass->row(account.name, *n);
       const HostState state = store_.get(account.name, *n);
       if (!state.fatalReason.empty()) row.fatal = state.fatalReason;
+      const bool reassert = !offline && shouldReassert(account.name, *n, state, now);
       const UpdateDecision d = offline ? shouldSendOffline(state, now, fp)
-                                       : shouldUpdate(state, addrs, now, pass->options.force,
+                                       : shouldUpdate(state, addrs, now, pass->options.force || reassert,
                                                       pass->options.firstStart, fp);
       if (!d.send) {
         row.result = std::string("skip: ") + toString(d.reason);

@@ -28,6 +28,10 @@ namespace dynmx::ddns {
 
 /// The state file's name inside [daemon] state_dir.
 inline constexpr const char* kStateFileName = "ddns-state.json";
+/// A confirmed address that the authoritative servers contradict is sent again at most this
+/// often (the provider answers nochg; more often would look like abuse).
+inline constexpr Duration kReassertInterval = std::chrono::minutes(30);
+
 /// How many DNS queries the verifier keeps in flight at once (each may open a socket).
 inline constexpr std::size_t kMaxDnsInFlight = 32;
 
@@ -118,6 +122,8 @@ class Engine : public coord::DdnsSource {
   void beginNext();
   void detect(const std::shared_ptr<Pass>& pass);
   void update(const std::shared_ptr<Pass>& pass);
+  bool shouldReassert(const std::string& account, const std::string& host, const HostState& state,
+                      TimePoint now) const;
   void verify(const std::shared_ptr<Pass>& pass);
   void finish(const std::shared_ptr<Pass>& pass);
   void persist(PassReport& report);

@@ -340,6 +340,29 @@ TEST_F(EngineTest, MismatchAfterGraceIsFailingWithServerAndAddresses) {
   EXPECT_EQ(e->info().health, "failing");
 }
 
+TEST_F(EngineTest, ContradictedRecordIsReassertedAtMostEveryThirtyMinutes) {
+  config_.accounts = {account("a", 1, "example.net")};
+  answerGood();
+  auto e = makeEngine();
+  pass(*e);
+  ASSERT_EQ(http_.requests.size(), 1u);
+  // Someone else's address appears at the authoritative server (a hijack).
+  dns_.set("192.0.2.53:53", "h0.example.net", net::RecordType::A, {"198.51.100.66"}, 60);
+  now_ += 10min;
+  EXPECT_EQ(pass(*e).health.code, "ddns.mismatch");
+  EXPECT_EQ(http_.requests.size(), 1u) << "not within 30 minutes of the last request";
+  now_ += 20min;
+  pass(*e);
+  ASSERT_EQ(http_.requests.size(), 2u) << "re-asserted once the interval passed";
+  EXPECT_NE(http_.requests.back().url.find("myip=203.0.113.7"), std::string::npos);
+  now_ += 10min;
+  pass(*e);
+  EXPECT_EQ(http_.requests.size(), 2u) << "still contradicted: no flood of repeats";
+  now_ += 20min;
+  pass(*e);
+  EXPECT_EQ(http_.requests.size(), 3u);
+}
+
 TEST_F(EngineTest, TtlGraceIsBoundedByTheRecordTtl) {
   config_.accounts = {account("a", 1, "example.net")};
   answerGood();
