@@ -221,6 +221,7 @@ Result<RequestPlan> buildRequests(const DdnsAccount& account,
     r.offline = options.offline;
     r.allowInsecureHttp = account.allowInsecureHttp;
     r.tlsVerify = account.tlsVerify;
+    r.caFile = account.caFile;
     std::string names;
     for (std::size_t j = i; j < std::min(good.size(), i + batch); ++j) {
       if (!names.empty()) names += ',';

@@ -324,6 +324,7 @@ class Checker {
         warn(
             pos_.key(path + ".tls_verify"),
             path + ".tls_verify = false: anyone in the path can take the DDNS password and move our MX name");
+      absolutePath(path + ".ca_file", a.caFile, "the daemon does not run in the policy's directory");
       if (a.username.empty()) err(a.pos, path + " needs a username");
       if (a.passwordFile.empty() && !pos_.has(path + ".password"))
         err(a.pos, path + " needs a password_file");

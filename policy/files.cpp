@@ -75,6 +75,11 @@ std::vector<Diagnostic> checkPolicyFiles(const Policy& policy) {
     const auto& a = policy.ddns.accounts[i];
     checkOne(out, policy, "ddns.account[" + std::to_string(i + 1) + "].password_file", a.passwordFile,
              a.passwordFilePos);
+    if (!a.caFile.empty() && ::access(a.caFile.c_str(), R_OK) != 0) {
+      const std::string key = "ddns.account[" + std::to_string(i + 1) + "].ca_file";
+      policy_detail::report(out, policy.sourceFile, a.pos, Severity::Error,
+                            key + ": " + a.caFile + " cannot be read: " + std::strerror(errno));
+    }
   }
   return out;
 }

@@ -466,8 +466,8 @@ class Parser {
 
   DdnsAccount account(const toml::table& t, const std::string& path) {
     checkKeys(t, "in [[ddns.account]]",
-              {"name", "provider", "url", "allow_insecure_http", "tls_verify", "username", "password_file",
-               "password", "hosts", "offline_on_multidrop", "retry_after_server_error"});
+              {"name", "provider", "url", "allow_insecure_http", "tls_verify", "ca_file", "username",
+               "password_file", "password", "hosts", "offline_on_multidrop", "retry_after_server_error"});
     DdnsAccount a;
     a.pos = at(t.source());
     getString(t, "name", path + ".name", a.name);
@@ -486,6 +486,7 @@ class Parser {
     getString(t, "url", path + ".url", a.url);
     getBool(t, "allow_insecure_http", path + ".allow_insecure_http", a.allowInsecureHttp);
     getBool(t, "tls_verify", path + ".tls_verify", a.tlsVerify);
+    getString(t, "ca_file", path + ".ca_file", a.caFile);
     getString(t, "username", path + ".username", a.username);
     getString(t, "password_file", path + ".password_file", a.passwordFile);
     a.passwordFilePos = d_.pos.key(path + ".password_file");

@@ -617,6 +617,7 @@ void Engine::update(const std::shared_ptr<Pass>& pass) {
     req.connectTimeout = std::min(timeout, std::chrono::milliseconds(std::chrono::seconds(10)));
     req.maxBody = kMaxReplyBody;
     req.verifyTls = out.request.tlsVerify;
+    req.caFile = out.request.caFile;
     req.allowHttp = out.request.allowInsecureHttp || isLiteralLoopbackHttp(out.request.url);
     const DdnsAccount* account = out.account;
     deps_.http->request(

@@ -107,6 +107,7 @@ struct DdnsAccount {
   std::string url;       ///< custom: full update URL (https unless allowInsecureHttp)
   bool allowInsecureHttp = false;
   bool tlsVerify = true;
+  std::string caFile;  ///< extra CA bundle for a custom provider with a private CA; empty = system
   std::string username;
   std::string passwordFile;
   std::optional<std::string> password;  ///< secret; inline allowed with a warning

@@ -80,6 +80,7 @@ struct UpdateRequest {
   bool offline = false;                ///< offline=YES was added
   bool allowInsecureHttp = false;      ///< the account allows http:// explicitly
   bool tlsVerify = true;               ///< verify the provider's certificate
+  std::string caFile;                  ///< extra CA bundle; empty = the system's
 };
 
 /// A hostname refused before any request was built.
