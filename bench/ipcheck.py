@@ -30,6 +30,12 @@ LOCK = threading.Lock()
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "bench-ipcheck/1"
+    # One write per response, sent at once: unbuffered, http.server writes the headers and
+    # the body separately, and Nagle holds the body back until the client's delayed ACK
+    # (40 ms on Linux), which every client's IP check then pays. handle_one_request()
+    # flushes after each response.
+    wbufsize = 64 * 1024
+    disable_nagle_algorithm = True
 
     def log_message(self, fmt, *args):  # quiet: the driver reads /stats instead
         pass
