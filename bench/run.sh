@@ -22,7 +22,9 @@ fi
 
 # --- peers and tools from Debian, without starting their services ------------------------
 need=()
-for p in ddclient inadyn openssl iproute2 python3; do
+# named, dovecot and fetchmail for the loopback world (measures 5 and 6) come from
+# scripts/deps.sh, as for the test suite.
+for p in ddclient inadyn openssl iproute2 python3 bind9 bind9-utils bind9-dnsutils dovecot-core dovecot-pop3d fetchmail curl; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -43,10 +45,11 @@ fi
 
 # --- build -------------------------------------------------------------------------------
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DDYNMX_BUILD_TESTS=ON >/dev/null
-cmake --build "$build" --target dynmx dynmx-test-dyndns2d dynmx-bench-rusage -j2
+cmake --build "$build" --target dynmx dynmx-test-dyndns2d dynmx-bench-rusage dynmx-bench-world -j2
 dynmx="$build/daemon/dynmx"
 dyndns2d="$build/tests/dyndns2d/dynmx-test-dyndns2d"
 rusage="$build/bench/dynmx-bench-rusage"
+world="$build/bench/dynmx-bench-world"   # failover + dynmx idle in the test suite's loopback world
 
 # --- namespace: lo + a veth pair, no route out -------------------------------------------
 cleanup() { ip netns del "$netns" 2>/dev/null || true; }
@@ -72,5 +75,5 @@ ip netns exec "$netns" sh -c '
   mount --bind "$1" /etc/ssl/certs/ca-certificates.crt || exit 3
   shift
   exec /usr/bin/python3 "$@"' sh "$work/ip.crt" "$here/bench.py" \
-  --dynmx "$dynmx" --dyndns2d "$dyndns2d" --rusage "$rusage" --cert "$work/ip.crt" --key "$work/ip.key" \
+  --dynmx "$dynmx" --dyndns2d "$dyndns2d" --rusage "$rusage" --world "$world" --cert "$work/ip.crt" --key "$work/ip.key" \
   --work "$work/run" --netns "$netns" --git "$git_rev" --out "$root/docs/benchmarks.md" "$@"
