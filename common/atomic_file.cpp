@@ -1,9 +1,11 @@
 #include "dynmx/atomic_file.hpp"
 
+#include <dirent.h>
+#include <fcntl.h>
+
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -92,6 +94,27 @@ Status<> writeFileAtomic(const std::string& path, std::string_view content,
   StagedFile staged(path, content, options);
   if (!staged.ok()) return fail(staged.error());
   return staged.commit();
+}
+
+std::size_t removeStaleTemps(const std::string& path) {
+  // A writer killed between mkostemp and rename leaves its temp file, which may hold a
+  // secret (the fetchmail rc) and would pile up over many crashes.
+  const std::string dir = dirOf(path);
+  const auto slash = path.rfind('/');
+  const std::string prefix = (slash == std::string::npos ? path : path.substr(slash + 1)) + ".tmp.";
+  constexpr std::size_t kSuffix = 6;  // mkostemp's XXXXXX
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return 0;
+  std::size_t removed = 0;
+  while (const dirent* e = ::readdir(d)) {
+    const std::string_view name(e->d_name);
+    if (name.size() != prefix.size() + kSuffix || name.substr(0, prefix.size()) != prefix) continue;
+    struct stat st {};
+    if (::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) continue;
+    if (::unlinkat(::dirfd(d), e->d_name, 0) == 0) ++removed;
+  }
+  ::closedir(d);
+  return removed;
 }
 
 Result<std::string> readFile(const std::string& path) {

@@ -15,6 +15,7 @@
 #include <spdlog/spdlog.h>
 
 #include "commands.hpp"
+#include "dynmx/atomic_file.hpp"
 #include "dynmx/coordinator.hpp"
 #include "dynmx/daemon_adapters.hpp"
 #include "dynmx/ddns_engine.hpp"
@@ -39,6 +40,9 @@ struct RunOptions {
   std::string log;       ///< overrides [daemon] log
   std::string logLevel;  ///< overrides [daemon] log_level
 };
+
+/// How the DDNS engine reports a failed save of its state file.
+constexpr std::string_view kDdnsSaveError = "cannot save DDNS state: ";
 
 TimePoint wallNow() { return std::chrono::time_point_cast<Duration>(Clock::now()); }
 
@@ -77,6 +81,11 @@ class Daemon {
     // the state dir: search permission only, nothing listable or readable.
     ::chmod(policy_.daemon.stateDir.c_str(), ::geteuid() == 0 ? 0711 : 0750);
     statePath_ = policy_.daemon.stateDir + "/state.json";
+    const std::string ddnsStatePath = policy_.daemon.stateDir + "/" + ddns::kStateFileName;
+    // A daemon killed while writing leaves its temp files; nothing else writes these paths yet.
+    for (const auto& path : {statePath_, ddnsStatePath, policy_.fetchmail.rcPath})
+      if (auto n = removeStaleTemps(path); n > 0)
+        spdlog::info("removed {} stale temporary file(s) of {} left by an interrupted write", n, path);
 
     auto account = coord::fetchmailAccount(policy_);
     if (!account.ok()) {
@@ -89,7 +98,7 @@ class Daemon {
     http_ = net::makeCurlHttpClient(io_);
     dns_ = net::makeAresResolver(io_);
     engine_ = std::make_unique<ddns::Engine>(
-        io_, policy_.ddns, policy_.daemon.stateDir + "/" + ddns::kStateFileName,
+        io_, policy_.ddns, ddnsStatePath,
         ddns::EngineDeps{http_.get(), dns_.get(), wallNow, readSecretFile, net::readInterface});
     link_ = std::make_unique<coord::LinkMonitor>(io_, policy_.link, wallNow);
     supervisor_ = std::make_unique<fetchmail::Supervisor>(
@@ -160,7 +169,16 @@ class Daemon {
     r.daemon.pid = ::getpid();
     r.daemon.version = kVersion;
     r.daemon.policyFile = policyFile_;
+    r.daemon.stateError = stateErrors(stateError_);
+    if (!r.daemon.stateError.empty()) status::computeHealth(r);
     return r;
+  }
+
+  /// What failed to persist, for the status: the state file's own error and the DDNS state's.
+  std::string stateErrors(const std::string& stateFileError) const {
+    std::string out = stateFileError;
+    if (!ddnsStateError_.empty()) out += (out.empty() ? "" : "; ") + ddnsStateError_;
+    return out;
   }
 
   void persist(const status::Report& fromCoordinator) {
@@ -169,11 +187,17 @@ class Daemon {
     r.daemon.version = kVersion;
     r.daemon.policyFile = policyFile_;
     countNew(r);
+    // What reaches the file says nothing about this write: had it failed, nothing reaches it.
+    r.daemon.stateError = stateErrors("");
+    status::computeHealth(r);
     if (auto s = status::saveState(statePath_, r); !s.ok()) {
-      if (!stateWriteFailing_) spdlog::error("cannot write the state file: {}", s.error());
-      stateWriteFailing_ = true;
+      if (stateError_.empty()) spdlog::error("cannot write the state file: {}", s.error());
+      stateError_ = s.error();
+      r.daemon.stateError = stateErrors(stateError_);
+      status::computeHealth(r);
     } else {
-      stateWriteFailing_ = false;
+      if (!stateError_.empty()) spdlog::info("the state file {} is written again", statePath_);
+      stateError_.clear();
     }
     std::string line = "STATUS=" + r.mode.current + ": " + std::string(status::toString(r.health));
     ::sd_notify(0, line.c_str());
@@ -220,6 +244,9 @@ class Daemon {
     for (const auto& h : pass.hosts)
       if (h.sent) ++counters_.ddnsUpdates[{h.account, h.result}];
     for (const auto& e : pass.errors) spdlog::warn("ddns: {}", e);
+    ddnsStateError_.clear();
+    for (const auto& e : pass.errors)
+      if (e.rfind(kDdnsSaveError, 0) == 0) ddnsStateError_ = e.substr(kDdnsSaveError.size());
     coordinator_->evaluate();
   }
 
@@ -322,7 +349,8 @@ class Daemon {
   status::Counters counters_;
   TimePoint lastSwitchSeen_{};
   TimePoint lastHookSeen_{};
-  bool stateWriteFailing_ = false;
+  std::string stateError_;      ///< the latest state.json write failed: why
+  std::string ddnsStateError_;  ///< the latest DDNS pass could not save its state: why
 };
 
 int runDaemon(const RunOptions& o) {

@@ -116,6 +116,9 @@ void computeHealth(Report& r, const HealthOptions& o) {
     v.raise(Health::Warning, "policy.reload_failed",
             "policy reload rejected, running the previous policy: " + r.daemon.policyErrors.front());
 
+  if (!r.daemon.stateError.empty())
+    v.raise(Health::Warning, "state.write_failed", "cannot persist state: " + r.daemon.stateError);
+
   if (!r.daemon.running) {
     // A report from the state file is stale: whatever it says, never better than WARNING.
     v.raise(Health::Warning, "daemon.not_running", "daemon not running");

@@ -88,6 +88,8 @@ std::string renderHuman(const Report& r, TimePoint now) {
     for (const auto& e : r.daemon.policyErrors) out << "  " << e << '\n';
   }
 
+  if (!r.daemon.stateError.empty()) out << "state:      cannot persist state: " << r.daemon.stateError << '\n';
+
   out << "link:       " << r.link.type;
   if (!r.link.interface.empty()) out << " (" << r.link.interface << ")";
   out << (r.link.up ? ", up" : ", down");

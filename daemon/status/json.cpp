@@ -151,7 +151,8 @@ bool readDaemon(Reader& rd, const json& v, DaemonInfo& d) {
   const std::string p = "daemon.";
   return rd.object(v, "daemon") && rd.boolean(v, "running", p, d.running) && rd.integer(v, "pid", p, d.pid) &&
          rd.time(v, "since", p, d.since) && rd.str(v, "policy", p, d.policyFile) &&
-         rd.strings(v, "policy_errors", p, d.policyErrors) && rd.str(v, "version", p, d.version);
+         rd.strings(v, "policy_errors", p, d.policyErrors) && rd.str(v, "state_error", p, d.stateError) &&
+         rd.str(v, "version", p, d.version);
 }
 
 bool readMode(Reader& rd, const json& v, ModeInfo& m) {
@@ -257,6 +258,7 @@ nlohmann::json toJson(const Report& r) {
                    {"since", timeOrNull(r.daemon.since)},
                    {"policy", r.daemon.policyFile},
                    {"policy_errors", r.daemon.policyErrors},
+                   {"state_error", stringOrNull(r.daemon.stateError)},
                    {"version", r.daemon.version}};
   out["mode"] = {{"current", r.mode.current},   {"wanted", r.mode.wanted},
                  {"since", timeOrNull(r.mode.since)}, {"policy", r.mode.policy},

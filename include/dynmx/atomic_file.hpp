@@ -45,6 +45,10 @@ class StagedFile {
   bool committed_ = false;
 };
 
+/// Remove the temp files (`path.tmp.XXXXXX`) a killed writer of `path` left behind; returns
+/// how many. Call at start-up, before this process writes `path`.
+std::size_t removeStaleTemps(const std::string& path);
+
 /// Read a whole file; error names the path.
 Result<std::string> readFile(const std::string& path);
 

@@ -27,6 +27,7 @@ struct DaemonInfo {
   std::optional<TimePoint> since;
   std::string policyFile;
   std::vector<std::string> policyErrors;  ///< file:line:col lines from a rejected reload
+  std::string stateError;                 ///< non-empty: the latest state write failed (why)
   std::string version;
 };
 
