@@ -520,7 +520,15 @@ void Engine::update(const std::shared_ptr<Pass>& pass) {
 
   for (const auto& account : config_.accounts) {
     const std::string fp = configFingerprint(account);
-    const bool offline = offlineWanted_ && account.offlineOnMultidrop;
+    // !donator refuses the option, not the account: once refused (same configuration), the
+    // hosts get plain address updates while on multidrop, so the record stays right.
+    bool offlineRefused = false;
+    for (const auto& h : account.hosts) {
+      auto n = normalizeHostname(h);
+      const HostState* st = n ? store_.find(account.name, *n) : nullptr;
+      if (st && st->offlineRefused && st->configFingerprint == fp) offlineRefused = true;
+    }
+    const bool offline = offlineWanted_ && account.offlineOnMultidrop && !offlineRefused;
     std::vector<std::string> send;
     std::map<std::string, UpdateDecision> decisions;
     for (const auto& h : account.hosts) {

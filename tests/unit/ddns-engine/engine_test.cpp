@@ -580,10 +580,11 @@ TEST_F(EngineTest, OfflineOnMultidropAndDonatorRefusal) {
   EXPECT_NE(http_.requests[1].url.find("offline=YES"), std::string::npos);
   EXPECT_TRUE(e->states().get("a", "h0.example.net").offlineRefused);
   EXPECT_FALSE(e->states().get("a", "h0.example.net").fatal());
-  // Refused once: never asked again.
+  // Refused once: never asked again; the host gets plain address updates instead (its
+  // address is unchanged here, so nothing is sent).
   const PassReport again = pass(*e);
   EXPECT_EQ(http_.requests.size(), 2u);
-  EXPECT_EQ(again.hosts[0].result, "skip: refused");
+  EXPECT_EQ(again.hosts[0].result, "skip: unchanged");
 
   // A provider that supports it parks the host; back online re-sends the address.
   http_.respond = [](const net::HttpRequest& r) { return reply(goodBody(r.url)); };
