@@ -282,6 +282,7 @@ class Daemon {
       policy_ = *load.policy;
       supervisor_->reconfigure(coord::supervisorConfig(policy_, account_));
       link_->reconfigure(policy_.link);
+      engine_->reconfigure(policy_.ddns);
     }
     coordinator_->reload(load);
   }

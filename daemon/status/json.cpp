@@ -179,7 +179,7 @@ bool readHosts(Reader& rd, const json& v, std::vector<DdnsHostInfo>& hosts) {
         !rd.str(e, "address", p, h.address) || !rd.boolean(e, "verified", p, h.verified) ||
         !rd.str(e, "verification", p, h.verification) || !rd.str(e, "last_result", p, h.lastResult) ||
         !rd.time(e, "last_update", p, h.lastUpdate) || !rd.time(e, "retry_after", p, h.retryAfter) ||
-        !rd.str(e, "fatal", p, h.fatal))
+        !rd.str(e, "fatal", p, h.fatal) || !rd.str(e, "last_error", p, h.lastError))
       return false;
     hosts.push_back(std::move(h));
   }
@@ -279,7 +279,8 @@ nlohmann::json toJson(const Report& r) {
                      {"last_result", h.lastResult},
                      {"last_update", timeOrNull(h.lastUpdate)},
                      {"retry_after", timeOrNull(h.retryAfter)},
-                     {"fatal", stringOrNull(h.fatal)}});
+                     {"fatal", stringOrNull(h.fatal)},
+                     {"last_error", stringOrNull(h.lastError)}});
   }
   out["ddns"] = std::move(hosts);
   out["ddns_health"] = {{"state", r.ddns.health},

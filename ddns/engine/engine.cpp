@@ -312,6 +312,7 @@ void Engine::runPass(PassOptions options, PassHandler done) {
 
 void Engine::beginNext() {
   if (queue_.empty()) return;
+  applyPendingConfig();  // no pass is in flight here: nothing points into the old accounts
   auto q = std::move(queue_.front());
   queue_.erase(queue_.begin());
   running_ = true;
@@ -662,6 +663,11 @@ void Engine::update(const std::shared_ptr<Pass>& pass) {
             if (hr.code == ResultCode::NoChange && !ctx.nochgExpected)
               row.detail = "unexpected nochg: the provider already had " + sent.myip +
                            " (repeated nochg gets hosts blocked)";
+            if (hr.consequence == Consequence::Ok) {
+              lastError_.erase({account->name, host});
+            } else {
+              lastError_[{account->name, host}] = row.detail.empty() ? toString(hr.code) : row.detail;
+            }
           }
           if (--pass->pending == 0) {
             persist(pass->report);
@@ -918,6 +924,23 @@ void Engine::requestPass(bool force) {
   runPass({force, false, false}, {});
 }
 
+void Engine::reconfigure(DdnsSection config) {
+  pendingConfig_ = std::move(config);
+  requestPass(false);  // applied when that pass begins; an edited account lifts its bans
+}
+
+void Engine::applyPendingConfig() {
+  if (!pendingConfig_) return;
+  config_ = std::move(*pendingConfig_);
+  pendingConfig_.reset();
+  if (daemon_) {  // new intervals (or DDNS switched on) take effect now
+    checkTimer_.cancel();
+    verifyTimer_.cancel();
+    scheduleCheck();
+    scheduleVerify();
+  }
+}
+
 void Engine::setOffline(bool offline) {
   if (offlineWanted_ == offline) return;
   offlineWanted_ = offline;
@@ -955,6 +978,7 @@ status::DdnsInfo Engine::info() const {
         hi.retryAfter = st->retryNotBefore;
         hi.fatal = st->fatalReason;
       }
+      if (auto e = lastError_.find({account.name, host}); e != lastError_.end()) hi.lastError = e->second;
       for (const auto& o : observations_) {
         if (o.account != account.name || o.host != host) continue;
         const HostVerification v = verifyHost(o);

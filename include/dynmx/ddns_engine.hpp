@@ -6,9 +6,11 @@
 #include <boost/asio/steady_timer.hpp>
 #include <cstddef>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "dynmx/coordinator.hpp"
@@ -109,6 +111,9 @@ class Engine : public coord::DdnsSource {
   std::string address() const override;
   void setOffline(bool offline) override;
   void requestPass(bool force) override;
+  /// A reloaded policy's [ddns] section: applied before the next pass starts (never under a
+  /// pass in flight), then a pass runs so an edited account lifts its bans at once.
+  void reconfigure(DdnsSection config);
 
   /// The host states as persisted.
   const StateStore& states() const { return store_; }
@@ -129,9 +134,13 @@ class Engine : public coord::DdnsSource {
   void persist(PassReport& report);
   void scheduleCheck();
   void scheduleVerify();
+  void applyPendingConfig();
 
   boost::asio::io_context& io_;
   DdnsSection config_;
+  std::optional<DdnsSection> pendingConfig_;  ///< from a reload, applied between passes
+  /// Per (account, host): the provider's line or transport error of the last failed attempt.
+  std::map<std::pair<std::string, std::string>, std::string> lastError_;
   std::string statePath_;
   EngineDeps deps_;
   StateStore store_;

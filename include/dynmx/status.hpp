@@ -62,6 +62,7 @@ struct DdnsHostInfo {
   std::optional<TimePoint> lastUpdate;
   std::optional<TimePoint> retryAfter;
   std::string fatal;             ///< non-empty: disabled until the config changes
+  std::string lastError;         ///< the provider's line or transport error of the last failed attempt
 };
 
 /// The DDNS engine as a whole.
