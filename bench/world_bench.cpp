@@ -13,6 +13,7 @@
 // line each. A benchmark, not a test: nothing here asserts a timing.
 //
 //   dynmx-bench-world --dynmx PATH --dyndns2d PATH [--runs 3] [--idle-seconds 60]
+//                     [--trace-seconds 60] [--only failover|idle]
 #include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -48,6 +49,7 @@ struct Options {
   std::string dyndns2d;
   int runs = 3;
   int idleSeconds = 60;
+  int traceSeconds = 0;  ///< after the idle sample: strace the daemon this long (0: no)
 };
 
 /// Timers of the measured daemon, stated in the output with every result.
@@ -145,10 +147,10 @@ ProcStatus procStatus(pid_t pid) {
 }
 
 /// Resident memory by mapping from /proc/PID/smaps: shared objects by file name, the heap,
-/// the stack and anonymous mappings (malloc arenas, thread stacks), in kB.
+/// the stack and anonymous mappings (malloc arenas, thread stacks): [Rss, Anonymous] in kB.
 Json rssByMapping(pid_t pid) {
   std::ifstream f("/proc/" + std::to_string(pid) + "/smaps");
-  std::map<std::string, long> total;
+  std::map<std::string, std::pair<long, long>> total;  // name → (Rss, Anonymous)
   std::string line;
   std::string current = "[anon]";
   while (std::getline(f, line)) {
@@ -165,15 +167,13 @@ Json rssByMapping(pid_t pid) {
       else current = path.substr(path.rfind('/') + 1);
       continue;
     }
-    if (first == "Rss:") {
-      long kb = 0;
-      in >> kb;
-      total[current] += kb;
-    }
+    long kb = 0;
+    if (first == "Rss:" && in >> kb) total[current].first += kb;
+    if (first == "Anonymous:" && in >> kb) total[current].second += kb;
   }
   Json out = Json::object();
   for (const auto& [name, kb] : total)
-    if (kb > 0) out[name] = kb;
+    if (kb.first > 0) out[name] = {kb.first, kb.second};
   return out;
 }
 
@@ -309,12 +309,26 @@ Json idle(const Options& o, const Timers& t) {
                         out["updates"].get<long>() - 1;
   }
   if (r) out["mode"] = (*r)["mode"]["current"];
+  // Then, apart from the sample (ptrace adds its own switches), what woke the daemon: its
+  // system calls for another window, for bench.py to group into wake-ups. The daemon is one
+  // thread; its children (fetchmail, hooks) are not followed.
+  if (o.traceSeconds > 0 && ::access("/usr/bin/strace", X_OK) == 0) {
+    const std::string trace = w->dir.path() + "/idle.strace";
+    dynmx::runProcess({.argv = {"timeout", "-s", "INT", std::to_string(o.traceSeconds), "/usr/bin/strace", "-tt",
+                                "-e",
+                                "trace=epoll_wait,epoll_pwait,connect,sendto,sendmsg,recvfrom,recvmsg,"
+                                "timerfd_settime,openat,rename,fsync,accept4,clone,clone3,wait4",
+                                "-p", std::to_string(pid), "-o", trace},
+                       .timeout = std::chrono::seconds(o.traceSeconds + 20)});
+    out["strace"] = slurp(trace);
+    out["strace_seconds"] = o.traceSeconds;
+  }
   return out;
 }
 
 int usage() {
   std::cerr << "usage: dynmx-bench-world --dynmx PATH --dyndns2d PATH [--runs N] [--idle-seconds S] "
-               "[--only failover|idle]\n";
+               "[--trace-seconds S] [--only failover|idle]\n";
   return 2;
 }
 
@@ -335,6 +349,7 @@ int main(int argc, char** argv) {
     else if (a == "--dyndns2d") o.dyndns2d = v;
     else if (a == "--runs") o.runs = std::atoi(v.c_str());
     else if (a == "--idle-seconds") o.idleSeconds = std::atoi(v.c_str());
+    else if (a == "--trace-seconds") o.traceSeconds = std::atoi(v.c_str());
     else if (a == "--only") only = v;
     else return usage();
   }
