@@ -114,6 +114,8 @@ void Supervisor::launchDaemon() {
   }
   info_.running = true;
   info_.pid = daemon_->pid();
+  cycleFailed_ = false;
+  cycleFetched_ = false;
   changed();
 }
 
@@ -125,6 +127,14 @@ void Supervisor::handleLine(const std::string& line, bool isStderr) {
       info_.lastPoll = std::chrono::time_point_cast<Duration>(Clock::now());
       ++info_.polls;
       backoff_ = config_.restartBackoffMin;  // a completed poll proves it works
+      if (!cycleFailed_) {
+        // A poll without an error: whatever failed before (a wrong password, the ISP
+        // down, a crash) is over, and status must stop naming it.
+        info_.lastError.clear();
+        info_.lastExit = cycleFetched_ ? 0 : 1;
+      }
+      cycleFailed_ = false;
+      cycleFetched_ = false;
       changed();
       break;
     case LineEvent::Kind::NoMail:
@@ -132,9 +142,11 @@ void Supervisor::handleLine(const std::string& line, bool isStderr) {
       break;
     case LineEvent::Kind::MessagesFound:
       info_.messagesWaiting = ev.messages;
+      if (ev.messages > 0) cycleFetched_ = true;
       break;
     case LineEvent::Kind::QueryStatus:
       if (ev.status != 0 && ev.status != 1) {
+        cycleFailed_ = true;
         ++info_.pollErrors;
         info_.lastExit = ev.status;
         ExitMeaning m = interpretExit(ev.status);
@@ -143,6 +155,7 @@ void Supervisor::handleLine(const std::string& line, bool isStderr) {
       }
       break;
     case LineEvent::Kind::AuthFailure:
+      cycleFailed_ = true;
       info_.lastError = "AUTHFAIL: " + interpretExit(3).text;
       info_.lastExit = 3;
       changed();
@@ -235,6 +248,7 @@ void Supervisor::drainStep(int attempt, std::function<void(bool, const std::stri
              ++info_.polls;
              int code = e.signal == 0 ? e.exitCode : -1;
              info_.lastExit = code;
+             if (code == 0 || code == 1 || code == 13) info_.lastError.clear();  // this poll worked
              if (code == 1) {  // NOMAIL: the box is empty
                info_.messagesWaiting = 0;
                changed();

@@ -97,6 +97,8 @@ class Supervisor {
   std::chrono::milliseconds backoff_;
   bool wanted_ = false;
   bool restartPending_ = false;  ///< a back-off timer will restart the daemon
+  bool cycleFailed_ = false;   ///< the daemon's current poll cycle reported an error
+  bool cycleFetched_ = false;  ///< the daemon's current poll cycle found messages
   std::function<void()> stopped_;
   status::FetchmailInfo info_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

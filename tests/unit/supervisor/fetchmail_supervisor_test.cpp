@@ -135,6 +135,9 @@ TEST(Supervisor, RestartsACrashingFetchmailWithBackoff) {
   // Once it stops crashing, it stays up.
   fs::remove(d.path / "daemon-exit");
   ASSERT_TRUE(runUntil(io, [&] { return sup.info().running && sup.info().polls >= 1; }));
+  // A clean poll ends the failure: status no longer names it.
+  EXPECT_EQ(sup.info().lastError, "");
+  EXPECT_EQ(sup.info().lastExit, 1);
   bool stopped = false;
   sup.stop([&] { stopped = true; });
   ASSERT_TRUE(runUntil(io, [&] { return stopped; }));
