@@ -1,8 +1,13 @@
 #include "provider_bed.hpp"
 
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <pwd.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <csignal>
 
 #include <filesystem>
 #include <fstream>
@@ -35,6 +40,33 @@ std::string curlGet(const std::string& url, const std::vector<std::string>& curl
   argv.push_back(url);
   auto r = runProcess({.argv = argv, .timeout = 15s});
   return r.started && !r.timedOut && r.exitCode == 0 ? r.out : std::string();
+}
+
+long childPeakKiB(const std::vector<std::string>& argv, std::chrono::milliseconds bound) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    const int null = ::open("/dev/null", O_RDWR);
+    if (null >= 0) {
+      ::dup2(null, 0);
+      ::dup2(null, 1);
+      ::dup2(null, 2);
+    }
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  int status = 0;
+  rusage usage{};
+  const bool ended = testbed::eventually([&] { return ::wait4(pid, &status, WNOHANG, &usage) == pid; }, bound);
+  if (!ended) {
+    ::kill(pid, SIGKILL);
+    ::wait4(pid, &status, 0, &usage);
+    return -1;
+  }
+  return WIFEXITED(status) && WEXITSTATUS(status) != 127 ? usage.ru_maxrss : -1;
 }
 
 void handToDaemonUser(const std::string& path) {
@@ -213,20 +245,6 @@ long ProviderBed::lost(const Batch& batch) const {
 
 bool ProviderBed::waitDelivered(const Batch& batch, std::chrono::milliseconds bound) const {
   return w.sink.waitFor([&](const auto& m) { return testbed::allDelivered(m, batch); }, bound);
-}
-
-long ProviderBed::daemonPeakKiB() const {
-  if (!w.daemon) return -1;
-  std::ifstream in("/proc/" + std::to_string(w.daemon->pid()) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmHWM:", 0) != 0) continue;
-    std::istringstream fields(line.substr(6));
-    long kib = -1;
-    fields >> kib;
-    return kib;
-  }
-  return -1;
 }
 
 }  // namespace dynmx::fault

@@ -24,6 +24,13 @@ std::optional<long long> unixSeconds(const nlohmann::json& value);
 /// `curl -s URL` (extra curl arguments first) → body, or "" on failure.
 std::string curlGet(const std::string& url, const std::vector<std::string>& curlArgs = {});
 
+/// The `dynmx` binary under test (env DYNMX_BINARY).
+std::string dynmxBinaryPath();
+
+/// Run argv (no shell, output discarded) to its end, bounded by `bound` (then SIGKILL);
+/// its peak resident memory (ru_maxrss, KiB), -1 if it could not run.
+long childPeakKiB(const std::vector<std::string>& argv, std::chrono::milliseconds bound);
+
 /// Chown a file the daemon must read to the `dynmx` system user, when that user exists.
 void handToDaemonUser(const std::string& path);
 
@@ -74,9 +81,6 @@ class ProviderBed {
   long lost(const Batch& batch) const;
   /// Wait until every id of `batch` reached the sink.
   bool waitDelivered(const Batch& batch, std::chrono::milliseconds bound) const;
-
-  /// Peak resident memory of the daemon (VmHWM, KiB), -1 if unknown.
-  long daemonPeakKiB() const;
 
   testbed::LoopbackWorld w;
 
