@@ -508,8 +508,12 @@ class Parser {
     const auto* t = table(root, "daemon", "daemon");
     if (t == nullptr) return;
     checkKeys(*t, "in [daemon]",
-              {"state_dir", "control_socket", "log", "log_level", "metrics", "offline_on_shutdown", "hook"});
+              {"user", "state_dir", "control_socket", "log", "log_level", "metrics", "offline_on_shutdown",
+               "hook"});
     auto& dm = p().daemon;
+    getString(*t, "user", "daemon.user", dm.user);
+    if (dm.user == "root" || dm.user.empty())
+      err(d_.pos.key("daemon.user"), "daemon.user: \"" + dm.user + "\" is not an unprivileged user");
     getString(*t, "state_dir", "daemon.state_dir", dm.stateDir);
     getString(*t, "control_socket", "daemon.control_socket", dm.controlSocket);
     std::string log;

@@ -8,7 +8,7 @@ PACKAGES=(
   libboost-dev libboost-system-dev
   libcurl4-openssl-dev libc-ares-dev libspdlog-dev libfmt-dev libssl-dev openssl
   libgtest-dev libgmock-dev googletest
-  libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libsystemd-dev
+  libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libsystemd-dev libcap-ng-dev
   clang clang-format clang-tidy libclang-rt-14-dev
   bind9 bind9-utils bind9-dnsutils
   dovecot-core dovecot-pop3d dovecot-imapd
@@ -22,8 +22,19 @@ for p in "${PACKAGES[@]}"; do
   fi
 done
 
+# The unprivileged user `dynmx run` drops to when started as root (as the package would
+# create it); the tests run the daemon as root and check that it does.
+ensure_user() {
+  if ! getent passwd dynmx >/dev/null; then
+    echo "deps: creating system user dynmx"
+    local s=""; [ "$(id -u)" -ne 0 ] && s="sudo"
+    $s useradd --system --user-group --no-create-home --home-dir /var/lib/dynmx --shell /usr/sbin/nologin dynmx
+  fi
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
   echo "deps: all ${#PACKAGES[@]} packages present"
+  ensure_user
   exit 0
 fi
 
@@ -43,4 +54,5 @@ if [ ! -e "$policy_rc" ]; then
 fi
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 if [ "$created_policy" = 1 ]; then $SUDO rm -f "$policy_rc"; fi
+ensure_user
 echo "deps: done"

@@ -52,9 +52,8 @@ int runRender(const RenderOptions& o) {
   auto installed = coord::installRcForPolicy(effective);
   if (!installed.ok()) return fail1(installed.error());
   std::string ownerName;
-  if (::geteuid() == 0) {
-    if (auto account = coord::fetchmailAccount(effective); account.ok()) ownerName = account->name;
-  }
+  if (auto account = coord::fetchmailAccount(effective); account.ok() && account->uid != ::geteuid())
+    ownerName = account->name;
   std::cout << "wrote " << policy.fetchmail.rcPath << " (mode 0600"
             << (ownerName.empty() ? std::string() : ", owner " + ownerName) << "), validated with "
             << policy.fetchmail.binary << " --configdump\n";

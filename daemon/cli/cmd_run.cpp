@@ -15,6 +15,7 @@
 #include <spdlog/spdlog.h>
 
 #include "commands.hpp"
+#include "run_user.hpp"
 #include "dynmx/atomic_file.hpp"
 #include "dynmx/coordinator.hpp"
 #include "dynmx/daemon_adapters.hpp"
@@ -24,6 +25,7 @@
 #include "dynmx/link_monitor.hpp"
 #include "dynmx/net/dns_resolver.hpp"
 #include "dynmx/net/http_client.hpp"
+#include "dynmx/privileges.hpp"
 #include "dynmx/status/control.hpp"
 #include "dynmx/status/health.hpp"
 #include "dynmx/status/human.hpp"
@@ -79,13 +81,28 @@ class Daemon {
     std::filesystem::create_directories(policy_.daemon.stateDir, ec);
     // As root, fetchmail runs as its own user and must traverse to its home and rc below
     // the state dir: search permission only, nothing listable or readable.
-    ::chmod(policy_.daemon.stateDir.c_str(), ::geteuid() == 0 ? 0711 : 0750);
+    ::chmod(policy_.daemon.stateDir.c_str(), canActForOtherUsers() ? 0711 : 0750);
     statePath_ = policy_.daemon.stateDir + "/state.json";
     const std::string ddnsStatePath = policy_.daemon.stateDir + "/" + ddns::kStateFileName;
     // A daemon killed while writing leaves its temp files; nothing else writes these paths yet.
     for (const auto& path : {statePath_, ddnsStatePath, policy_.fetchmail.rcPath})
       if (auto n = removeStaleTemps(path); n > 0)
         spdlog::info("removed {} stale temporary file(s) of {} left by an interrupted write", n, path);
+
+    // Bound as root if we are root (its directory may be root's); answered once the loop runs.
+    if (auto s = startControl(); !s.ok()) {
+      spdlog::critical("control socket: {}", s.error());
+      return 1;
+    }
+    if (::geteuid() == 0) {
+      auto became = becomeDaemonUser(
+          policy_, {statePath_, policy_.daemon.stateDir + "/" + std::string(ddns::kStateFileName)});
+      if (!became.ok()) {
+        spdlog::critical("{}", became.error());
+        return 1;
+      }
+      spdlog::info("{}", *became);
+    }
 
     auto account = coord::fetchmailAccount(policy_);
     if (!account.ok()) {
@@ -146,10 +163,6 @@ class Daemon {
     coordinator_->start(restored);
     engine_->start([this](const ddns::PassReport& pass) { onPass(pass); });
 
-    if (auto s = startControl(); !s.ok()) {
-      spdlog::critical("control socket: {}", s.error());
-      return 1;
-    }
     if (policy_.daemon.metrics) {
       metrics_ = std::make_unique<status::MetricsServer>(io_, *policy_.daemon.metrics,
                                                          [this] { return status::renderMetrics(report(), counters_); });

@@ -8,20 +8,20 @@
 
 #include "dynmx/daemon_adapters.hpp"
 #include "dynmx/fetchmail_conf.hpp"
+#include "dynmx/privileges.hpp"
 
 namespace dynmx::coord {
 
 Result<Account> lookupAccount(const std::string& name) {
-  passwd pw{};
-  passwd* found = nullptr;
-  std::string buf(16384, '\0');
-  int rc = ::getpwnam_r(name.c_str(), &pw, buf.data(), buf.size(), &found);
-  if (rc != 0 || found == nullptr) return fail("no such user '" + name + "'");
-  return Account{found->pw_name, found->pw_uid, found->pw_gid, found->pw_dir};
+  auto u = lookupUser(name);
+  if (!u.ok()) return fail(u.error());
+  return Account{u->name, u->uid, u->gid, u->home};
 }
 
 Result<Account> fetchmailAccount(const Policy& policy) {
-  if (::geteuid() == 0) {
+  // Root, or a daemon that kept CAP_SETUID/SETGID/CHOWN (after dropping privileges, or a
+  // systemd unit with AmbientCapabilities): fetchmail runs as its own user.
+  if (canActForOtherUsers()) {
     auto a = lookupAccount(policy.fetchmail.user);
     if (!a.ok()) return fail("fetchmail.user: " + a.error());
     if (a->uid == 0) return fail("fetchmail.user '" + policy.fetchmail.user + "' is root: refused");
@@ -32,12 +32,34 @@ Result<Account> fetchmailAccount(const Policy& policy) {
   return Account{me->pw_name, me->pw_uid, me->pw_gid, me->pw_dir};
 }
 
-namespace {
 std::string fetchmailHome(const Policy& policy) {
   if (!policy.fetchmail.home.empty()) return policy.fetchmail.home;
   return std::filesystem::path(policy.fetchmail.rcPath).parent_path().string();
 }
-}  // namespace
+
+Status<> prepareFetchmailHome(const std::string& home, const Account& fetchmail, uid_t daemonUser,
+                              gid_t daemonGroup) {
+  std::error_code ec;
+  std::filesystem::create_directories(home, ec);
+  if (ec) return fail("cannot create fetchmail.home " + home + ": " + ec.message());
+  if (fetchmail.uid == daemonUser) {
+    ::chmod(home.c_str(), 0700);
+    return Ok{};
+  }
+  struct stat st {};
+  if (::stat(home.c_str(), &st) != 0) return fail("cannot stat " + home + ": " + std::strerror(errno));
+  const gid_t ours = daemonGroup;
+  if (st.st_uid == fetchmail.uid && st.st_gid == ours && (st.st_mode & 07777) == 0770) return Ok{};
+  // chmod needs ownership: set the mode while the directory is still ours (or we are root).
+  if (st.st_uid == ::geteuid() || ::geteuid() == 0) {
+    if (::chmod(home.c_str(), 0770) != 0) return fail("cannot chmod " + home + ": " + std::strerror(errno));
+  }
+  if (::chown(home.c_str(), fetchmail.uid, ours) != 0)
+    return fail("cannot hand " + home + " to " + fetchmail.name + ": " + std::strerror(errno));
+  if (::stat(home.c_str(), &st) != 0 || (st.st_mode & 07777) != 0770)
+    return fail(home + " must be mode 0770 (owner " + fetchmail.name + ", our group): fix it by hand");
+  return Ok{};
+}
 
 fetchmail::SupervisorConfig supervisorConfig(const Policy& policy, const Account& account) {
   fetchmail::SupervisorConfig c;
@@ -45,7 +67,7 @@ fetchmail::SupervisorConfig supervisorConfig(const Policy& policy, const Account
   c.rcPath = policy.fetchmail.rcPath;
   c.home = fetchmailHome(policy);
   c.userName = account.name;
-  if (::geteuid() == 0) {
+  if (account.uid != ::geteuid()) {
     c.uid = account.uid;
     c.gid = account.gid;
   }
@@ -66,14 +88,7 @@ Status<> installRcForPolicy(const Policy& policy) {
   const std::string home = fetchmailHome(policy);
   if (std::filesystem::path(home).lexically_normal() == std::filesystem::path(policy.daemon.stateDir).lexically_normal())
     return fail("fetchmail.home (" + home + ") must not be the state dir: it is handed to the fetchmail user");
-  std::error_code ec;
-  std::filesystem::create_directories(home, ec);
-  if (::geteuid() == 0) {
-    // fetchmail keeps its idfile and lock in its home: it must own it.
-    if (::chown(home.c_str(), account->uid, account->gid) != 0)
-      return fail("cannot chown " + home + ": " + std::strerror(errno));
-    ::chmod(home.c_str(), 0700);
-  }
+  if (auto s = prepareFetchmailHome(home, *account, ::geteuid(), ::getegid()); !s.ok()) return s;
   fetchmail::RenderInput input;
   input.password = std::move(password);
   input.idFile = home + "/fetchmail.ids";
@@ -81,7 +96,7 @@ Status<> installRcForPolicy(const Policy& policy) {
   auto text = fetchmail::renderRc(policy, input);
   if (!text.ok()) return fail("cannot render the fetchmail rc: " + text.error());
   fetchmail::InstallOptions options;
-  if (::geteuid() == 0) {
+  if (account->uid != ::geteuid()) {
     options.owner = account->uid;
     options.group = account->gid;
   }

@@ -33,6 +33,15 @@ fetchmail::SupervisorConfig supervisorConfig(const Policy& policy, const Account
 /// Render → validate with the real fetchmail (as the fetchmail account) → install 0600.
 Status<> installRcForPolicy(const Policy& policy);
 
+/// fetchmail's home (FETCHMAILHOME: idfile, pidfile, lock): fetchmail.home, else the rc's directory.
+std::string fetchmailHome(const Policy& policy);
+
+/// Create fetchmail's home. fetchmail owns it; when fetchmail is another user than the
+/// daemon (`daemonUser`), the home is fetchmail:`daemonGroup` 0770 so the daemon can stage
+/// the rc there (and chown it to fetchmail) without root. Nobody else can enter.
+Status<> prepareFetchmailHome(const std::string& home, const Account& fetchmail, uid_t daemonUser,
+                              gid_t daemonGroup);
+
 /// The fetchmail supervisor seen through the coordinator's MailFetcher seam.
 class SupervisorFetcher final : public MailFetcher {
  public:

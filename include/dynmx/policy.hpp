@@ -154,6 +154,7 @@ struct Hook {
 
 /// [daemon]: the coordinator process.
 struct DaemonSection {
+  std::string user = "dynmx";  ///< started as root, `dynmx run` becomes this user
   std::string stateDir = "/var/lib/dynmx";
   std::string controlSocket = "/run/dynmx/control.sock";
   std::string log = "stderr";  ///< "stderr" | "syslog"

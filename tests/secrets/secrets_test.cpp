@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "dynmx/process.hpp"
+#include "testbed/loopback_world.hpp"
 #include "testbed/named.hpp"
 #include "testbed/ports.hpp"
 #include "testbed/server_process.hpp"
@@ -87,6 +88,9 @@ class SecretHygiene : public ::testing::Test {
     testbed::writeTextFile(in_ + "/isp-override.password", ispOverride_ + "\n", 0600);
     testbed::writeTextFile(in_ + "/ddns.password", ddnsFile_ + "\n", 0600);
     testbed::writeTextFile(in_ + "/ddns-wrong.password", ddnsWrong_ + "\n", 0600);
+    // Started as root, `dynmx run` becomes the daemon user: the password files are its own.
+    testbed::giveToDaemonUser({in_, in_ + "/isp.password", in_ + "/isp-override.password", in_ + "/ddns.password",
+                               in_ + "/ddns-wrong.password"});
   }
 
   void TearDown() override {

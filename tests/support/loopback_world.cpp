@@ -1,6 +1,8 @@
 #include "testbed/loopback_world.hpp"
 
+#include <pwd.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <set>
 #include <thread>
@@ -24,6 +26,13 @@ std::string ispMessage(const std::string& id, const std::string& rcpt) {
          "X-Test-Id: " + id + "\r\n"
          "\r\n"
          "body of " + id + "\r\n";
+}
+
+void giveToDaemonUser(const std::vector<std::string>& paths) {
+  if (::geteuid() != 0) return;
+  const passwd* pw = ::getpwnam(kDaemonUser);
+  if (pw == nullptr) return;
+  for (const auto& p : paths) (void)::chown(p.c_str(), pw->pw_uid, pw->pw_gid);
 }
 
 bool eventually(const std::function<bool()>& cond, std::chrono::milliseconds bound) {
@@ -78,6 +87,8 @@ Status<> LoopbackWorld::start() {
   writeTextFile(dir.path() + "/isp.password", "isp-secret-E2E\n", 0600);
   writeTextFile(dir.path() + "/ddns.password", "ddns-secret-E2E\n", 0600);
   ::mkdir((dir.path() + "/fm").c_str(), 0755);
+  // Started as root, dynmx becomes [daemon] user (dynmx): like an admin, give it its files.
+  giveToDaemonUser({dir.path() + "/isp.password", dir.path() + "/ddns.password", dir.path() + "/fm"});
   policyPath = dir.path() + "/dynmx.toml";
   goodPolicy = policyText();
   writeTextFile(policyPath, goodPolicy, 0644);

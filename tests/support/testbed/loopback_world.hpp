@@ -24,6 +24,13 @@ inline constexpr const char* kWorldHost = "office.example.test";
 inline constexpr const char* kWorldAddress = "203.0.113.7";
 inline constexpr const char* kWorldHijacker = "198.51.100.66";
 
+/// The user `dynmx run` becomes when started as root (scripts/deps.sh creates it).
+inline constexpr const char* kDaemonUser = "dynmx";
+
+/// Started as root, dynmx runs as kDaemonUser: hand it files it must read or write (as an
+/// admin would chown its password files). No-op when not root or without that user.
+void giveToDaemonUser(const std::vector<std::string>& paths);
+
 /// A message as the ISP stores it: its own Delivered-To first, then the envelope headers.
 std::string ispMessage(const std::string& id, const std::string& rcpt);
 
