@@ -11,9 +11,16 @@ bash scripts/deps.sh
 jobs=$(nproc)
 run_suite() {
   local dir=$1; shift
-  cmake -S . -B "$dir" -G Ninja -DDYNMX_WERROR=ON "$@" >/dev/null
-  cmake --build "$dir" -j"$jobs"
-  ctest --test-dir "$dir" --output-on-failure -j"$jobs" --timeout 600
+  cmake -S . -B "$dir" -G Ninja -DDYNMX_WERROR=ON "$@" >/dev/null || return 1
+  cmake --build "$dir" -j"$jobs" || return 1
+  rm -f "$dir/fault-summary.txt"   # the fault classes append one line per test
+  local status=0
+  ctest --test-dir "$dir" --output-on-failure -j"$jobs" --timeout 600 || status=$?
+  if [ -e "$dir/fault-summary.txt" ]; then
+    echo "== fault suite ($dir): scenarios per class =="
+    bash tests/fault/summary.sh "$dir/fault-summary.txt" || status=1
+  fi
+  return "$status"
 }
 
 if [ "${DYNMX_RELEASE_PASS:-0}" = 1 ]; then
@@ -55,8 +62,13 @@ tsan_pass() {
     norandom=(setarch "$(uname -m)" -R)
   fi
   local status=0
+  rm -f "$dir/fault-summary.txt"
   "${norandom[@]}" ctest --test-dir "$dir" --output-on-failure -j"$jobs" --timeout 600 \
     -L '^(unit|integration|fault)$' -E '^(Seeds/PureWeek|CoordinatorSoak)\.' || status=$?
+  if [ -e "$dir/fault-summary.txt" ]; then
+    echo "== fault suite ($dir): scenarios per class =="
+    bash tests/fault/summary.sh "$dir/fault-summary.txt" || status=1
+  fi
   if compgen -G "$reports/tsan.*" >/dev/null; then
     echo "== ThreadSanitizer reports =="
     cat "$reports"/tsan.*
