@@ -42,7 +42,14 @@ DaemonSection daemonPaths(const StatusOptions& o) {
   if (!load.policy) {
     for (const auto& d : load.diagnostics)
       if (d.severity == Severity::Error) std::cerr << formatDiagnostic(d) << '\n';
-    std::cerr << "dynmx status: policy not usable; trying the default paths\n";
+    // The daemon keeps running on its last good policy: find it by the [daemon] paths.
+    if (auto salvaged = salvageDaemonPaths(*text)) {
+      std::cerr << "dynmx status: policy has errors; using its [daemon] paths\n";
+      paths.stateDir = salvaged->stateDir;
+      paths.controlSocket = salvaged->controlSocket;
+    } else {
+      std::cerr << "dynmx status: policy not usable; trying the default paths\n";
+    }
     return paths;
   }
   return load.policy->daemon;

@@ -193,6 +193,17 @@ PolicyLoad parsePolicy(std::string_view text, const std::string& fileName);
 /// Read and parse a policy file, then run the filesystem checks (secret file permissions).
 PolicyLoad loadPolicy(const std::string& path);
 
+/// Where the daemon keeps its state and control socket.
+struct DaemonPaths {
+  std::string stateDir;
+  std::string controlSocket;
+};
+
+/// The [daemon] paths of a policy that does not load (errors elsewhere, even a TOML syntax
+/// error outside [daemon]), so `dynmx status` still finds a daemon running on its last good
+/// policy. Defaults for keys not written; nullopt when [daemon] itself cannot be read.
+std::optional<DaemonPaths> salvageDaemonPaths(std::string_view text);
+
 /// Filesystem checks on a parsed policy: password files exist and are not group/other readable.
 std::vector<Diagnostic> checkPolicyFiles(const Policy& policy);
 

@@ -140,6 +140,19 @@ TEST(EndToEnd, FailoverAndRecoveryWithoutLosingMail) {
   EXPECT_EQ(rejected->second["mode"]["current"], "direct");
   EXPECT_NE(rejected->second["daemon"]["policy_errors"].dump().find("dynmx.toml:"), std::string::npos);
   EXPECT_EQ(rejected->first, 1) << "pending policy errors are a WARNING";
+  {
+    // `dynmx status -c` with the broken file still reaches the daemon via its [daemon] paths.
+    auto r = runProcess({.argv = {dynmxBinary(), "status", "-c", w.policyPath, "--json"}, .timeout = 20s});
+    EXPECT_EQ(r.exitCode, 1) << r.out << r.err;
+    EXPECT_NE(r.err.find("using its [daemon] paths"), std::string::npos) << r.err;
+    bool running = false;
+    try {
+      running = nlohmann::json::parse(r.out)["daemon"]["running"].get<bool>();
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << e.what() << "\n" << r.out;
+    }
+    EXPECT_TRUE(running) << r.out;
+  }
   writeTextFile(w.policyPath, w.goodPolicy, 0644);
   ::kill(w.daemon->pid(), SIGHUP);
   ASSERT_TRUE(eventually(

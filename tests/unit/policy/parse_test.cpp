@@ -315,3 +315,33 @@ TEST(PolicyParse, SyntaxErrorOnAPasswordLineHidesTheQuotedCharacter) {
 
 }  // namespace
 }  // namespace dynmx
+
+namespace dynmx {
+namespace {
+
+TEST(SalvageDaemonPaths, FromAPolicyWithErrorsElsewhere) {
+  // A TOML syntax error (a table defined twice) outside [daemon].
+  const std::string broken =
+      "[mail]\nmode = \"auto\"\n[daemon]\nstate_dir = \"/srv/dynmx\"  # ours\n"
+      "control_socket = \"/srv/dynmx/ctl.sock\"\n[mail]\nmdoe = \"direct\"\n";
+  ASSERT_FALSE(parsePolicy(broken, "p.toml").policy);
+  auto paths = salvageDaemonPaths(broken);
+  ASSERT_TRUE(paths);
+  EXPECT_EQ(paths->stateDir, "/srv/dynmx");
+  EXPECT_EQ(paths->controlSocket, "/srv/dynmx/ctl.sock");
+
+  // Semantic errors only: the whole file parses as TOML.
+  auto semantic = salvageDaemonPaths("[mail]\nmode = \"sometimes\"\n[daemon]\nstate_dir = \"/var/x\"\n");
+  ASSERT_TRUE(semantic);
+  EXPECT_EQ(semantic->stateDir, "/var/x");
+  EXPECT_EQ(semantic->controlSocket, DaemonSection{}.controlSocket) << "unwritten keys keep their defaults";
+
+  // No [daemon] table at all: the defaults.
+  auto none = salvageDaemonPaths("[mail\nmode = 1\n");
+  EXPECT_FALSE(none) << "nothing to salvage from a file whose [daemon] is missing and which does not parse";
+  // [daemon] itself broken: nothing to salvage.
+  EXPECT_FALSE(salvageDaemonPaths("[daemon]\nstate_dir = \"/x\nx = [\n"));
+}
+
+}  // namespace
+}  // namespace dynmx
