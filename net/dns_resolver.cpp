@@ -60,6 +60,10 @@ class Query : public std::enable_shared_from_this<Query> {
     opts.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES;
     if (!query_.recursionDesired) opts.flags |= ARES_FLAG_NORECURSE;
     if (query_.useTcp) opts.flags |= ARES_FLAG_USEVC;
+    // One named server (verification asks each authoritative server on its own): there is
+    // no other server to fall back to, so its SERVFAIL or REFUSED is the answer to report.
+    // Without this flag c-ares 1.18 drops such a reply and reports "connection refused".
+    if (query_.servers.size() == 1) opts.flags |= ARES_FLAG_NOCHECKRESP;
     opts.timeout = static_cast<int>(std::max<long long>(1, query_.timeout.count()));
     opts.tries = std::max(1, query_.tries);
     opts.sock_state_cb = &Query::onSockState;
