@@ -78,12 +78,12 @@ void runUnsafeFault(Scenario& s, LoopbackWorld& w, const std::string& tag, const
       kNamedBound))
       << tag << ": status does not name \"" << f.named << "\":\n" << named.dump(2);
   EXPECT_NE(named["mode"]["reasons"].dump().find(f.reasonCode), std::string::npos) << named["mode"].dump(2);
-  EXPECT_EQ(hostRow(named)["verified"], "no") << hostRow(named).dump(2);
+  EXPECT_EQ(hostRow(named)["verified"], false) << hostRow(named).dump(2);
   EXPECT_NE(named["health"], "ok") << named.dump(2);
   {
     const Json& last = named["switches"].back();
     EXPECT_EQ(last["to"], "multidrop");
-    EXPECT_NE(last["reasons"].dump().find(f.reasonCode), std::string::npos) << last.dump(2);
+    EXPECT_NE(last.dump().find(f.reasonCode), std::string::npos) << last.dump(2);
   }
 
   // More mail while on multidrop: fetched and delivered.
@@ -104,7 +104,7 @@ void runUnsafeFault(Scenario& s, LoopbackWorld& w, const std::string& tag, const
   f.restore();
   EXPECT_TRUE(w.waitForMode("direct", kModeBound)) << tag << ": no return to direct\n" << statusOf(w).dump(2);
   Json after = statusOf(w);
-  EXPECT_EQ(hostRow(after)["verified"], "yes") << hostRow(after).dump(2);
+  EXPECT_EQ(hostRow(after)["verified"], true) << hostRow(after).dump(2);
   EXPECT_EQ(after["health"], "ok") << after.dump(2);
   EXPECT_EQ(w.dovecot->count("office"), 0u) << tag << ": mail left at the ISP after the switch back";
   ASSERT_TRUE(daemonAnswers(w)) << tag << ": the daemon died\n" << w.daemon->log();
@@ -200,7 +200,7 @@ TEST(DnsFaults, FakeAuthority) {
   });
   dns.scenario("refused", [&](Scenario& s) {
     runUnsafeFault(s, w, "refused",
-                   {fault(Udp::Refused, Tcp::Answer, testbed::kWorldAddress), restore, "refused", "ddns.", 0});
+                   {fault(Udp::Refused, Tcp::Answer, testbed::kWorldAddress), restore, ": refused", "ddns.", 0});
   });
   dns.scenario("silent", [&](Scenario& s) {
     runUnsafeFault(s, w, "silent",
@@ -226,7 +226,7 @@ TEST(DnsFaults, FakeAuthority) {
     ASSERT_TRUE(daemonAnswers(w)) << w.daemon->log();
     EXPECT_EQ(st["mode"]["current"], "direct") << st["mode"].dump(2);
     EXPECT_FALSE(switchedToAfter(st, journalBefore, "multidrop")) << st["switches"].dump(2);
-    EXPECT_EQ(hostRow(st)["verified"], "yes") << hostRow(st).dump(2);
+    EXPECT_EQ(hostRow(st)["verified"], true) << hostRow(st).dump(2);
     EXPECT_EQ(st["ddns_health"]["state"], "healthy") << st["ddns_health"].dump(2);
     EXPECT_EQ(st["health"], "ok") << st.dump(2);
     EXPECT_EQ(w.dovecot->count("office"), 0u);
