@@ -286,7 +286,6 @@ Json idle(const Options& o, const Timers& t) {
   const ProcStatus s1 = procStatus(pid);
   const double seconds = msSince(t0, SteadyClock::now()) / 1000.0;
   const Json stats1 = providerStats(*w);
-  auto r = report(*w);
   std::string smapsRollup;
   {
     std::ifstream f("/proc/" + std::to_string(pid) + "/smaps_rollup");
@@ -308,7 +307,6 @@ Json idle(const Options& o, const Timers& t) {
     out["other_http"] = stats1["http_requests"].get<long>() - stats0["http_requests"].get<long>() -
                         out["updates"].get<long>() - 1;
   }
-  if (r) out["mode"] = (*r)["mode"]["current"];
   // Then, apart from the sample (ptrace adds its own switches), what woke the daemon: its
   // system calls for another window, for bench.py to group into wake-ups. The daemon is one
   // thread; its children (fetchmail, hooks) are not followed.
@@ -323,6 +321,8 @@ Json idle(const Options& o, const Timers& t) {
     out["strace"] = slurp(trace);
     out["strace_seconds"] = o.traceSeconds;
   }
+  // Only now a status query (its control session would show up in the trace).
+  if (auto r = report(*w)) out["mode"] = (*r)["mode"]["current"];
   return out;
 }
 
