@@ -5,6 +5,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/close_range.h>
 #include <poll.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -31,6 +32,16 @@ struct Pipe {
     r = w = -1;
   }
 };
+
+/// Mark every descriptor from `first` up close-on-exec (async-signal-safe: used after fork).
+void closeOnExecFrom(int first) {
+  if (::close_range(static_cast<unsigned>(first), ~0U, CLOSE_RANGE_CLOEXEC) == 0) return;
+  const long max = ::sysconf(_SC_OPEN_MAX);
+  for (long fd = first; fd < (max > 0 && max < 65536 ? max : 65536); ++fd) {
+    const int flags = ::fcntl(static_cast<int>(fd), F_GETFD);
+    if (flags >= 0) ::fcntl(static_cast<int>(fd), F_SETFD, flags | FD_CLOEXEC);
+  }
+}
 
 }  // namespace
 
@@ -93,6 +104,10 @@ SpawnedProcess spawnProcess(const ProcessSpec& spec) {
     ::dup2(out.w, 1);
     ::dup2(err.w, 2);
     ::setpgid(0, 0);
+    // Nothing of ours crosses exec: Asio, c-ares and curl open sockets without CLOEXEC, and a
+    // child holding the control socket's listener would answer for a dead daemon (and let
+    // fetchmail or a hook accept its clients).
+    closeOnExecFrom(3);
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
