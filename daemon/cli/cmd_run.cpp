@@ -160,6 +160,10 @@ class Daemon {
     std::string netlinkError;
     if (!link_->start([this] { onLinkChange(); }, [this] { engine_->requestPass(false); }, netlinkError))
       spdlog::warn("rtnetlink unavailable ({}); link changes are seen at the next check", netlinkError);
+    if (auto stopped = fetchmail::stopLeftoverFetchmail(coord::supervisorConfig(policy_, account_),
+                                                        std::chrono::seconds(10));
+        !stopped.empty())
+      spdlog::warn("{}", stopped);
     coordinator_->start(restored);
     engine_->start([this](const ddns::PassReport& pass) { onPass(pass); });
 

@@ -1,7 +1,16 @@
 #include "dynmx/fetchmail_supervisor.hpp"
 
+#include <dirent.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <boost/asio/post.hpp>
 #include <csignal>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <regex>
 
 namespace dynmx::fetchmail {
@@ -49,6 +58,55 @@ LineEvent parseOutputLine(const std::string& line) {
     ev.kind = LineEvent::Kind::AuthFailure;
   }
   return ev;
+}
+
+namespace {
+
+/// Stop one process: SIGTERM, wait up to `grace` on its pidfd (it is not our child), SIGKILL.
+bool terminate(pid_t pid, std::chrono::milliseconds grace) {
+  const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (::kill(pid, SIGTERM) != 0) {
+    if (pidfd >= 0) ::close(pidfd);
+    return false;
+  }
+  bool gone = false;
+  if (pidfd >= 0) {
+    pollfd p{pidfd, POLLIN, 0};
+    gone = ::poll(&p, 1, static_cast<int>(grace.count())) == 1;
+    ::close(pidfd);
+  }
+  if (!gone) ::kill(pid, SIGKILL);
+  return true;
+}
+
+}  // namespace
+
+std::string stopLeftoverFetchmail(const SupervisorConfig& c, std::chrono::milliseconds grace) {
+  // By /proc, not by the pidfile: that belongs to the fetchmail user and may be unreadable
+  // for us. Only a fetchmail of ours: its name, its user, and our rc on its command line.
+  const uid_t owner = c.uid.value_or(::geteuid());
+  const std::string rcArg = std::string(1, '\0') + c.rcPath + std::string(1, '\0');
+  std::string done;
+  DIR* d = ::opendir("/proc");
+  if (d == nullptr) return done;
+  while (const dirent* e = ::readdir(d)) {
+    char* end = nullptr;
+    const long pid = std::strtol(e->d_name, &end, 10);
+    if (pid <= 1 || *end != '\0' || pid == ::getpid()) continue;
+    const std::string proc = std::string("/proc/") + e->d_name;
+    std::ifstream commFile(proc + "/comm");
+    std::string comm;
+    std::getline(commFile, comm);
+    struct stat st {};
+    if (comm != "fetchmail" || ::stat(proc.c_str(), &st) != 0 || st.st_uid != owner) continue;
+    std::ifstream cmdlineFile(proc + "/cmdline", std::ios::binary);
+    const std::string cmdline = std::string(1, '\0') + std::string(std::istreambuf_iterator<char>(cmdlineFile), {});
+    if (cmdline.find(rcArg) == std::string::npos) continue;
+    if (terminate(static_cast<pid_t>(pid), grace))
+      done += (done.empty() ? "stopped fetchmail left running by an earlier dynmx: pid " : ", ") + std::to_string(pid);
+  }
+  ::closedir(d);
+  return done;
 }
 
 ProcessSpec fetchmailSpec(const SupervisorConfig& c, bool daemonMode, bool checkOnly) {

@@ -48,6 +48,11 @@ struct SupervisorConfig {
   int maxDrainPolls = 10;  ///< bound for the drain loop
 };
 
+/// A fetchmail that a killed daemon left running (user `c.uid`, rc `c.rcPath`) keeps polling with the old rc and holds the lock every new fetchmail needs: stop it
+/// (SIGTERM, `grace`, then SIGKILL). Blocking; call once at start-up, before the supervisor
+/// runs. Returns what it did, or "" when nothing of ours was running.
+std::string stopLeftoverFetchmail(const SupervisorConfig& c, std::chrono::milliseconds grace);
+
 /// Callbacks into the coordinator (all on the io_context).
 struct SupervisorEvents {
   std::function<void(const std::string& line, bool isStderr)> onOutput;  ///< for our log
