@@ -59,15 +59,15 @@ void put16(Bytes& b, std::uint16_t v) {
 /// The response to `q`: rcode, truncation, and (for NOERROR A queries) one A record.
 Bytes buildResponse(const Query& q, std::uint8_t rcode, bool truncated, const std::string& address) {
   in_addr a{};
-  const bool withAnswer = rcode == 0 && !truncated && q.qtype == kTypeA &&
-                          ::inet_pton(AF_INET, address.c_str(), &a) == 1;
+  const bool withAnswer =
+      rcode == 0 && !truncated && q.qtype == kTypeA && ::inet_pton(AF_INET, address.c_str(), &a) == 1;
   Bytes b;
   put16(b, q.id);
   std::uint16_t flags = 0x8000 | (q.flags & 0x7800) | 0x0400 | (q.flags & 0x0100);  // QR, opcode, AA, RD
   if (truncated) flags |= 0x0200;
   flags |= rcode & 0x0F;
   put16(b, flags);
-  put16(b, 1);                 // QDCOUNT
+  put16(b, 1);                   // QDCOUNT
   put16(b, withAnswer ? 1 : 0);  // ANCOUNT
   put16(b, 0);
   put16(b, 0);
@@ -75,9 +75,9 @@ Bytes buildResponse(const Query& q, std::uint8_t rcode, bool truncated, const st
   if (withAnswer) {
     put16(b, 0xC00C);  // the name: a pointer to the question
     put16(b, kTypeA);
-    put16(b, 1);       // IN
+    put16(b, 1);  // IN
     put16(b, 0);
-    put16(b, 1);       // TTL 1
+    put16(b, 1);  // TTL 1
     put16(b, 4);
     const auto* bytes = reinterpret_cast<const std::uint8_t*>(&a.s_addr);
     b.insert(b.end(), bytes, bytes + 4);
@@ -192,11 +192,20 @@ void FakeDnsServer::onUdp() {
   const FakeDnsBehaviour b = behaviour();
   Bytes out;
   switch (b.udp) {
-    case FakeDnsBehaviour::Udp::Silent: return;
-    case FakeDnsBehaviour::Udp::Answer: out = buildResponse(*q, 0, false, b.address); break;
-    case FakeDnsBehaviour::Udp::ServFail: out = buildResponse(*q, kRcodeServFail, false, b.address); break;
-    case FakeDnsBehaviour::Udp::Refused: out = buildResponse(*q, kRcodeRefused, false, b.address); break;
-    case FakeDnsBehaviour::Udp::Truncate: out = buildResponse(*q, 0, true, b.address); break;
+    case FakeDnsBehaviour::Udp::Silent:
+      return;
+    case FakeDnsBehaviour::Udp::Answer:
+      out = buildResponse(*q, 0, false, b.address);
+      break;
+    case FakeDnsBehaviour::Udp::ServFail:
+      out = buildResponse(*q, kRcodeServFail, false, b.address);
+      break;
+    case FakeDnsBehaviour::Udp::Refused:
+      out = buildResponse(*q, kRcodeRefused, false, b.address);
+      break;
+    case FakeDnsBehaviour::Udp::Truncate:
+      out = buildResponse(*q, 0, true, b.address);
+      break;
   }
   (void)!::sendto(udpFd_, out.data(), out.size(), 0, reinterpret_cast<sockaddr*>(&from), fromLen);
 }
@@ -221,7 +230,8 @@ void FakeDnsServer::onTcp() {
       Bytes framed;
       put16(framed, static_cast<std::uint16_t>(out.size()));
       framed.insert(framed.end(), out.begin(), out.end());
-      if (::send(conn, framed.data(), framed.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(framed.size())) break;
+      if (::send(conn, framed.data(), framed.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(framed.size()))
+        break;
       ++tcpAnswers_;
     }
   }

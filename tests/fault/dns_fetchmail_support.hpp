@@ -45,14 +45,16 @@ inline Json statusOf(const testbed::LoopbackWorld& w) {
 
 /// Change the owner of a file the daemon reads to the `dynmx` system user, if it exists.
 inline void giveToDaemonUser(const std::string& path) {
-  if (const passwd* pw = ::getpwnam("dynmx"); pw != nullptr) (void)!::chown(path.c_str(), pw->pw_uid, pw->pw_gid);
+  if (const passwd* pw = ::getpwnam("dynmx"); pw != nullptr)
+    (void)!::chown(path.c_str(), pw->pw_uid, pw->pw_gid);
 }
 
 /// Messages deposited at the ISP box and where each must end up.
 class MailLedger {
  public:
   /// Put a message for `address` into the ISP box; `user` is the local user it must reach.
-  void deposit(testbed::LoopbackWorld& w, const std::string& id, const std::string& address, const std::string& user) {
+  void deposit(testbed::LoopbackWorld& w, const std::string& id, const std::string& address,
+               const std::string& user) {
     auto s = w.dovecot->deliver("office", testbed::ispMessage(id, address));
     EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.error());
     expected_[id] = user;

@@ -16,6 +16,7 @@
 #include <chrono>
 #include <csignal>
 #include <functional>
+#include <iostream>
 #include <string>
 
 #include "dns_fetchmail_support.hpp"
@@ -29,8 +30,8 @@ using namespace std::chrono_literals;
 using testbed::eventually;
 using testbed::LoopbackWorld;
 
-constexpr auto kNamedBound = 60s;     // status names a fault (fetchmail polls every 10 s)
-constexpr auto kDeliveryBound = 120s; // mail after a restore (a crash back-off may be pending)
+constexpr auto kNamedBound = 60s;      // status names a fault (fetchmail polls every 10 s)
+constexpr auto kDeliveryBound = 120s;  // mail after a restore (a crash back-off may be pending)
 
 /// The world's policy with the mail mode forced to multidrop: fetchmail is the only way in.
 std::string multidropPolicy(const LoopbackWorld& w) {
@@ -53,7 +54,9 @@ void reloadWith(LoopbackWorld& w, const std::string& policy) {
   auto reloads = [&] {
     const std::string log = w.daemon->log();
     std::size_t n = 0;
-    for (auto at = log.find("policy reloaded"); at != std::string::npos; at = log.find("policy reloaded", at + 1)) ++n;
+    for (auto at = log.find("policy reloaded"); at != std::string::npos;
+         at = log.find("policy reloaded", at + 1))
+      ++n;
     return n;
   };
   const std::size_t before = reloads();
@@ -85,10 +88,12 @@ void runFetchmailFault(Scenario& s, LoopbackWorld& w, const std::string& tag, co
   ASSERT_TRUE(eventually(
       [&] {
         Json st = statusOf(w);
-        return st["mode"]["current"] == "multidrop" && st["fetchmail"]["running"] == true && st["health"] == "ok";
+        return st["mode"]["current"] == "multidrop" && st["fetchmail"]["running"] == true &&
+               st["health"] == "ok";
       },
       kNamedBound))
-      << "precondition for " << tag << ":\n" << statusOf(w).dump(2);
+      << "precondition for " << tag << ":\n"
+      << statusOf(w).dump(2);
   MailLedger ledger;
   const std::size_t journalBefore = statusOf(w)["switches"].size();
   const long requestsBefore = w.providerRequests();
@@ -102,7 +107,11 @@ void runFetchmailFault(Scenario& s, LoopbackWorld& w, const std::string& tag, co
         return !named.empty() && f.named(named);
       },
       kNamedBound))
-      << tag << ": status does not name " << f.namedWhat << ":\n" << named.dump(2) << "\n" << w.daemon->log();
+      << tag << ": status does not name " << f.namedWhat << ":\n"
+      << named.dump(2) << "\n"
+      << w.daemon->log();
+  std::cout << "[ named    ] " << tag << ": " << named["health"].dump() << " "
+            << named["health_reasons"].dump() << std::endl;
   ledger.deposit(w, tag + "-2", "alice@example.com", "alice");
   ledger.deposit(w, tag + "-3", "nobody-here@example.com", "postmaster");
 
@@ -115,7 +124,8 @@ void runFetchmailFault(Scenario& s, LoopbackWorld& w, const std::string& tag, co
 
   f.restore();
   EXPECT_TRUE(ledger.waitAll(w, kDeliveryBound)) << tag << ": mail not delivered after the restore\n"
-                                                 << statusOf(w).dump(2) << "\n" << w.daemon->log();
+                                                 << statusOf(w).dump(2) << "\n"
+                                                 << w.daemon->log();
   // Healthy again: the fault is no longer named once fetchmail works.
   Json after;
   EXPECT_TRUE(eventually(
@@ -124,7 +134,8 @@ void runFetchmailFault(Scenario& s, LoopbackWorld& w, const std::string& tag, co
         return after["health"] == "ok" && after["fetchmail"]["running"] == true;
       },
       kNamedBound))
-      << tag << ": status still unhealthy after the restore:\n" << after.dump(2);
+      << tag << ": status still unhealthy after the restore:\n"
+      << after.dump(2);
   EXPECT_TRUE(eventually([&] { return w.dovecot->count("office") == 0; }, kNamedBound))
       << tag << ": " << w.dovecot->count("office") << " messages left at the ISP";
   ASSERT_TRUE(daemonAnswers(w)) << tag << ": the daemon died\n" << w.daemon->log();
@@ -180,14 +191,16 @@ TEST(FetchmailFaults, Server) {
     f.inject = [&] { w.dovecot->stop(); };
     f.namedWhat = "the unreachable ISP (exit 2)";
     f.named = [](const Json& st) {
-      const std::string error = st["fetchmail"]["last_error"].is_string() ? st["fetchmail"]["last_error"].get<std::string>() : "";
+      const std::string error =
+          st["fetchmail"]["last_error"].is_string() ? st["fetchmail"]["last_error"].get<std::string>() : "";
       return st["fetchmail"]["last_exit"] == 2 && error.find("SOCKET") != std::string::npos &&
              hasHealthReason(st, "fetchmail.error") && st["health"] != "ok";
     };
     f.restore = [&] {
       // dovecot again, from the config it wrote: same ports, users and maildirs.
       const std::string root = w.dir.path() + "/dovecot";
-      auto p = testbed::ServerProcess::start({"dovecot", "-F", "-c", root + "/dovecot.conf"}, root + "/restarted.log");
+      auto p = testbed::ServerProcess::start({"dovecot", "-F", "-c", root + "/dovecot.conf"},
+                                             root + "/restarted.log");
       ASSERT_TRUE(p.ok()) << p.error();
       dovecot = std::move(*p);
       ASSERT_TRUE(dovecot->waitForPort(w.dovecot->pop3Port(), 20s).ok()) << dovecot->log();
@@ -240,7 +253,8 @@ TEST(FetchmailFaults, Binary) {
     f.inject = [&] { restartWith(w, withBinary(policy, wrapper)); };
     f.namedWhat = "the crash (signal 11, restarts, fetchmail.failing CRITICAL)";
     f.named = [](const Json& st) {
-      const std::string error = st["fetchmail"]["last_error"].is_string() ? st["fetchmail"]["last_error"].get<std::string>() : "";
+      const std::string error =
+          st["fetchmail"]["last_error"].is_string() ? st["fetchmail"]["last_error"].get<std::string>() : "";
       return error.find("signal 11") != std::string::npos && st["fetchmail"]["restarts"].get<long>() >= 3 &&
              st["health"] == "critical" &&
              (hasHealthReason(st, "fetchmail.failing") || hasHealthReason(st, "fetchmail.not_running"));
