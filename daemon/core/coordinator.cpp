@@ -48,6 +48,10 @@ void Coordinator::start(const std::optional<status::Report>& restored) {
     switches_ = restored->switches;
     hooks_ = restored->hooks;
     spdlog::info("resuming in {} mode (since {})", mail::toString(current_), formatTime(since_));
+  } else if (policy_.mail.mode == MailPolicy::Direct) {
+    // The admin's explicit choice; there may be no ISP mailbox at all.
+    current_ = mail::MailMode::Direct;
+    spdlog::info("no saved state: the policy says direct");
   } else {
     spdlog::info("no saved state: starting in multidrop mode until DDNS is proven healthy");
   }
@@ -59,7 +63,10 @@ void Coordinator::evaluate() {
   const TimePoint now = deps_.now();
   mail::DecisionInput in{&policy_, deps_.link->current(), deps_.ddns->health(), {current_, since_}, now};
   lastDecision_ = mail::decide(in);
-  if (!switching_ && lastDecision_.mode != current_) {
+  // After a failed drain the way back waits for the retry (a drain that fails at once
+  // must not be retried at once, in a loop).
+  const bool directOnHold = lastDecision_.mode == mail::MailMode::Direct && now < directNotBefore_;
+  if (!switching_ && lastDecision_.mode != current_ && !directOnHold) {
     if (lastDecision_.mode == mail::MailMode::Multidrop) {
       switchToMultidrop(lastDecision_);
     } else {
@@ -108,7 +115,7 @@ void Coordinator::beginSwitchToDirect(const mail::Decision& d) {
   spdlog::info("returning mail to direct SMTP: draining the ISP mailbox first");
   publish();
   std::weak_ptr<bool> alive = alive_;
-  deps_.fetcher->drain([this, alive](bool drained, const std::string& detail) {
+  auto finish = [this, alive](bool drained, const std::string& detail) {
     if (alive.expired()) return;
     switching_ = false;
     const TimePoint now = deps_.now();
@@ -121,7 +128,10 @@ void Coordinator::beginSwitchToDirect(const mail::Decision& d) {
       else spdlog::info("not returning to direct: the decision changed while draining");
       retrievalReady_ = false;
       ensureRetrieval();  // keep fetching; try again later
-      if (!drained) scheduleRetry();
+      if (!drained) {
+        directNotBefore_ = now + kRetryAfterFailure;
+        scheduleRetry();
+      }
       evaluate();
       return;
     }
@@ -137,7 +147,13 @@ void Coordinator::beginSwitchToDirect(const mail::Decision& d) {
     journal(from, current_, again, detail);
     runHooksFor(from, current_, again);
     evaluate();
-  });
+  };
+  // Without an ISP mailbox there is nothing to drain (e.g. a policy that is direct only).
+  if (policy_.isp.server.empty()) {
+    finish(true, "no ISP mailbox configured");
+    return;
+  }
+  deps_.fetcher->drain(std::move(finish));
 }
 
 void Coordinator::journal(mail::MailMode from, mail::MailMode to, const mail::Decision& d,

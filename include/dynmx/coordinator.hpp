@@ -114,6 +114,7 @@ class Coordinator {
   bool retrievalReady_ = false;  ///< rc installed and fetchmail asked to run
   std::string retrievalError_;
   std::string drainError_;
+  TimePoint directNotBefore_{};  ///< after a failed drain: no new attempt before this
   mail::Decision lastDecision_;
   std::vector<status::SwitchRecord> switches_;
   std::vector<status::HookRecord> hooks_;

@@ -63,6 +63,7 @@ Policy autoPolicy() {
   p.health.ddnsFailingMax = 5min;
   p.health.linkDownMax = 2min;
   p.health.holdDown = 1h;
+  p.isp.server = "pop.isp.example";
   p.envelope.header = "X-Original-To";
   p.users.postmaster = "postmaster";
   p.users.wildcard = true;
@@ -184,6 +185,11 @@ TEST_F(Fixture, FailedDrainKeepsMultidropAndFetching) {
   fetcher.finishDrain(false);
   EXPECT_EQ(c->mode(), mail::MailMode::Multidrop);
   EXPECT_EQ(fetcher.starts, 2) << "fetchmail restarted after the failed drain";
+  EXPECT_EQ(fetcher.drains, 1) << "a failed drain is not retried at once (no busy loop)";
+  advance(coord::kRetryAfterFailure - 1s);
+  EXPECT_EQ(fetcher.drains, 1);
+  advance(1s);
+  EXPECT_EQ(fetcher.drains, 2) << "retried after kRetryAfterFailure";
   auto r = c->report();
   bool sawDrainReason = false;
   for (const auto& reason : r.mode.reasons) sawDrainReason |= reason.code == "drain.failed";
@@ -267,4 +273,34 @@ TEST_F(Fixture, ExplicitMultidropNeverDrains) {
   advance(72h);
   EXPECT_EQ(c->mode(), mail::MailMode::Multidrop);
   EXPECT_EQ(fetcher.drains, 0);
+}
+
+TEST_F(Fixture, DirectPolicyWithoutIspStartsDirectAndNeverFetches) {
+  Policy p = autoPolicy();
+  p.mail.mode = MailPolicy::Direct;
+  p.isp = {};
+  make(p);
+  c->start(std::nullopt);
+  EXPECT_EQ(c->mode(), mail::MailMode::Direct);
+  EXPECT_EQ(rcInstalls, 0);
+  EXPECT_EQ(fetcher.starts, 0);
+  EXPECT_EQ(fetcher.drains, 0);
+  advance(1h);
+  EXPECT_EQ(c->mode(), mail::MailMode::Direct);
+  EXPECT_EQ(fetcher.drains, 0);
+  EXPECT_TRUE(c->report().switches.empty());
+}
+
+TEST_F(Fixture, DirectPolicyResumingFromMultidropWithoutIspSwitchesWithoutDraining) {
+  Policy p = autoPolicy();
+  p.mail.mode = MailPolicy::Direct;
+  p.isp = {};
+  make(p);
+  status::Report saved;
+  saved.mode.current = "multidrop";
+  saved.mode.since = now - 2h;
+  c->start(saved);
+  EXPECT_EQ(c->mode(), mail::MailMode::Direct);
+  EXPECT_EQ(fetcher.drains, 0) << "no ISP mailbox: nothing to drain";
+  ASSERT_EQ(c->report().switches.size(), 1u);
 }
