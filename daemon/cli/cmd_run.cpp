@@ -207,7 +207,7 @@ class Daemon {
     // What reaches the file says nothing about this write: had it failed, nothing reaches it.
     r.daemon.stateError = stateErrors("");
     status::computeHealth(r);
-    if (auto s = status::saveState(statePath_, r); !s.ok()) {
+    if (auto s = status::saveState(statePath_, r, &lastStateText_); !s.ok()) {
       if (stateError_.empty()) spdlog::error("cannot write the state file: {}", s.error());
       stateError_ = s.error();
       r.daemon.stateError = stateErrors(stateError_);
@@ -350,6 +350,7 @@ class Daemon {
   Policy policy_;
   std::string policyFile_;
   std::string statePath_;
+  std::string lastStateText_;  ///< the state file as we last wrote it
   coord::Account account_;
   boost::asio::signal_set signals_;
   boost::asio::signal_set usr1_;

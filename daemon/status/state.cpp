@@ -11,10 +11,14 @@
 
 namespace dynmx::status {
 
-Status<> saveState(const std::string& path, const Report& report) {
+Status<> saveState(const std::string& path, const Report& report, std::string* lastWritten) {
   AtomicWriteOptions options;
   options.mode = 0640;
-  return writeFileAtomic(path, dumpJson(toJson(report), 2) + "\n", options);
+  std::string text = dumpJson(toJson(report), 2) + "\n";
+  if (lastWritten != nullptr && text == *lastWritten) return Ok{};
+  auto written = writeFileAtomic(path, text, options);
+  if (written.ok() && lastWritten != nullptr) *lastWritten = std::move(text);
+  return written;
 }
 
 Result<Report> loadState(const std::string& path) {

@@ -873,8 +873,13 @@ void Engine::persist(PassReport& report) {
   std::error_code ec;
   const auto dir = std::filesystem::path(statePath_).parent_path();
   if (!dir.empty()) std::filesystem::create_directories(dir, ec);
-  if (auto w = writeFileAtomic(statePath_, toJson(store_)); !w)
+  // Unchanged state is not written again: no fsync (and no wake-up of the disk) per idle pass.
+  std::string text = toJson(store_);
+  if (text == persisted_) return;
+  if (auto w = writeFileAtomic(statePath_, text); !w)
     report.errors.push_back("cannot save DDNS state: " + w.error());
+  else
+    persisted_ = std::move(text);
 }
 
 void Engine::start(PassHandler onPass) {

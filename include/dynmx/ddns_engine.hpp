@@ -142,6 +142,7 @@ class Engine : public coord::DdnsSource {
   /// Per (account, host): the provider's line or transport error of the last failed attempt.
   std::map<std::pair<std::string, std::string>, std::string> lastError_;
   std::string statePath_;
+  std::string persisted_;  ///< what the state file holds, as we last wrote it
   EngineDeps deps_;
   StateStore store_;
   std::string loadError_;

@@ -12,7 +12,9 @@ namespace dynmx::status {
 inline constexpr std::size_t kMaxStateFileSize = 4 * 1024 * 1024;
 
 /// Write the report to `path` atomically (mode 0640).
-Status<> saveState(const std::string& path, const Report& report);
+/// `lastWritten` (optional): the text this process last wrote there; an unchanged report is
+/// not written again (no fsync per idle event), and a successful write updates it.
+Status<> saveState(const std::string& path, const Report& report, std::string* lastWritten = nullptr);
 
 /// Read a state file; a missing, torn or garbage file is an error value, never an exception.
 Result<Report> loadState(const std::string& path);
