@@ -117,11 +117,15 @@ class ControlSocket : public ::testing::Test {
     s->connect(stream_protocol::endpoint(path_));
     return s;
   }
+  /// One reply line. Bytes read past it (two replies in one read) stay for the next call.
   std::string readLine(stream_protocol::socket& s, boost::system::error_code& ec) {
-    std::string buf;
-    std::size_t n = asio::read_until(s, asio::dynamic_buffer(buf), '\n', ec);
-    return ec ? std::string() : buf.substr(0, n - 1);
+    std::size_t n = asio::read_until(s, asio::dynamic_buffer(unread_), '\n', ec);
+    if (ec) return std::string();
+    std::string line = unread_.substr(0, n - 1);
+    unread_.erase(0, n);
+    return line;
   }
+  std::string unread_;
 
   test::IoThread io_;
   asio::io_context clientIo_;
