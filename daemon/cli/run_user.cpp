@@ -24,6 +24,16 @@ bool writableBy(const std::string& dir, const UserAccount& user) {
   return (st.st_mode & S_IWOTH) && (st.st_mode & S_IXOTH);
 }
 
+/// chown `path` to `user` unless it is theirs already (or does not exist).
+Status<> handTo(const std::string& path, const UserAccount& user) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return Ok{};
+  if (st.st_uid == user.uid && st.st_gid == user.gid) return Ok{};
+  if (::chown(path.c_str(), user.uid, user.gid) != 0)
+    return fail("cannot hand " + path + " to " + user.name + ": " + std::strerror(errno));
+  return Ok{};
+}
+
 }  // namespace
 
 Result<std::string> becomeDaemonUser(const Policy& policy, const std::vector<std::string>& stateFiles) {
@@ -33,13 +43,13 @@ Result<std::string> becomeDaemonUser(const Policy& policy, const std::vector<std
                 policy.daemon.user + ") or set [daemon] user to an unprivileged user");
   if (user->uid == 0) return fail("daemon.user '" + user->name + "' is root: dynmx does not run as root");
 
+  // Only what is not ours yet: a state dir that is already the user's may even be read-only
+  // (the daemon then runs and reports the failed writes rather than refusing to start).
   const std::string& stateDir = policy.daemon.stateDir;
-  if (::chown(stateDir.c_str(), user->uid, user->gid) != 0)
-    return fail("cannot hand the state dir " + stateDir + " to " + user->name + ": " + std::strerror(errno));
+  if (auto s = handTo(stateDir, *user); !s.ok()) return fail("the state dir: " + s.error());
   // Files an earlier root run left behind must stay readable and replaceable.
   for (const auto& f : stateFiles)
-    if (::chown(f.c_str(), user->uid, user->gid) != 0 && errno != ENOENT)
-      return fail("cannot hand " + f + " to " + user->name + ": " + std::strerror(errno));
+    if (auto s = handTo(f, *user); !s.ok()) return fail(s.error());
   if (::chown(policy.daemon.controlSocket.c_str(), user->uid, user->gid) != 0)
     return fail("cannot hand the control socket " + policy.daemon.controlSocket + " to " + user->name + ": " +
                 std::strerror(errno));

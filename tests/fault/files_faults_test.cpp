@@ -309,6 +309,7 @@ TEST(FilesFaults, StateDirReadOnly) {
     f.w.daemon->stop();
     std::filesystem::remove_all(stateDir);
     ASSERT_TRUE(std::filesystem::create_directory(stateDir));
+    giveToDaemonUser(stateDir);  // the directory under the mount, seen again after the unmount
     // The admin's state dir, owned as it should be, on a disk that went read-only.
     std::string error;
     auto ro = Mount::tmpfs(stateDir, "size=64k,mode=0711", false, error);
