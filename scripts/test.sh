@@ -44,7 +44,7 @@ run_suite build/asan -DCMAKE_BUILD_TYPE=Debug -DDYNMX_SANITIZE=ON
 # so this is a second build (build/tsan, -DDYNMX_TSAN=ON; no fuzz targets in it).
 # Labels run: unit, integration, fault (everything that exercises threads and the daemon).
 # Excluded: the soak tests (Seeds/PureWeek.*, CoordinatorSoak.*): one thread on an
-# injected clock, nothing for TSan to see, and ~5 CPU-minutes under TSan.
+# injected clock, nothing for TSan to see, and ~6 CPU-minutes under TSan.
 # Every instrumented process (tests, `dynmx run`, dynmx-test-dyndns2d, even when they
 # run as another user and their stderr goes to a log file) writes its reports to
 # build/tsan/tsan-reports; any report there fails the pass.
