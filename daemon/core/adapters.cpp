@@ -12,12 +12,6 @@
 
 namespace dynmx::coord {
 
-Result<Account> lookupAccount(const std::string& name) {
-  auto u = lookupUser(name);
-  if (!u.ok()) return fail(u.error());
-  return Account{u->name, u->uid, u->gid, u->home};
-}
-
 Result<Account> fetchmailAccount(const Policy& policy) {
   // Root, or a daemon that kept CAP_SETUID/SETGID/CHOWN (after dropping privileges, or a
   // systemd unit with AmbientCapabilities): fetchmail runs as its own user.

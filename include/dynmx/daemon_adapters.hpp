@@ -9,22 +9,18 @@
 #include "dynmx/coordinator.hpp"
 #include "dynmx/fetchmail_supervisor.hpp"
 #include "dynmx/policy.hpp"
+#include "dynmx/privileges.hpp"
 
 namespace dynmx::coord {
 
 /// A local account.
-struct Account {
-  std::string name;
-  uid_t uid = 0;
-  gid_t gid = 0;
-  std::string home;
-};
+using Account = UserAccount;
 
 /// Look up a user by name; error names the user.
-Result<Account> lookupAccount(const std::string& name);
+inline Result<Account> lookupAccount(const std::string& name) { return lookupUser(name); }
 
-/// Which account fetchmail runs as: the policy's user when we are root; ourselves
-/// otherwise. Never root.
+/// Which account fetchmail runs as: the policy's user when we may act for other users
+/// (root, or holding CAP_SETUID/SETGID/CHOWN/KILL); ourselves otherwise. Never root.
 Result<Account> fetchmailAccount(const Policy& policy);
 
 /// The supervisor configuration for a policy and account.
