@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <set>
 
 namespace dynmx::fault {
 namespace {
@@ -20,6 +21,22 @@ int failedParts() {
 }
 
 }  // namespace
+
+long lostMessages(const testbed::MailSink& sink, const std::map<std::string, std::string>& expected) {
+  std::map<std::string, std::multiset<std::string>> got;
+  for (const auto& m : sink.messages())
+    for (const auto& r : m.recipients) got[m.testId].insert(r.substr(0, r.find('@')));
+  long lost = 0;
+  for (const auto& [id, user] : expected) {
+    if (got[id] != std::multiset<std::string>{user}) {
+      ++lost;
+      std::string seen;
+      for (const auto& u : got[id]) seen += " " + u;
+      ADD_FAILURE() << "message " << id << " for " << user << " arrived as [" << seen << " ]";
+    }
+  }
+  return lost;
+}
 
 FaultClass::FaultClass(std::string name) : name_(std::move(name)) {}
 

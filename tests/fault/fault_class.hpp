@@ -12,8 +12,11 @@
 // and is appended to DYNMX_FAULT_SUMMARY_FILE (the build dir's fault-summary.txt), which
 // scripts/test.sh prints after ctest, summed per class (tests/fault/summary.sh).
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
+
+#include "testbed/mail_sink.hpp"
 
 namespace dynmx::fault {
 
@@ -22,6 +25,10 @@ struct Scenario {
   std::string name;
   long lost = 0;  ///< messages deposited at the ISP that did not reach the right user once
 };
+
+/// Messages (test id → local user) that did not reach exactly their user exactly once,
+/// each reported as a failure saying how it arrived. What a scenario adds to `lost`.
+long lostMessages(const testbed::MailSink& sink, const std::map<std::string, std::string>& expected);
 
 class FaultClass {
  public:

@@ -118,23 +118,6 @@ std::string slurp(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-/// Each id reached exactly its user exactly once; returns how many did not (and says why).
-long lostMessages(const testbed::MailSink& sink, const std::map<std::string, std::string>& expected) {
-  std::map<std::string, std::multiset<std::string>> got;
-  for (const auto& m : sink.messages())
-    for (const auto& r : m.recipients) got[m.testId].insert(r.substr(0, r.find('@')));
-  long lost = 0;
-  for (const auto& [id, user] : expected) {
-    if (got[id] != std::multiset<std::string>{user}) {
-      ++lost;
-      std::string seen;
-      for (const auto& u : got[id]) seen += " " + u;
-      ADD_FAILURE() << "message " << id << " for " << user << " arrived as [" << seen << " ]";
-    }
-  }
-  return lost;
-}
-
 /// Status observations across a fault: remembers any moment mail was on direct once it had
 /// gone to multidrop (the switch itself takes a moment after the record is hijacked).
 struct Watch {

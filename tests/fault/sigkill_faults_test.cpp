@@ -68,22 +68,6 @@ std::set<std::string> tempsIn(const std::string& dir) {
   return out;
 }
 
-long lostMessages(const testbed::MailSink& sink, const std::map<std::string, std::string>& expected) {
-  std::map<std::string, std::multiset<std::string>> got;
-  for (const auto& m : sink.messages())
-    for (const auto& r : m.recipients) got[m.testId].insert(r.substr(0, r.find('@')));
-  long lost = 0;
-  for (const auto& [id, user] : expected) {
-    if (got[id] != std::multiset<std::string>{user}) {
-      ++lost;
-      std::string seen;
-      for (const auto& u : got[id]) seen += " " + u;
-      ADD_FAILURE() << "message " << id << " for " << user << " arrived as [" << seen << " ]";
-    }
-  }
-  return lost;
-}
-
 // ---------------------------------------------------------------------------------------
 // The real daemon, killed at random moments.
 
