@@ -12,7 +12,12 @@ PACKAGES=(
   clang clang-format clang-tidy libclang-rt-14-dev
   bind9 bind9-utils bind9-dnsutils
   dovecot-core dovecot-pop3d dovecot-imapd
-  fetchmail python3 iproute2 procps curl ca-certificates
+  fetchmail python3 iproute2 procps curl ca-certificates util-linux
+  # wave 2: the senders' world (real Postfix senders and ISP relay, unbound as the
+  # senders' resolver), RFC 2136 with TSIG through ldns, the Debian package and its checks
+  postfix unbound libldns-dev ldnsutils swaks
+  debhelper dpkg-dev fakeroot lintian man-db groff-base systemd bash-completion
+  ccache
 )
 
 missing=()
@@ -42,6 +47,9 @@ echo "deps: installing ${missing[*]}"
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
+# Postfix asks how to configure the system instance; the tests run their own instances.
+echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
+echo "postfix postfix/mailname string localhost.test" | $SUDO debconf-set-selections
 $SUDO apt-get update -qq
 # Do not let package post-install scripts start system daemons (bind9, dovecot):
 # the tests run their own instances on loopback high ports.
