@@ -5,11 +5,14 @@
 #include <array>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/udp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
+#include <fstream>
 #include <memory>
 #include <random>
+#include <sstream>
 
 #include "dynmx/dnsupdate.hpp"
 #include "ldns_cxx.hpp"
@@ -361,6 +364,20 @@ class AsioUpdater final : public Updater {
 };
 
 }  // namespace
+
+std::vector<std::pair<std::string, int>> systemResolvers(const std::string& path) {
+  std::vector<std::pair<std::string, int>> out;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream words(line);
+    std::string keyword;
+    std::string address;
+    if (words >> keyword >> address && keyword == "nameserver" && parseServer(address))
+      out.emplace_back(address, 53);
+  }
+  return out;
+}
 
 std::unique_ptr<Updater> makeUpdater(asio::io_context& io, UpdaterConfig config) {
   return std::make_unique<AsioUpdater>(io, std::move(config));

@@ -148,6 +148,9 @@ std::optional<std::pair<std::string, int>> parseServer(const std::string& text, 
 /// Parse "hmac-sha256" etc. (case-insensitive, trailing dot allowed).
 std::optional<TsigAlgorithm> parseAlgorithm(const std::string& name);
 
+/// The `nameserver` lines of a resolv.conf (port 53); empty when unreadable.
+std::vector<std::pair<std::string, int>> systemResolvers(const std::string& path = "/etc/resolv.conf");
+
 /// The real updater: ldns for the wire format and TSIG, Asio for the sockets and timers.
 std::unique_ptr<Updater> makeUpdater(boost::asio::io_context& io, UpdaterConfig config);
 
