@@ -4,22 +4,46 @@
 # fetchmail and the loopback provider, end to end); then a short smoke of every fuzz target.
 # Env: DYNMX_RELEASE_PASS=1 also runs the suite on an optimised build first.
 #      DYNMX_SKIP_FUZZ=1 skips the fuzz smoke (local iteration only; CI runs it).
+#      DYNMX_NO_SKIP (default 1): a skipped test fails the run, in each test binary (the
+#      shared test main) and at the ctest level below. 0 only for a local non-root run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 
 jobs=$(nproc)
+export DYNMX_NO_SKIP=${DYNMX_NO_SKIP:-1}
+
+# Count what ctest ran from its JUnit file, print it, and fail on any test that did not
+# run (skipped, not run, disabled) unless DYNMX_NO_SKIP=0: a skip hides a broken test.
+check_ran() {
+  local junit=$1 label=$2
+  [ -s "$junit" ] || { echo "== $label: no ctest JUnit report ($junit) =="; return 1; }
+  local head tests failures skipped disabled
+  head=$(sed -n '/<testsuite/,/>/p' "$junit" | tr '\n\t' '  ')
+  tests=$(sed -n 's/.* tests="\([0-9]*\)".*/\1/p' <<<"$head")
+  failures=$(sed -n 's/.* failures="\([0-9]*\)".*/\1/p' <<<"$head")
+  skipped=$(sed -n 's/.* skipped="\([0-9]*\)".*/\1/p' <<<"$head")
+  disabled=$(sed -n 's/.* disabled="\([0-9]*\)".*/\1/p' <<<"$head")
+  echo "== $label: ${tests:-?} tests, ${failures:-?} failed, ${skipped:-?} skipped, ${disabled:-?} disabled =="
+  [ -n "$tests" ] && [ -n "$skipped" ] && [ -n "$disabled" ] || { echo "cannot read the counts"; return 1; }
+  if [ "$DYNMX_NO_SKIP" != 0 ] && [ $((skipped + disabled)) -gt 0 ]; then
+    echo "== $label: tests that did not run (DYNMX_NO_SKIP=$DYNMX_NO_SKIP: a skip is a failure) =="
+    grep -o '<testcase name="[^"]*"[^>]*status="\(notrun\|disabled\)"' "$junit" | sed 's/<testcase name="\([^"]*\)".*/  \1/' || true
+    return 1
+  fi
+}
+
 run_suite() {
   local dir=$1; shift
   cmake -S . -B "$dir" -G Ninja -DDYNMX_WERROR=ON "$@" >/dev/null || return 1
   cmake --build "$dir" -j"$jobs" || return 1
   rm -f "$dir/fault-summary.txt"   # the fault classes append one line per test
   local status=0
-  ctest --test-dir "$dir" --output-on-failure -j"$jobs" --timeout 600 || status=$?
-  if [ -e "$dir/fault-summary.txt" ]; then
-    echo "== fault suite ($dir): scenarios per class =="
-    bash tests/fault/summary.sh "$dir/fault-summary.txt" || status=1
-  fi
+  ctest --test-dir "$dir" --output-on-failure -j"$jobs" --timeout 600 --output-junit "$PWD/$dir/ctest-junit.xml" || status=$?
+  check_ran "$dir/ctest-junit.xml" "ctest ($dir)" || status=1
+  # Always: a fault suite that wrote nothing (or left a class out) fails here.
+  echo "== fault suite ($dir): scenarios per class =="
+  bash tests/fault/summary.sh "$dir/fault-summary.txt" || status=1
   return "$status"
 }
 
@@ -43,8 +67,8 @@ run_suite build/asan -DCMAKE_BUILD_TYPE=Debug -DDYNMX_SANITIZE=ON
 # io thread, the control/metrics server harnesses. TSan cannot share a build with ASan,
 # so this is a second build (build/tsan, -DDYNMX_TSAN=ON; no fuzz targets in it).
 # Labels run: unit, integration, fault (everything that exercises threads and the daemon).
-# Excluded: the soak tests (Seeds/PureWeek.*, CoordinatorSoak.*): one thread on an
-# injected clock, nothing for TSan to see, and ~6 CPU-minutes under TSan.
+# Excluded: the soak tests (Seeds/Month.*, MonthOfflineOnMultidrop.*, MonthChecker.*): one
+# thread on ManualTime, nothing for TSan to see, and minutes of CPU under TSan.
 # Every instrumented process (tests, `dynmx run`, dynmx-test-dyndns2d, even when they
 # run as another user and their stderr goes to a log file) writes its reports to
 # build/tsan/tsan-reports; any report there fails the pass.
@@ -64,11 +88,12 @@ tsan_pass() {
   local status=0
   rm -f "$dir/fault-summary.txt"
   "${norandom[@]}" ctest --test-dir "$dir" --output-on-failure -j"$jobs" --timeout 600 \
-    -L '^(unit|integration|fault)$' -E '^(Seeds/PureWeek|CoordinatorSoak)\.' || status=$?
-  if [ -e "$dir/fault-summary.txt" ]; then
-    echo "== fault suite ($dir): scenarios per class =="
-    bash tests/fault/summary.sh "$dir/fault-summary.txt" || status=1
-  fi
+    -L '^(unit|integration|fault)$' -E '^(Seeds/Month|MonthOfflineOnMultidrop|MonthChecker)\.' \
+    --output-junit "$PWD/$dir/ctest-junit.xml" || status=$?
+  check_ran "$dir/ctest-junit.xml" "ctest ($dir)" || status=1
+  # Always: a fault suite that wrote nothing (or left a class out) fails here.
+  echo "== fault suite ($dir): scenarios per class =="
+  bash tests/fault/summary.sh "$dir/fault-summary.txt" || status=1
   if compgen -G "$reports/tsan.*" >/dev/null; then
     echo "== ThreadSanitizer reports =="
     cat "$reports"/tsan.*

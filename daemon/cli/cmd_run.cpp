@@ -46,8 +46,6 @@ struct RunOptions {
 /// How the DDNS engine reports a failed save of its state file.
 constexpr std::string_view kDdnsSaveError = "cannot save DDNS state: ";
 
-TimePoint wallNow() { return std::chrono::time_point_cast<Duration>(Clock::now()); }
-
 void setupLogging(const std::string& target, const std::string& level) {
   std::shared_ptr<spdlog::logger> logger;
   if (target == "syslog") {
@@ -116,9 +114,9 @@ class Daemon {
     dns_ = net::makeAresResolver(io_);
     engine_ = std::make_unique<ddns::Engine>(
         io_, policy_.ddns, ddnsStatePath,
-        ddns::EngineDeps{http_.get(), dns_.get(), wallNow, readSecretFile, net::readInterface,
+        ddns::EngineDeps{http_.get(), dns_.get(), steadyNow, readSecretFile, net::readInterface,
                          ddns::makeRfc2136Sender(io_, policy_.ddns)});
-    link_ = std::make_unique<coord::LinkMonitor>(io_, policy_.link, wallNow);
+    link_ = std::make_unique<coord::LinkMonitor>(io_, policy_.link, steadyNow);
     supervisor_ = std::make_unique<fetchmail::Supervisor>(
         io_, *launcher_, coord::supervisorConfig(policy_, account_),
         fetchmail::SupervisorEvents{[this](const std::string& line, bool isStderr) { logFetchmail(line, isStderr); },
@@ -126,7 +124,7 @@ class Daemon {
     fetcher_ = std::make_unique<coord::SupervisorFetcher>(*supervisor_);
 
     coord::Deps deps;
-    deps.now = wallNow;
+    deps.now = steadyNow;  // windows on the monotonic timeline (time.hpp)
     deps.link = link_.get();
     deps.fetcher = fetcher_.get();
     deps.ddns = engine_.get();

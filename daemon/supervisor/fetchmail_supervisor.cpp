@@ -182,7 +182,7 @@ void Supervisor::handleLine(const std::string& line, bool isStderr) {
   LineEvent ev = parseOutputLine(line);
   switch (ev.kind) {
     case LineEvent::Kind::PollDone:
-      info_.lastPoll = std::chrono::time_point_cast<Duration>(Clock::now());
+      info_.lastPoll = wallNow();
       ++info_.polls;
       backoff_ = config_.restartBackoffMin;  // a completed poll proves it works
       if (!cycleFailed_) {
@@ -302,7 +302,7 @@ void Supervisor::drainStep(int attempt, std::function<void(bool, const std::stri
        .onExit =
            [this, alive, attempt, done](const ChildExit& e) {
              if (alive.expired()) return;
-             info_.lastPoll = std::chrono::time_point_cast<Duration>(Clock::now());
+             info_.lastPoll = wallNow();
              ++info_.polls;
              int code = e.signal == 0 ? e.exitCode : -1;
              info_.lastExit = code;
@@ -326,7 +326,7 @@ void Supervisor::drainStep(int attempt, std::function<void(bool, const std::stri
              }
              // Poll again at once after progress; after an error wait a little.
              auto delay = code == 0 || code == 13 ? std::chrono::milliseconds(0) : backoff_;
-             auto t = std::make_shared<boost::asio::steady_timer>(io_, delay);
+             auto t = std::make_shared<Timer>(io_, delay);
              t->async_wait([this, alive, attempt, done, t](const boost::system::error_code& ec) {
                if (ec || alive.expired()) return;
                drainStep(attempt + 1, done);

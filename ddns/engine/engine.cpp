@@ -261,6 +261,20 @@ void findZoneServers(const std::shared_ptr<Engine::Pass>& pass, net::DnsResolver
   });
 }
 
+/// Back-offs persisted by an earlier process, re-based on this process's timeline: the wall
+/// clock may have been stepped across the restart, so the time already waited is unknown.
+/// Count it as none: the whole back-off (retryNotBefore - lastAttempt, as it was decided)
+/// runs again from now. Never shorter, whichever way the clock went; and stable across
+/// repeated restarts (lastAttempt moves to now with it).
+void honourBackoffsAfterRestart(StateStore& store, TimePoint now) {
+  for (auto& [key, st] : store.hosts) {
+    if (!st.retryNotBefore || !st.lastAttempt || *st.retryNotBefore <= *st.lastAttempt) continue;
+    const Duration length = *st.retryNotBefore - *st.lastAttempt;
+    st.lastAttempt = now;
+    st.retryNotBefore = now + length;
+  }
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------
@@ -289,6 +303,7 @@ Engine::Engine(boost::asio::io_context& io, DdnsSection config, std::string stat
   auto parsed = parseState(*text);
   if (parsed) {
     store_ = std::move(*parsed);
+    honourBackoffsAfterRestart(store_, now);
     return;
   }
   // A broken file may hold bans we can no longer read: keep it for the admin, and send

@@ -3,7 +3,7 @@
 // the switch between direct SMTP and fetchmail multidrop. Every effect goes through a
 // small interface (Deps) so tests drive it with fakes and a fake clock.
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
+#include "dynmx/timer.hpp"
 #include <functional>
 #include <memory>
 #include <optional>
@@ -119,8 +119,8 @@ class Coordinator {
   std::vector<status::SwitchRecord> switches_;
   std::vector<status::HookRecord> hooks_;
   std::vector<std::string> policyErrors_;
-  boost::asio::steady_timer reviewTimer_;
-  boost::asio::steady_timer retryTimer_;
+  Timer reviewTimer_;
+  Timer retryTimer_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

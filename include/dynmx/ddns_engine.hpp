@@ -3,7 +3,7 @@
 // what the pure core (dynmx/ddns/*) decides, through the HttpClient and DnsResolver seams,
 // persists the core's state file atomically, and serves the coordinator as a DdnsSource.
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
+#include "dynmx/timer.hpp"
 #include <cstddef>
 #include <functional>
 #include <map>
@@ -169,8 +169,8 @@ class Engine : public coord::DdnsSource {
   };
   std::vector<Queued> queue_;
   PassHandler onPass_;
-  boost::asio::steady_timer checkTimer_;
-  boost::asio::steady_timer verifyTimer_;
+  Timer checkTimer_;
+  Timer verifyTimer_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

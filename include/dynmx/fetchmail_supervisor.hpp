@@ -3,7 +3,7 @@
 // multidrop, restarted with back-off when it dies, its output captured and interpreted;
 // and the drain before mail returns to direct (poll until the ISP box is empty).
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
+#include "dynmx/timer.hpp"
 #include <functional>
 #include <memory>
 #include <optional>
@@ -97,8 +97,8 @@ class Supervisor {
   SupervisorEvents events_;
   std::unique_ptr<Child> daemon_;
   std::unique_ptr<Child> oneShot_;
-  boost::asio::steady_timer restartTimer_;
-  boost::asio::steady_timer killTimer_;
+  Timer restartTimer_;
+  Timer killTimer_;
   std::chrono::milliseconds backoff_;
   bool wanted_ = false;
   bool restartPending_ = false;  ///< a back-off timer will restart the daemon

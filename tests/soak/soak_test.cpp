@@ -1,25 +1,31 @@
-// A simulated week on an injected clock: the DDNS planner, response classification and
-// health drive maildecision through a scripted world (link flaps, address changes every
-// few hours, 911/dnserr/timeout outages, a badauth episode, hijacks, a nameserver outage).
-// Every step checks the safety rules against the world's truth; a second test runs the
-// real coordinator with fakes for weeks and checks that open fds and the heap stay flat.
+// A simulated month through the REAL objects: a ddns::Engine and a coord::Coordinator on a
+// real io_context, their own timers driven by ManualTime, with fakes only at the edges
+// (HTTP to the provider, DNS at the authoritative servers, the interface, the link, the
+// fetchmail supervisor). The world is a seeded timeline (address changes, 911/dnserr/
+// timeout outages, badauth fixed hours later, hijacks, nameserver outages, link flaps and
+// offline periods of hours). After every step the invariants are checked:
+// - provider rules: no request inside a 911 back-off, none after badauth with the same
+//   credentials, no re-sent confirmed address within 30 min, at most 12 per host an hour;
+// - mail safety: never direct while DNS is wrong or the link is down beyond the allowed
+//   window; a return to direct only right after a drain that saw the ISP box empty;
+// - liveness: in an undisturbed world mail is direct within the hold-down plus a bound.
+// Open descriptors and the heap are measured after a warm-up and at the end: flat.
 #include <dirent.h>
 #include <malloc.h>
 
 #include <gtest/gtest.h>
-
-#include <iostream>
+#include <spdlog/spdlog.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <filesystem>
+#include <iostream>
+#include <map>
 
 #include "dynmx/coordinator.hpp"
-#include "dynmx/ddns/health.hpp"
-#include "dynmx/ddns/provider.hpp"
-#include "dynmx/ddns/response.hpp"
-#include "dynmx/ddns/schedule.hpp"
-#include "dynmx/ddns/state.hpp"
-#include "dynmx/maildecision.hpp"
+#include "dynmx/ddns_engine.hpp"
+#include "dynmx/time.hpp"
+#include "dynmx/timer.hpp"
 #include "world.hpp"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -36,14 +42,33 @@ extern "C" std::size_t __sanitizer_get_current_allocated_bytes();
 
 using namespace dynmx;
 using namespace std::chrono_literals;
+namespace asio = boost::asio;
 
 namespace {
 
 constexpr Duration kStep = 30s;
 constexpr std::uint32_t kTtl = 300;
+constexpr int kDays = 30;
 const std::vector<std::string> kHosts = {"office.example.test", "mx.example.test"};
+const std::vector<std::string> kNameservers = {"192.0.2.53", "198.51.100.53"};
 
-Policy soakPolicy(int configGeneration) {
+DdnsSection ddnsSection(int configGeneration, bool offlineOnMultidrop) {
+  DdnsSection d;
+  d.detect.interface = "wan0";
+  d.verify.servers = {{kNameservers[0], 53}, {kNameservers[1], 53}};
+  DdnsAccount a;
+  a.name = "main";
+  a.provider = "dyn";
+  a.username = "office";
+  // The admin's fix for badauth is a new password file: new credentials.
+  a.passwordFile = "/etc/dynmx/ddns-" + std::to_string(configGeneration) + ".secret";
+  a.hosts = kHosts;
+  a.offlineOnMultidrop = offlineOnMultidrop;
+  d.accounts = {a};
+  return d;
+}
+
+Policy soakPolicy(bool offlineOnMultidrop) {
   Policy p;
   p.sourceFile = "/etc/dynmx/dynmx.toml";
   p.mail.mode = MailPolicy::Auto;
@@ -52,263 +77,151 @@ Policy soakPolicy(int configGeneration) {
   p.health.ddnsFailingMax = 5min;
   p.health.linkDownMax = 2min;
   p.health.holdDown = 1h;
+  p.isp.server = "pop.isp.example";
   p.envelope.header = "X-Original-To";
   p.users.postmaster = "postmaster";
   p.users.wildcard = true;
-  DdnsAccount a;
-  a.name = "main";
-  a.provider = "dyn";
-  a.username = "office";
-  // The admin's fix for badauth is a new password file: a new fingerprint.
-  a.passwordFile = "/etc/dynmx/ddns-" + std::to_string(configGeneration) + ".secret";
-  a.hosts = kHosts;
-  p.ddns.accounts = {a};
+  p.ddns = ddnsSection(0, offlineOnMultidrop);
   return p;
 }
 
-/// The pure DDNS engine and decision for one step, as the daemon wires them.
-struct PureDaemon {
+/// The value of `key` in a URL's query ("" when absent).
+std::string queryValue(const std::string& url, const std::string& key) {
+  const auto q = url.find('?');
+  if (q == std::string::npos) return {};
+  std::size_t pos = q + 1;
+  while (pos < url.size()) {
+    const auto amp = url.find('&', pos);
+    const std::string kv = url.substr(pos, amp == std::string::npos ? std::string::npos : amp - pos);
+    if (kv.rfind(key + "=", 0) == 0) return kv.substr(key.size() + 1);
+    if (amp == std::string::npos) break;
+    pos = amp + 1;
+  }
+  return {};
+}
+
+std::vector<std::string> splitComma(const std::string& s) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= s.size()) {
+    const auto c = s.find(',', start);
+    out.push_back(s.substr(start, c == std::string::npos ? std::string::npos : c - start));
+    if (c == std::string::npos) break;
+    start = c + 1;
+  }
+  return out;
+}
+
+/// The world every fake reads: the timeline at the current simulated time.
+struct World {
   const soak::Timeline& tl;
   soak::ProviderChecker provider{tl};
-  ddns::StateStore store;
-  mail::DdnsHealth health;
-  mail::CurrentMode current{mail::MailMode::Multidrop, {}};
-  ddns::AddressSet lastDetected;
-  bool forcedThisMismatch = false;
-  bool first = true;
-
-  explicit PureDaemon(const soak::Timeline& t) : tl(t) { current.since = t.start; }
-
-  /// One pass: detect, plan, send, classify, apply, verify, health, decide.
-  mail::Decision step(TimePoint now) {
-    const int gen = tl.configGeneration(now);
-    const Policy policy = soakPolicy(gen);
-    const DdnsAccount& account = policy.ddns.accounts.front();
-    const std::string fp = ddns::configFingerprint(account);
-    const bool linkUp = tl.linkUp(now);
-
-    if (linkUp) {
-      lastDetected = ddns::AddressSet{ddns::IpAddress::parse(tl.addressAt(now)), std::nullopt};
-      // The engine re-asserts once per mismatch episode (a hijack): a forced re-send.
-      const bool force = health.code == "ddns.mismatch" && !forcedThisMismatch;
-      if (health.code != "ddns.mismatch") forcedThisMismatch = false;
-      std::vector<std::string> send;
-      std::vector<ddns::UpdateDecision> decisions;
-      for (const auto& h : kHosts) {
-        auto d = ddns::shouldUpdate(store.get(account.name, h), lastDetected, now, force, first, fp);
-        if (d.send) {
-          send.push_back(h);
-          decisions.push_back(d);
-        }
-      }
-      if (!send.empty()) {
-        if (force) forcedThisMismatch = true;
-        const std::string myip = lastDetected.toString();
-        std::string body;
-        auto transport = ddns::TransportFailure::None;
-        for (const auto& h : send) {
-          auto reply = provider.receive({now, h, myip, fp, force});
-          body += reply.body + "\n";
-          if (reply.transport != ddns::TransportFailure::None) transport = reply.transport;
-        }
-        const auto c = ddns::classify(200, body, send, transport);
-        EXPECT_EQ(c.hosts.size(), send.size());
-        for (std::size_t i = 0; i < send.size() && i < c.hosts.size(); ++i) {
-          ddns::ApplyContext ctx;
-          ctx.sentAddress = myip;
-          ctx.fingerprint = fp;
-          ctx.serverErrorRetry = ddns::serverErrorRetry(account);
-          ctx.nochgExpected = decisions[i].nochgExpected;
-          store.put(ddns::applyResult(store.get(account.name, send[i]), c.hosts[i], now, ctx));
-        }
-      }
-      first = false;
-    }
-
-    ddns::HealthInput in;
-    in.enabled = true;
-    for (const auto& h : kHosts) in.hosts.emplace_back(account.name, h);
-    in.states = &store;
-    for (const auto& h : kHosts) {
-      ddns::Observation obs{account.name, h, lastDetected, {}, now};
-      for (const char* ns : {"ns1.example.test (192.0.2.53:53)", "ns2.example.test (198.51.100.53:53)"}) {
-        ddns::ServerAnswer a;
-        a.server = ns;
-        if (!linkUp || !tl.nameserversAnswer(now)) {
-          a.error = "timeout";
-        } else {
-          a.answered = true;
-          const std::string rec = tl.hijacked(now) ? soak::kHijackAddress : provider.record(h);
-          if (!rec.empty()) a.addresses = {rec};
-          a.ttl = kTtl;
-        }
-        obs.answers.push_back(a);
-      }
-      in.observations.push_back(obs);
-    }
-    in.previous = health;
-    in.now = now;
-    health = ddns::evaluateHealth(in);
-
-    mail::DecisionInput di;
-    di.policy = &policy;
-    di.link = {LinkType::Dedicated, linkUp, tl.linkSince(now)};
-    di.ddns = health;
-    di.current = current;
-    di.now = now;
-    return mail::decide(di);
-  }
+  TimePoint now{};
+  int httpRequests = 0;
+  int dnsQueries = 0;
+  explicit World(const soak::Timeline& t) : tl(t), now(t.start) {}
 };
 
-/// The world's truth about DNS: what senders would see is not our address.
-bool dnsUnsafe(const soak::Timeline& tl, const soak::ProviderChecker& p, TimePoint now) {
-  if (tl.hijacked(now) || !tl.nameserversAnswer(now)) return true;
-  const std::string addr = tl.addressAt(now);
-  for (const auto& h : kHosts)
-    if (p.record(h) != addr) return true;
-  return false;
-}
-
-struct WeekStats {
-  int toMultidrop = 0;
-  int toDirect = 0;
-  Duration direct{0};
-  int hijacksCaught = 0;
-  std::size_t requests = 0;
-  std::vector<std::string> violations;
-};
-
-WeekStats runPureWeek(std::uint32_t seed) {
-  const TimePoint start = fromUnix(1'800'000'000);
-  const auto tl = soak::Timeline::week(seed, start);
-  const Policy policy = soakPolicy(0);
-  PureDaemon d(tl);
-  WeekStats st;
-  std::optional<TimePoint> unsafeSince;
-  std::vector<bool> hijackCaught(tl.hijacks.size(), false);
-  // Grace the decision cannot beat: the TTL grace after our own update, plus one step.
-  const Duration slack = Duration{kTtl} + kStep;
-
-  for (TimePoint now = start; now < tl.end; now += kStep) {
-    const mail::Decision dec = d.step(now);
-    const std::string at = formatTime(now);
-    if (dec.mode != d.current.mode) {
-      if (dec.mode == mail::MailMode::Direct) {
-        ++st.toDirect;
-        if (now - d.current.since < policy.health.holdDown)
-          st.violations.push_back(at + ": back to direct " +
-                                  formatDuration(now - d.current.since) +
-                                  " after entering multidrop (hold-down 1h)");
+/// The provider over HTTP: each request reaches the checker (if the office is online).
+struct WorldHttp : net::HttpClient {
+  asio::io_context& io;
+  World& w;
+  WorldHttp(asio::io_context& i, World& world) : io(i), w(world) {}
+  void request(net::HttpRequest req, net::HttpHandler done) override {
+    ++w.httpRequests;
+    net::HttpResponse r;
+    if (!w.tl.linkUp(w.now)) {
+      r.error = net::TransportError::Connect;
+      r.errorText = "network is unreachable";
+    } else {
+      const bool offline = queryValue(req.url, "offline") == "YES";
+      const std::string myip = queryValue(req.url, "myip");
+      std::string body;
+      bool timeout = false;
+      for (const auto& host : splitComma(queryValue(req.url, "hostname"))) {
+        const auto reply = w.provider.receive({w.now, host, myip, req.password, offline});
+        if (reply.transport != ddns::TransportFailure::None) timeout = true;
+        body += reply.body + "\n";
+      }
+      if (timeout) {
+        r.error = net::TransportError::Timeout;
+        r.errorText = "operation timed out";
       } else {
-        ++st.toMultidrop;
+        r.status = 200;
+        r.body = body;
       }
-      d.current = {dec.mode, now};
     }
-
-    // Truth, independent of the engine's own view.
-    if (dnsUnsafe(tl, d.provider, now)) {
-      if (!unsafeSince) unsafeSince = now;
-    } else {
-      unsafeSince.reset();
-    }
-    if (d.current.mode == mail::MailMode::Direct) {
-      st.direct += kStep;
-      if (!tl.linkUp(now) && now - tl.linkDownSince(now) >= policy.health.linkDownMax)
-        st.violations.push_back(at + ": direct with the link down since " +
-                                formatTime(tl.linkDownSince(now)));
-      if (unsafeSince && now - *unsafeSince >= policy.health.ddnsFailingMax + slack)
-        st.violations.push_back(at + ": direct while DNS has been wrong since " +
-                                formatTime(*unsafeSince));
-    } else {
-      for (std::size_t i = 0; i < tl.hijacks.size(); ++i)
-        if (tl.hijacks[i].covers(now)) hijackCaught[i] = true;
-    }
+    asio::post(io, [r, done = std::move(done)] { done(r); });
   }
-  for (const auto& v : d.provider.violations()) st.violations.push_back("provider: " + v);
-  st.hijacksCaught = static_cast<int>(std::count(hijackCaught.begin(), hijackCaught.end(), true));
-  st.requests = d.provider.requests().size();
+};
 
-  // The week must actually have exercised what it claims to (so this test can fail).
-  EXPECT_GE(d.provider.replies("good"), 20) << "address changes reached the provider";
-  EXPECT_GE(d.provider.replies("911") + d.provider.replies("dnserr"), 1) << "an outage met a request";
-  EXPECT_GE(d.provider.replies("badauth"), 1) << "the badauth episode met a request";
-  EXPECT_EQ(d.provider.replies("badauth"), static_cast<int>(kHosts.size()))
-      << "badauth is met once per host and configuration";
-  return st;
-}
-
-class PureWeek : public ::testing::TestWithParam<std::uint32_t> {};
-
-TEST_P(PureWeek, KeepsEverySafetyRule) {
-  const WeekStats st = runPureWeek(GetParam());
-  std::cout << "soak seed " << GetParam() << ": " << st.requests << " host updates sent, "
-            << st.toMultidrop << " switches to multidrop, " << st.toDirect << " back to direct, "
-            << formatDuration(st.direct) << " direct of 7d, " << st.violations.size()
-            << " violations\n";
-  for (const auto& v : st.violations) ADD_FAILURE() << v;
-  EXPECT_TRUE(st.violations.empty());
-  EXPECT_GE(st.toMultidrop, 3) << "outages and hijacks moved mail to multidrop";
-  EXPECT_GE(st.toDirect, 3) << "mail came back to direct after each";
-  EXPECT_EQ(st.hijacksCaught, 2) << "each hijack moved mail off direct";
-  EXPECT_GT(st.direct, 24h * 3) << "a mostly healthy week is mostly direct";
-}
-
-INSTANTIATE_TEST_SUITE_P(Seeds, PureWeek, ::testing::Values(1u, 2u, 3u, 20261123u));
-
-// The violation checks themselves: a world where mail stays direct through a hijack must
-// be flagged (guards against a checker that can never fire).
-TEST(PureWeekChecker, FlagsAProviderRuleBreak) {
-  const auto tl = soak::Timeline::week(1, fromUnix(1'800'000'000));
-  soak::ProviderChecker p(tl);
-  const auto& outage = *std::find_if(tl.provider.begin(), tl.provider.end(), [](const auto& e) {
-    return e.fault == soak::ProviderFault::Error911 || e.fault == soak::ProviderFault::DnsErr;
-  });
-  p.receive({outage.when.from, "office.example.test", "203.0.113.9", "fp", false});
-  p.receive({outage.when.from + 29min, "office.example.test", "203.0.113.9", "fp", true});
-  ASSERT_EQ(p.violations().size(), 1u);
-  EXPECT_NE(p.violations()[0].find("within 30 min after 911/dnserr"), std::string::npos);
-}
-
-// ---- the real coordinator with fakes: fds and heap stay flat over weeks ----
+/// The zone's authoritative servers: the provider's record, a hijacker's, or silence.
+struct WorldDns : net::DnsResolver {
+  asio::io_context& io;
+  World& w;
+  WorldDns(asio::io_context& i, World& world) : io(i), w(world) {}
+  void query(net::DnsQuery q, net::DnsHandler done) override {
+    ++w.dnsQueries;
+    net::DnsResult r;
+    if (!w.tl.linkUp(w.now) || !w.tl.nameserversAnswer(w.now)) {
+      r.error = net::DnsError::Timeout;
+      r.errorText = "timeout";
+    } else if (q.type != net::RecordType::A) {
+      r.error = net::DnsError::NoData;
+      r.authoritative = true;
+    } else {
+      const std::string rec = w.tl.hijacked(w.now) ? soak::kHijackAddress : w.provider.record(q.name);
+      r.authoritative = true;
+      if (rec.empty()) {
+        r.error = net::DnsError::NoData;
+      } else {
+        r.values = {rec};
+        r.ttl = kTtl;
+      }
+    }
+    asio::post(io, [r, done = std::move(done)] { done(r); });
+  }
+};
 
 struct WorldLink : coord::LinkSource {
-  mail::LinkState state;
+  mail::LinkState state{LinkType::Dedicated, true, {}};
   mail::LinkState current() const override { return state; }
   std::string interfaceName() const override { return "wan0"; }
 };
 
-struct WorldDdns : coord::DdnsSource {
-  mail::DdnsHealth h;
-  int offline = 0;
-  int passes = 0;
-  mail::DdnsHealth health() const override { return h; }
-  status::DdnsInfo info() const override {
-    status::DdnsInfo i;
-    i.health = mail::toString(h.state);
-    i.code = h.code;
-    i.text = h.text;
-    i.since = h.since;
-    i.publicAddress = "203.0.113.10";
-    return i;
-  }
-  std::string address() const override { return "203.0.113.10"; }
-  void setOffline(bool) override { ++offline; }
-  void requestPass(bool) override { ++passes; }
-};
-
-struct InstantFetcher : coord::MailFetcher {
-  boost::asio::io_context& io;
+/// The fetchmail supervisor: a drain takes a few simulated minutes (a real Timer) and sees
+/// the box empty only when the office is online.
+struct WorldFetcher : coord::MailFetcher {
+  asio::io_context& io;
+  World& w;
   status::FetchmailInfo i;
-  explicit InstantFetcher(boost::asio::io_context& c) : io(c) {}
-  void start() override { i.running = true; }
+  Timer drainTimer;
+  std::optional<TimePoint> lastGoodDrain;  ///< when a drain last reported the box empty
+  int drains = 0;
+  int starts = 0;
+  WorldFetcher(asio::io_context& c, World& world) : io(c), w(world), drainTimer(c) {}
+  void start() override {
+    ++starts;
+    i.running = true;
+  }
   void stop(std::function<void()> stopped) override {
     i.running = false;
-    if (stopped) boost::asio::post(io, std::move(stopped));
+    if (stopped) asio::post(io, std::move(stopped));
   }
   void drain(std::function<void(bool, const std::string&)> done) override {
+    ++drains;
     i.running = false;
-    ++i.polls;
-    boost::asio::post(io, [done = std::move(done)] { done(true, "the ISP mailbox is empty"); });
+    drainTimer.expires_after(3min);
+    drainTimer.async_wait([this, done = std::move(done)](const boost::system::error_code& ec) {
+      if (ec) return;
+      ++i.polls;
+      if (w.tl.linkUp(w.now)) {
+        lastGoodDrain = w.now;
+        done(true, "the ISP mailbox is empty");
+      } else {
+        done(false, "the ISP mailbox was not seen empty after 10 polls (last: SOCKET)");
+      }
+    });
   }
   const status::FetchmailInfo& info() const override { return i; }
 };
@@ -332,101 +245,243 @@ std::size_t heapInUse() {
 #endif
 }
 
-TEST(CoordinatorSoak, WeeksOfFlappingKeepFdsAndHeapFlat) {
-  boost::asio::io_context io;
-  TimePoint now = fromUnix(1'800'000'000);
+struct MonthStats {
+  int toMultidrop = 0;
+  int toDirect = 0;
+  Duration direct{0};
+  std::size_t requests = 0;
+  int hijacksCaught = 0;
+  std::size_t fds0 = 0, fds1 = 0, heap0 = 0, heap1 = 0;
+  TimePoint measuredFrom{};  ///< when fds0/heap0 were taken
+  std::vector<std::string> violations;
+  std::map<std::string, int> replies;
+};
+
+/// One simulated month of the real engine and coordinator in the seeded world.
+MonthStats runMonth(std::uint32_t seed, bool offlineOnMultidrop) {
+  const TimePoint start = fromUnix(1'800'000'000);
+  ManualTime time(start);
+  spdlog::set_level(spdlog::level::warn);  // a month of info lines says nothing the stats do not
+  const auto tl = soak::Timeline::generate(seed, start, kDays);
+  World w(tl);
+  asio::io_context io;
+  WorldHttp http(io, w);
+  WorldDns dns(io, w);
   WorldLink link;
-  WorldDdns ddnsFake;
-  InstantFetcher fetcher(io);
-  status::Report lastPersisted;
-  int persists = 0;
-  int hookRuns = 0;
+  WorldFetcher fetcher(io, w);
+  MonthStats st;
+
+  const std::string dir = std::filesystem::temp_directory_path() / ("dynmx-soak-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const Policy policy = soakPolicy(offlineOnMultidrop);
+
+  ddns::EngineDeps ed;
+  ed.http = &http;
+  ed.dns = &dns;
+  ed.now = steadyNow;  // as `dynmx run` wires it
+  ed.readSecret = [](const std::string& file) { return SecretRead{"secret of " + file, ""}; };
+  ed.readInterface = [&w](const std::string& name) {
+    net::InterfaceInfo i;
+    i.name = name;
+    i.exists = true;
+    i.up = w.tl.linkUp(w.now);
+    if (i.up) i.ipv4 = {w.tl.addressAt(w.now)};
+    return i;
+  };
+  ddns::Engine engine(io, policy.ddns, dir + "/" + ddns::kStateFileName, ed);
 
   coord::Deps deps;
-  deps.now = [&now] { return now; };
+  deps.now = steadyNow;
   deps.link = &link;
-  deps.ddns = &ddnsFake;
+  deps.ddns = &engine;
   deps.fetcher = &fetcher;
   deps.installRc = [](const Policy&) -> Status<> { return Ok{}; };
-  deps.runHooks = [&hookRuns](const std::vector<Hook>&, const hooks::SwitchContext&,
-                              std::function<void(std::vector<status::HookRecord>)> done) {
-    ++hookRuns;
-    status::HookRecord r;
-    r.argv0 = "/usr/local/bin/mail-mode-changed";
-    r.ok = hookRuns % 3 != 0;
-    if (!r.ok) r.error = "exit 1";
-    done({r});
-  };
-  deps.persist = [&](const status::Report& r) {
-    lastPersisted = r;
-    ++persists;
-  };
-  deps.computeHealth = [](status::Report&) {};
-  Policy policy = soakPolicy(0);
-  policy.daemon.hooks = {Hook{{"/usr/local/bin/mail-mode-changed"}, 30s}};
-  coord::Coordinator c(io, policy, std::move(deps));
+  int persists = 0;
+  deps.persist = [&persists](const status::Report&) { ++persists; };
+  coord::Coordinator coordinator(io, policy, deps);
 
-  // One pure world per simulated week feeds the fakes; the coordinator only sees inputs.
-  std::optional<TimePoint> multidropSince;
-  int toDirect = 0;
-  std::vector<std::string> violations;
-  auto runWeek = [&](std::uint32_t seed) {
-    const auto tl = soak::Timeline::week(seed, now);
-    PureDaemon world(tl);
-    for (; now < tl.end; now += kStep) {
-      const mail::Decision dec = world.step(now);
-      // The world's own decision keeps its inputs (health grace) honest.
-      if (dec.mode != world.current.mode) world.current = {dec.mode, now};
-      link.state = {LinkType::Dedicated, tl.linkUp(now), tl.linkSince(now)};
-      ddnsFake.h = world.health;
-      const auto before = c.mode();
-      c.evaluate();
-      io.poll();
-      io.restart();
-      const auto after = c.mode();
-      if (before != after) {
-        if (after == mail::MailMode::Direct) {
-          ++toDirect;
-          if (multidropSince && now - *multidropSince < policy.health.holdDown)
-            violations.push_back(formatTime(now) + ": coordinator back to direct within the hold-down");
-        } else {
-          multidropSince = now;
-        }
-      }
-      if (c.mode() == mail::MailMode::Direct && !tl.linkUp(now) &&
-          now - tl.linkDownSince(now) >= policy.health.linkDownMax)
-        violations.push_back(formatTime(now) + ": coordinator direct with the link down");
+  auto settle = [&] {
+    io.restart();
+    io.poll();
+  };
+
+  link.state = {LinkType::Dedicated, tl.linkUp(start), start - 24h};
+  coordinator.start(std::nullopt);
+  engine.start([&coordinator](const ddns::PassReport&) { coordinator.evaluate(); });
+  settle();
+
+  // Slack the decision cannot beat: a verification runs every verify.interval, the TTL
+  // grace after our own update, the failing grace itself, and one step.
+  const Duration dnsSlack = policy.ddns.verify.interval + Duration{kTtl} + policy.health.ddnsFailingMax + 2 * kStep;
+  // Liveness bound after the hold-down: a 911 back-off may still run out (30 min), then a
+  // check (5 min), a verification (5 min), the TTL grace and a drain (3 min).
+  const Duration livenessBound = 30min + 5min + 5min + Duration{kTtl} + 3min + 2 * kStep;
+  std::optional<TimePoint> unsafeSince;
+  mail::MailMode mode = coordinator.mode();
+  std::vector<bool> hijackCaught(tl.hijacks.size(), false);
+  int generation = 0;
+  bool linkWasUp = link.state.up;
+  std::optional<TimePoint> livenessReported;
+  bool measured = false;
+
+  for (TimePoint now = start; now < tl.end;) {
+    time.advance(kStep);
+    now += kStep;
+    w.now = now;
+    if (steadyNow() != now) {
+      ADD_FAILURE() << "the manual clock and the world disagree";
+      break;
     }
-  };
+    // Measure once the bounded histories are full (the switch journal fills last).
+    if (!measured && static_cast<std::size_t>(st.toMultidrop + st.toDirect) > coord::kJournalSize) {
+      measured = true;
+      st.fds0 = openFds();
+      st.heap0 = heapInUse();
+      st.measuredFrom = now;
+    }
+    // Events the daemon would see: the link monitor, the admin's config fix.
+    const bool up = tl.linkUp(now);
+    if (up != linkWasUp) {
+      link.state = {LinkType::Dedicated, up, now};
+      linkWasUp = up;
+      coordinator.evaluate();
+      if (up) engine.requestPass(false);
+    }
+    if (tl.configGeneration(now) != generation) {
+      generation = tl.configGeneration(now);
+      engine.reconfigure(ddnsSection(generation, offlineOnMultidrop));
+    }
+    settle();
 
-  link.state = {LinkType::Dedicated, true, now - 24h};
-  ddnsFake.h = {mail::DdnsState::Unknown, now, "", ""};
-  c.start(std::nullopt);
-  io.poll();
-  io.restart();
-  multidropSince = now;
+    // Mode changes, and the drain that must come right before a return to direct.
+    const auto m = coordinator.mode();
+    const std::string at = formatTime(now);
+    if (m != mode) {
+      if (m == mail::MailMode::Direct) {
+        ++st.toDirect;
+        if (!fetcher.lastGoodDrain || now - *fetcher.lastGoodDrain > kStep)
+          st.violations.push_back(at + ": back to direct without a drain that saw the ISP box empty");
+      } else {
+        ++st.toMultidrop;
+      }
+      mode = m;
+    }
 
-  // Warm up until the journal is full (bounded history), then measure.
-  std::uint32_t seed = 100;
-  for (int i = 0; i < 12 && c.report().switches.size() < coord::kJournalSize; ++i) runWeek(seed++);
-  ASSERT_EQ(c.report().switches.size(), coord::kJournalSize) << "the warm-up filled the journal";
-  const std::size_t fds0 = openFds();
-  const std::size_t heap0 = heapInUse();
-  const int switches0 = toDirect;
-  for (int i = 0; i < 4; ++i) runWeek(seed++);
-  const std::size_t fds1 = openFds();
-  const std::size_t heap1 = heapInUse();
-
-  std::cout << "coordinator soak: " << toDirect << " returns to direct; fds " << fds0 << " -> "
-            << fds1 << ", heap " << heap0 << " -> " << heap1 << " bytes\n";
-  for (const auto& v : violations) ADD_FAILURE() << v;
-  EXPECT_GT(toDirect - switches0, 10) << "the measured weeks switched modes";
+    // Truth, independent of the engine's own view.
+    bool dnsWrong = tl.hijacked(now) || !tl.nameserversAnswer(now);
+    for (const auto& h : kHosts) dnsWrong = dnsWrong || w.provider.record(h) != tl.addressAt(now);
+    if (dnsWrong) {
+      if (!unsafeSince) unsafeSince = now;
+    } else {
+      unsafeSince.reset();
+    }
+    if (mode == mail::MailMode::Direct) {
+      st.direct += kStep;
+      if (!up && now - tl.linkDownSince(now) >= policy.health.linkDownMax + kStep)
+        st.violations.push_back(at + ": direct with the link down since " + formatTime(tl.linkDownSince(now)));
+      if (unsafeSince && now - *unsafeSince >= dnsSlack)
+        st.violations.push_back(at + ": direct while DNS has been wrong since " + formatTime(*unsafeSince));
+    } else {
+      for (std::size_t i = 0; i < tl.hijacks.size(); ++i)
+        if (tl.hijacks[i].covers(now)) hijackCaught[i] = true;
+    }
+    // Liveness: an undisturbed world gets mail back to direct (reported once per stretch).
+    const TimePoint quietSince = tl.lastDisturbance(now);
+    if (tl.environmentHealthy(now) && mode != mail::MailMode::Direct &&
+        now - quietSince >= policy.health.holdDown + livenessBound && livenessReported != quietSince) {
+      livenessReported = quietSince;
+      st.violations.push_back(at + ": still " + std::string(mail::toString(mode)) + " although the world is healthy since " +
+                              formatTime(quietSince) + " (ddns: " + engine.health().code + " " +
+                              engine.health().text + ")");
+    }
+  }
+  st.fds1 = openFds();
+  st.heap1 = heapInUse();
+  engine.stop();
+  settle();
+  for (const auto& v : w.provider.violations()) st.violations.push_back("provider: " + v);
+  st.requests = w.provider.requestCount();
+  st.hijacksCaught = static_cast<int>(std::count(hijackCaught.begin(), hijackCaught.end(), true));
+  for (const char* word : {"good", "nochg", "911", "dnserr", "badauth", "timeout", "offline"})
+    st.replies[word] = w.provider.replies(word);
   EXPECT_GT(persists, 100);
-  EXPECT_EQ(fds1, fds0) << "open file descriptors stay flat";
-  // Bounded history and no leaks: allow allocator noise, not growth per switch.
-  EXPECT_LT(heap1, heap0 + 64 * 1024) << "heap grew from " << heap0 << " to " << heap1;
-  EXPECT_LE(lastPersisted.switches.size(), coord::kJournalSize);
-  EXPECT_LE(lastPersisted.hooks.size(), coord::kJournalSize);
+  std::filesystem::remove_all(dir);
+  return st;
+}
+
+void expectHealthyMonth(const MonthStats& st, std::uint32_t seed) {
+  std::cout << "soak seed " << seed << " (" << kDays << " days, real engine + coordinator): " << st.requests
+            << " host updates sent (good " << st.replies.at("good") << ", nochg " << st.replies.at("nochg")
+            << ", 911 " << st.replies.at("911") << ", dnserr " << st.replies.at("dnserr") << ", badauth "
+            << st.replies.at("badauth") << ", timeout " << st.replies.at("timeout") << ", offline "
+            << st.replies.at("offline") << "), " << st.toMultidrop << " switches to multidrop, " << st.toDirect
+            << " back to direct, " << formatDuration(st.direct) << " direct, " << st.violations.size()
+            << " violations; from " << formatTime(st.measuredFrom) << " to the end: fds " << st.fds0 << " -> "
+            << st.fds1 << ", heap " << st.heap0 << " -> " << st.heap1 << " bytes\n";
+  for (const auto& v : st.violations) ADD_FAILURE() << v;
+  EXPECT_TRUE(st.violations.empty());
+  // The month must have exercised what it claims to (so this test can fail).
+  EXPECT_GE(st.replies.at("good"), 60) << "address changes reached the provider";
+  EXPECT_GE(st.replies.at("911") + st.replies.at("dnserr"), 1) << "an outage met a request";
+  EXPECT_GE(st.replies.at("badauth"), 1) << "a badauth episode met a request";
+  EXPECT_GE(st.toMultidrop, 10) << "outages, hijacks and offline periods moved mail to multidrop";
+  EXPECT_GE(st.toDirect, 10) << "mail came back to direct after each";
+  EXPECT_GE(st.hijacksCaught, 6) << "hijacks moved mail off direct";
+  EXPECT_GT(st.direct, 24h * 15) << "a mostly healthy month is mostly direct";
+  ASSERT_GT(st.fds0, 0u) << "the switch journal never filled: nothing was measured";
+  EXPECT_EQ(st.fds1, st.fds0) << "open file descriptors stay flat";
+  // Bounded histories and no leaks: allow allocator noise, not growth per pass or switch.
+  EXPECT_LT(st.heap1, st.heap0 + 64 * 1024) << "heap grew from " << st.heap0 << " to " << st.heap1;
+}
+
+class Month : public ::testing::TestWithParam<std::uint32_t> {};
+
+TEST_P(Month, RealEngineAndCoordinatorKeepEveryRule) {
+  const MonthStats st = runMonth(GetParam(), false);
+  expectHealthyMonth(st, GetParam());
+}
+
+INSTANTIATE_TEST_SUITE_P(Seeds, Month, ::testing::Values(1u, 20261123u));
+
+// offline_on_multidrop: the hosts are marked offline while mail is on multidrop. Today the
+// engine then never sees its hosts verified, health never turns healthy, and mail never
+// returns to direct (the offline=YES deadlock). KNOWN FAILING until the steer helper's fix
+// (issue 12, wave 2 design §1: the engine reports facts against the coordinator's intent
+// and keeps no offline mode of its own). Not disabled on purpose: a DISABLED_ test is a skip.
+TEST(MonthOfflineOnMultidrop, WaitsForTheOfflineDeadlockFixAndThenKeepsEveryRule) {
+  const MonthStats st = runMonth(1u, true);
+  expectHealthyMonth(st, 1u);
+  EXPECT_GE(st.replies.at("offline"), 1) << "offline=YES was sent on multidrop";
+}
+
+// The checker itself: a request inside a 911 back-off must be flagged (guards against a
+// checker that can never fire).
+TEST(MonthChecker, FlagsAProviderRuleBreak) {
+  const auto tl = soak::Timeline::generate(1, fromUnix(1'800'000'000), 7);
+  soak::ProviderChecker p(tl);
+  const auto& outage = *std::find_if(tl.provider.begin(), tl.provider.end(), [](const auto& e) {
+    return e.fault == soak::ProviderFault::Error911 || e.fault == soak::ProviderFault::DnsErr;
+  });
+  p.receive({outage.when.from, "office.example.test", "203.0.113.9", "fp", false});
+  p.receive({outage.when.from + 29min, "office.example.test", "203.0.113.9", "fp", false});
+  ASSERT_EQ(p.violations().size(), 1u);
+  EXPECT_NE(p.violations()[0].find("within 30 min after 911/dnserr"), std::string::npos);
+}
+
+TEST(MonthChecker, FlagsARequestFloodAndASameCredentialsRetryAfterBadauth) {
+  const auto tl = soak::Timeline::generate(1, fromUnix(1'800'000'000), 7);
+  soak::ProviderChecker p(tl);
+  const auto& bad = *std::find_if(tl.provider.begin(), tl.provider.end(),
+                                  [](const auto& e) { return e.fault == soak::ProviderFault::BadAuth; });
+  p.receive({bad.when.from, "office.example.test", "203.0.113.9", "fp", false});
+  p.receive({bad.when.from + 1min, "office.example.test", "203.0.113.9", "fp", false});
+  ASSERT_EQ(p.violations().size(), 1u);
+  EXPECT_NE(p.violations()[0].find("after badauth"), std::string::npos);
+  for (int i = 0; i <= soak::kMaxRequestsPerHostPerHour; ++i)
+    p.receive({bad.when.from + 2min + std::chrono::minutes(i), "mx.example.test",
+               "203.0.113." + std::to_string(10 + i), "fp" + std::to_string(i), false});
+  EXPECT_NE(p.violations().back().find("requests within an hour"), std::string::npos);
 }
 
 }  // namespace

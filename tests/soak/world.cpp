@@ -25,31 +25,35 @@ bool inAny(const std::vector<Episode>& eps, TimePoint t) {
 
 }  // namespace
 
-Timeline Timeline::week(std::uint32_t seed, TimePoint start) {
+Timeline Timeline::generate(std::uint32_t seed, TimePoint start, int days) {
   Dice dice{std::mt19937(seed)};
   Timeline tl;
   tl.start = start;
-  tl.end = start + hours(24 * 7);
+  tl.end = start + hours(24 * days);
 
-  // Link flaps: some shorter than linkDownMax (2m, grace), some longer.
+  // Link flaps: some shorter than linkDownMax (2m, grace), some longer, and now and then
+  // the office is offline for hours.
   for (TimePoint t = start + dice.between(hours(2), hours(6)); t < tl.end;
        t += dice.between(hours(3), hours(10))) {
-    const Duration down = dice.pick(2) == 0 ? dice.between(seconds(30), seconds(100))
-                                            : dice.between(minutes(3), minutes(20));
+    const int kind = dice.pick(6);
+    const Duration down = kind < 3   ? dice.between(seconds(30), seconds(100))
+                          : kind < 5 ? dice.between(minutes(3), minutes(20))
+                                     : dice.between(hours(2), hours(8));
     tl.linkDown.push_back({t, t + down});
+    t += down;
   }
 
-  // Provider outages, back to back with quiet stretches; one badauth episode fixed by the
-  // admin hours later (new password file = new fingerprint).
-  bool badauthDone = false;
+  // Provider outages, back to back with quiet stretches; a badauth episode every two weeks,
+  // fixed by the admin hours later (new password file = new fingerprint).
+  TimePoint nextBadauth = start + hours(60);
   for (TimePoint t = start + dice.between(hours(6), hours(14)); t < tl.end;
        t += dice.between(hours(8), hours(20))) {
     ProviderEpisode e;
-    if (!badauthDone && t > start + hours(60)) {
+    if (t > nextBadauth) {
       e.fault = ProviderFault::BadAuth;
       e.when = {t, t + dice.between(hours(2), hours(6))};
       tl.configFixes.push_back(e.when.until);
-      badauthDone = true;
+      nextBadauth = t + hours(24 * 14);
     } else {
       static constexpr ProviderFault kinds[] = {ProviderFault::Error911, ProviderFault::DnsErr,
                                                 ProviderFault::Timeout};
@@ -83,14 +87,41 @@ Timeline Timeline::week(std::uint32_t seed, TimePoint start) {
     tl.addresses.push_back({t, next});
   }
 
-  // Two hijacks and one nameserver outage.
-  for (int day : {2, 5}) {
-    const TimePoint from = start + hours(24 * day) + dice.between(hours(1), hours(20));
-    tl.hijacks.push_back({from, from + dice.between(hours(1), hours(3))});
+  // Two hijacks and one nameserver outage a week.
+  for (int week = 0; week * 7 < days; ++week) {
+    for (int day : {2, 5}) {
+      if (week * 7 + day >= days) continue;
+      const TimePoint from = start + hours(24 * (week * 7 + day)) + dice.between(hours(1), hours(20));
+      tl.hijacks.push_back({from, from + dice.between(hours(1), hours(3))});
+    }
+    if (week * 7 + 4 >= days) continue;
+    const TimePoint nsFrom = start + hours(24 * (week * 7 + 4)) + dice.between(hours(1), hours(20));
+    tl.nameserversDown.push_back({nsFrom, nsFrom + dice.between(minutes(20), minutes(90))});
   }
-  const TimePoint nsFrom = start + hours(24 * 4) + dice.between(hours(1), hours(20));
-  tl.nameserversDown.push_back({nsFrom, nsFrom + dice.between(minutes(20), minutes(90))});
   return tl;
+}
+
+TimePoint Timeline::lastDisturbance(TimePoint t) const {
+  TimePoint last = start;
+  auto see = [&](TimePoint x) {
+    if (x <= t && x > last) last = x;
+  };
+  for (const auto* eps : {&linkDown, &hijacks, &nameserversDown})
+    for (const auto& e : *eps) {
+      see(e.from);
+      see(e.until);
+    }
+  for (const auto& e : provider) {
+    see(e.when.from);
+    see(e.when.until);
+  }
+  for (const auto& a : addresses) see(a.at);
+  for (TimePoint f : configFixes) see(f);
+  return last;
+}
+
+bool Timeline::environmentHealthy(TimePoint t) const {
+  return linkUp(t) && providerFault(t) == ProviderFault::None && !hijacked(t) && nameserversAnswer(t);
 }
 
 bool Timeline::linkUp(TimePoint t) const { return !inAny(linkDown, t); }
@@ -146,11 +177,12 @@ std::string ProviderChecker::record(const std::string& host) const {
 }
 
 int ProviderChecker::replies(const std::string& word) const {
-  return static_cast<int>(std::count(replyWords_.begin(), replyWords_.end(), word));
+  const auto it = replyWords_.find(word);
+  return it == replyWords_.end() ? 0 : it->second;
 }
 
 ProviderChecker::Reply ProviderChecker::receive(const SeenRequest& req) {
-  requests_.push_back(req);
+  ++requestCount_;
   HostMemory& m = memory(req.host);
   const std::string when = formatTime(req.at);
   // The rules a provider bans clients for.
@@ -160,41 +192,59 @@ ProviderChecker::Reply ProviderChecker::receive(const SeenRequest& req) {
   if (m.badauthFingerprint && *m.badauthFingerprint == req.fingerprint)
     violations_.push_back(when + " " + req.host +
                           ": request after badauth with the same configuration");
-  if (!req.force && !m.confirmedToClient.empty() && req.myip == m.confirmedToClient)
+  // A client re-asserts a confirmed address only when the zone contradicts it, and at most
+  // every 30 minutes (more would be the repeated nochg that gets hosts blocked).
+  if (!req.offline && !m.confirmedToClient.empty() && req.myip == m.confirmedToClient && m.lastRequest &&
+      req.at < *m.lastRequest + std::chrono::minutes(30))
     violations_.push_back(when + " " + req.host + ": re-sent the confirmed address " + req.myip +
-                          " without force");
+                          " within 30 min of the previous request");
+  m.recent.push_back(req.at);
+  m.recent.erase(std::remove_if(m.recent.begin(), m.recent.end(),
+                                [&](TimePoint x) { return x <= req.at - std::chrono::hours(1); }),
+                 m.recent.end());
+  if (static_cast<int>(m.recent.size()) > kMaxRequestsPerHostPerHour)
+    violations_.push_back(when + " " + req.host + ": " + std::to_string(m.recent.size()) +
+                          " requests within an hour");
+  m.lastRequest = req.at;
 
   Reply r;
   switch (timeline_.providerFault(req.at)) {
     case ProviderFault::None: {
+      m.badauthFingerprint.reset();
+      if (req.offline) {
+        m.record = kOfflineAddress;
+        m.confirmedToClient.clear();
+        r.body = "good " + req.myip;
+        ++replyWords_["offline"];
+        break;
+      }
       const bool same = m.record == req.myip;
       m.record = req.myip;
       m.confirmedToClient = req.myip;
-      m.badauthFingerprint.reset();
       r.body = (same ? "nochg " : "good ") + req.myip;
-      replyWords_.push_back(same ? "nochg" : "good");
+      ++replyWords_[same ? "nochg" : "good"];
       break;
     }
     case ProviderFault::Error911:
       m.serverErrorAt = req.at;
       r.body = "911";
-      replyWords_.push_back("911");
+      ++replyWords_["911"];
       break;
     case ProviderFault::DnsErr:
       m.serverErrorAt = req.at;
       r.body = "dnserr";
-      replyWords_.push_back("dnserr");
+      ++replyWords_["dnserr"];
       break;
     case ProviderFault::BadAuth:
       m.badauthFingerprint = req.fingerprint;
       r.body = "badauth";
-      replyWords_.push_back("badauth");
+      ++replyWords_["badauth"];
       break;
     case ProviderFault::Timeout:
       // The worst case: the provider acted, but the reply never arrived.
-      m.record = req.myip;
+      m.record = req.offline ? kOfflineAddress : req.myip;
       r.transport = ddns::TransportFailure::Timeout;
-      replyWords_.push_back("timeout");
+      ++replyWords_["timeout"];
       break;
   }
   return r;

@@ -1,10 +1,13 @@
 // The coordinator with every effect faked: a fake clock, link, DDNS engine and fetcher.
-// The real maildecision makes the decisions.
+// The real maildecision makes the decisions. Time is ManualTime: the test only moves the
+// clock and polls the io_context; the coordinator's own review and retry timers do the
+// rest (the test calls evaluate() only where the engine or the link would: an event).
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
 
 #include "dynmx/coordinator.hpp"
+#include "dynmx/time.hpp"
 
 using namespace dynmx;
 using namespace std::chrono_literals;
@@ -79,7 +82,7 @@ Policy autoPolicy() {
 
 struct Fixture : ::testing::Test {
   boost::asio::io_context io;
-  TimePoint now = fromUnix(1'800'000'000);
+  ManualTime time{fromUnix(1'800'000'000)};
   FakeLink link;
   FakeDdns ddns;
   FakeFetcher fetcher;
@@ -89,9 +92,12 @@ struct Fixture : ::testing::Test {
   std::vector<status::Report> persisted;
   std::unique_ptr<coord::Coordinator> c;
 
-  void make(Policy p = autoPolicy()) {
+  /// Now on the coordinator's timeline (what the daemon wires: steadyNow).
+  static TimePoint now() { return steadyNow(); }
+
+  void make(Policy p = autoPolicy(), std::function<TimePoint()> clock = steadyNow) {
     coord::Deps deps;
-    deps.now = [this] { return now; };
+    deps.now = std::move(clock);
     deps.link = &link;
     deps.ddns = &ddns;
     deps.fetcher = &fetcher;
@@ -112,27 +118,38 @@ struct Fixture : ::testing::Test {
     deps.persist = [this](const status::Report& r) { persisted.push_back(r); };
     c = std::make_unique<coord::Coordinator>(io, std::move(p), std::move(deps));
   }
-  void advance(Duration d) {
-    now += d;
+  /// Run whatever is ready on the loop (timers that are due on the manual clock).
+  void settle() {
+    io.restart();
+    io.poll();
+  }
+  /// Time passes: only the coordinator's own timers act on it.
+  void advance(std::chrono::nanoseconds d) {
+    time.advance(d);
+    settle();
+  }
+  /// The engine finished a pass or the link monitor saw a change: the daemon's event.
+  void inputsChanged() {
     c->evaluate();
+    settle();
   }
 };
 
 }  // namespace
 
 TEST_F(Fixture, FreshStartIsMultidropUntilHoldDownThenDrainsBackToDirect) {
-  ddns.h = {mail::DdnsState::Healthy, now, "", ""};
-  link.state.since = now - 24h;
+  ddns.h = {mail::DdnsState::Healthy, now(), "", ""};
+  link.state.since = now() - 24h;
   make();
   c->start(std::nullopt);
   EXPECT_EQ(c->mode(), mail::MailMode::Multidrop);
   EXPECT_EQ(fetcher.starts, 1);
   EXPECT_EQ(rcInstalls, 1);
-  advance(59min);
+  advance(60min - 1s);
   EXPECT_EQ(c->mode(), mail::MailMode::Multidrop);
-  EXPECT_EQ(fetcher.drains, 0);
-  advance(1min);
-  ASSERT_EQ(fetcher.drains, 1) << "hold-down over: drain the ISP box before returning";
+  EXPECT_EQ(fetcher.drains, 0) << "the review timer must not fire inside the hold-down";
+  advance(2s);
+  ASSERT_EQ(fetcher.drains, 1) << "hold-down over: the review timer drains the ISP box before returning";
   EXPECT_TRUE(c->switching());
   EXPECT_EQ(c->mode(), mail::MailMode::Multidrop) << "not direct before the drain finished";
   fetcher.finishDrain(true);
@@ -153,15 +170,16 @@ TEST_F(Fixture, FailureOutlastingItsThresholdLeavesDirectAtOnceEvenIfHooksFail) 
   make();
   status::Report saved;
   saved.mode.current = "direct";
-  saved.mode.since = now - 48h;
+  saved.mode.since = now() - 48h;
   c->start(saved);
   EXPECT_EQ(c->mode(), mail::MailMode::Direct);
   EXPECT_EQ(fetcher.starts, 0);
-  ddns.h = {mail::DdnsState::Failing, now, "ddns.mismatch", "office.example.com resolves to 198.51.100.9"};
-  advance(4min);
+  ddns.h = {mail::DdnsState::Failing, now(), "ddns.mismatch", "office.example.com resolves to 198.51.100.9"};
+  inputsChanged();  // the engine's pass reports the mismatch, once
+  advance(5min - 1s);
   EXPECT_EQ(c->mode(), mail::MailMode::Direct) << "within the grace period";
-  advance(1min);
-  EXPECT_EQ(c->mode(), mail::MailMode::Multidrop);
+  advance(2s);
+  EXPECT_EQ(c->mode(), mail::MailMode::Multidrop) << "the review timer ends the grace without a new event";
   EXPECT_EQ(fetcher.starts, 1);
   EXPECT_EQ(ddns.offlineCalls, std::vector<bool>{true});
   ASSERT_EQ(hookRuns.size(), 1u);
@@ -174,12 +192,12 @@ TEST_F(Fixture, FailureOutlastingItsThresholdLeavesDirectAtOnceEvenIfHooksFail) 
 }
 
 TEST_F(Fixture, FailedDrainKeepsMultidropAndFetching) {
-  ddns.h = {mail::DdnsState::Healthy, now - 2h, "", ""};
-  link.state.since = now - 24h;
+  ddns.h = {mail::DdnsState::Healthy, now() - 2h, "", ""};
+  link.state.since = now() - 24h;
   make();
   status::Report saved;
   saved.mode.current = "multidrop";
-  saved.mode.since = now - 2h;
+  saved.mode.since = now() - 2h;
   c->start(saved);
   ASSERT_EQ(fetcher.drains, 1);
   fetcher.finishDrain(false);
@@ -189,7 +207,7 @@ TEST_F(Fixture, FailedDrainKeepsMultidropAndFetching) {
   advance(coord::kRetryAfterFailure - 1s);
   EXPECT_EQ(fetcher.drains, 1);
   advance(1s);
-  EXPECT_EQ(fetcher.drains, 2) << "retried after kRetryAfterFailure";
+  EXPECT_EQ(fetcher.drains, 2) << "the retry timer tries again after kRetryAfterFailure";
   auto r = c->report();
   bool sawDrainReason = false;
   for (const auto& reason : r.mode.reasons) sawDrainReason |= reason.code == "drain.failed";
@@ -198,18 +216,22 @@ TEST_F(Fixture, FailedDrainKeepsMultidropAndFetching) {
 }
 
 TEST_F(Fixture, FailureDuringDrainCancelsTheReturn) {
-  ddns.h = {mail::DdnsState::Healthy, now - 2h, "", ""};
-  link.state.since = now - 24h;
+  ddns.h = {mail::DdnsState::Healthy, now() - 2h, "", ""};
+  link.state.since = now() - 24h;
   make();
   status::Report saved;
   saved.mode.current = "multidrop";
-  saved.mode.since = now - 2h;
+  saved.mode.since = now() - 2h;
   c->start(saved);
   ASSERT_EQ(fetcher.drains, 1);
-  link.state = {LinkType::Dedicated, false, now};  // the link drops while we drain
+  EXPECT_EQ(fetcher.starts, 1);
+  link.state = {LinkType::Dedicated, false, now()};  // the link drops while we drain
   fetcher.finishDrain(true);
   EXPECT_EQ(c->mode(), mail::MailMode::Multidrop);
-  EXPECT_GE(fetcher.starts, 1);
+  EXPECT_FALSE(c->switching());
+  EXPECT_EQ(fetcher.starts, 2) << "fetchmail runs again after the cancelled return";
+  EXPECT_TRUE(fetcher.i.running);
+  EXPECT_TRUE(c->report().switches.empty()) << "no switch was journaled";
 }
 
 TEST_F(Fixture, RcInstallFailureStillKeepsMailOffDirect) {
@@ -217,30 +239,40 @@ TEST_F(Fixture, RcInstallFailureStillKeepsMailOffDirect) {
   make();
   status::Report saved;
   saved.mode.current = "direct";
-  saved.mode.since = now - 48h;
+  saved.mode.since = now() - 48h;
   c->start(saved);
-  link.state = {LinkType::Dedicated, false, now};
-  advance(2min);
+  link.state = {LinkType::Dedicated, false, now()};
+  inputsChanged();  // the link monitor's event
+  advance(2min + 1s);
   EXPECT_EQ(c->mode(), mail::MailMode::Multidrop);
   EXPECT_EQ(fetcher.starts, 0);
+  EXPECT_EQ(rcInstalls, 1);
   auto r = c->report();
   bool sawRc = false;
   for (const auto& reason : r.mode.reasons) sawRc |= reason.code == "fetchmail.rc_failed";
   EXPECT_TRUE(sawRc);
+  // The retry timer installs again after kRetryAfterFailure, and fetchmail starts once it works.
+  advance(coord::kRetryAfterFailure - 1s);
+  EXPECT_EQ(rcInstalls, 1);
+  rcFails = false;
+  advance(1s);
+  EXPECT_EQ(rcInstalls, 2);
+  EXPECT_EQ(fetcher.starts, 1);
 }
 
 TEST_F(Fixture, RestartResumesPersistedModeWithoutFlapping) {
   make();
   status::Report saved;
   saved.mode.current = "direct";
-  saved.mode.since = now - 10h;
-  saved.switches.push_back({now - 10h, "multidrop", "direct", {"auto.healthy"}, ""});
-  ddns.h = {mail::DdnsState::Unknown, now, "", ""};  // nothing checked yet after the restart
+  saved.mode.since = now() - 10h;
+  saved.switches.push_back({now() - 10h, "multidrop", "direct", {"auto.healthy"}, ""});
+  ddns.h = {mail::DdnsState::Unknown, now(), "", ""};  // nothing checked yet after the restart
   c->start(saved);
   EXPECT_EQ(c->mode(), mail::MailMode::Direct);
   EXPECT_EQ(fetcher.starts, 0);
   EXPECT_EQ(c->report().switches.size(), 1u);
-  ddns.h = {mail::DdnsState::Healthy, now, "", ""};
+  ddns.h = {mail::DdnsState::Healthy, now(), "", ""};
+  inputsChanged();
   advance(1min);
   EXPECT_EQ(c->mode(), mail::MailMode::Direct);
   EXPECT_EQ(c->report().switches.size(), 1u);
@@ -267,7 +299,7 @@ TEST_F(Fixture, InvalidReloadKeepsRunningPolicyAndReportsErrors) {
 TEST_F(Fixture, ExplicitMultidropNeverDrains) {
   Policy p = autoPolicy();
   p.mail.mode = MailPolicy::Multidrop;
-  ddns.h = {mail::DdnsState::Healthy, now - 48h, "", ""};
+  ddns.h = {mail::DdnsState::Healthy, now() - 48h, "", ""};
   make(p);
   c->start(std::nullopt);
   advance(72h);
@@ -298,9 +330,58 @@ TEST_F(Fixture, DirectPolicyResumingFromMultidropWithoutIspSwitchesWithoutDraini
   make(p);
   status::Report saved;
   saved.mode.current = "multidrop";
-  saved.mode.since = now - 2h;
+  saved.mode.since = now() - 2h;
   c->start(saved);
   EXPECT_EQ(c->mode(), mail::MailMode::Direct);
   EXPECT_EQ(fetcher.drains, 0) << "no ISP mailbox: nothing to drain";
   ASSERT_EQ(c->report().switches.size(), 1u);
+}
+
+// Item 2: a stepped wall clock (NTP, an admin) changes no window. The daemon wires
+// steadyNow; the same test with the wall clock wired in fails (the control below).
+TEST_F(Fixture, WallClockStepsNeitherSkipNorStretchTheHoldDown) {
+  ddns.h = {mail::DdnsState::Healthy, now(), "", ""};
+  link.state.since = now() - 24h;
+  make();
+  c->start(std::nullopt);
+  time.stepWall(3h);  // forward: a wall-clock hold-down would be over at once
+  inputsChanged();    // and the next DDNS pass would see it
+  advance(30min);
+  EXPECT_EQ(fetcher.drains, 0) << "a forward step skipped the hold-down";
+  time.stepWall(-7h);  // back: a wall-clock hold-down would last 4 more hours
+  inputsChanged();
+  advance(30min - 1s);
+  EXPECT_EQ(fetcher.drains, 0);
+  advance(2s);
+  EXPECT_EQ(fetcher.drains, 1) << "a backward step stretched the hold-down";
+}
+
+TEST_F(Fixture, WallClockStepsDoNotShortenTheRetryAfterAFailedDrain) {
+  ddns.h = {mail::DdnsState::Healthy, now() - 2h, "", ""};
+  link.state.since = now() - 24h;
+  make();
+  status::Report saved;
+  saved.mode.current = "multidrop";
+  saved.mode.since = now() - 2h;
+  c->start(saved);
+  ASSERT_EQ(fetcher.drains, 1);
+  fetcher.finishDrain(false);
+  time.stepWall(2h);
+  inputsChanged();
+  advance(coord::kRetryAfterFailure - 1s);
+  EXPECT_EQ(fetcher.drains, 1) << "a forward step shortened the retry window";
+  advance(1s);
+  EXPECT_EQ(fetcher.drains, 2);
+}
+
+// The control: wired to the wall clock (as before the Clock seam) the same steps skip the
+// hold-down, so the test above can fail.
+TEST_F(Fixture, WallClockWiringWouldSkipTheHoldDown) {
+  ddns.h = {mail::DdnsState::Healthy, wallNow(), "", ""};
+  link.state.since = wallNow() - 24h;
+  make(autoPolicy(), wallNow);
+  c->start(std::nullopt);
+  time.stepWall(3h);
+  inputsChanged();
+  EXPECT_EQ(fetcher.drains, 1) << "the wall-clock wiring is the bug this guards against";
 }

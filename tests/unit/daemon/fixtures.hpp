@@ -86,11 +86,13 @@ inline std::string readAll(const std::string& path) {
   return ss.str();
 }
 
-/// Compare with a golden file; DYNMX_UPDATE_GOLDEN=1 rewrites it instead.
+/// Compare with a golden file; DYNMX_UPDATE_GOLDEN=1 rewrites it instead, and fails (a run
+/// that rewrites compared nothing, so it must never pass).
 inline void expectGolden(const std::string& name, const std::string& actual) {
   const std::string path = std::string(DYNMX_TEST_DATA_DIR) + "/golden/" + name;
-  if (std::getenv("DYNMX_UPDATE_GOLDEN")) {
+  if (const char* update = std::getenv("DYNMX_UPDATE_GOLDEN"); update != nullptr && std::string(update) == "1") {
     std::ofstream(path) << actual;
+    ADD_FAILURE() << "rewrote " << path << " (DYNMX_UPDATE_GOLDEN=1): review the diff, then run without it";
     return;
   }
   EXPECT_EQ(readAll(path), actual) << "golden file " << path;

@@ -1,5 +1,6 @@
 // renderRc(): golden files for representative policies, and the refusals that keep mail
-// from being misrouted. Regenerate goldens with DYNMX_UPDATE_GOLDEN=1 and review the diff.
+// from being misrouted. Regenerate goldens with DYNMX_UPDATE_GOLDEN=1 (that run fails on
+// purpose), review the diff, and run again without it.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -25,7 +26,8 @@ void expectGolden(const std::string& name, const std::string& text) {
   const char* update = std::getenv("DYNMX_UPDATE_GOLDEN");
   if (update != nullptr && std::string(update) == "1") {
     std::ofstream(path, std::ios::binary) << text;
-    GTEST_SKIP() << "rewrote " << path;
+    // Never a pass (nor a skip): a run that rewrites its goldens compared nothing.
+    FAIL() << "rewrote " << path << " (DYNMX_UPDATE_GOLDEN=1): review the diff, then run without it";
   }
   std::ifstream f(path, std::ios::binary);
   ASSERT_TRUE(f.good()) << "missing golden " << path << " (run with DYNMX_UPDATE_GOLDEN=1)";

@@ -1,5 +1,7 @@
 // The supervisor against a scripted stand-in for fetchmail (a process fake): restarts
-// with back-off, drain until empty, bounded drain, and exit-code interpretation.
+// with back-off, drain until empty, bounded drain, and exit-code interpretation. The
+// supervisor's timers (restart back-off, kill grace, drain retry) run on ManualTime: the
+// test moves the clock; it waits (bounded) only for the real child processes.
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
@@ -9,6 +11,7 @@
 
 #include "dynmx/atomic_file.hpp"
 #include "dynmx/fetchmail_supervisor.hpp"
+#include "dynmx/time.hpp"
 
 using namespace dynmx;
 using namespace std::chrono_literals;
@@ -34,15 +37,24 @@ struct TempDir {
   }
 };
 
-// Run the loop until `pred` holds, bounded so a hang fails instead of blocking.
+// Run the loop until `pred` holds: the wait is for a real child process (its output, its
+// exit), never for a supervisor timer; bounded so a hang fails instead of blocking.
 template <typename Pred>
 bool runUntil(boost::asio::io_context& io, Pred pred, std::chrono::seconds bound = 20s) {
   auto deadline = std::chrono::steady_clock::now() + bound;
   while (!pred()) {
     if (std::chrono::steady_clock::now() > deadline) return false;
+    io.restart();
     io.run_one_for(50ms);
   }
   return true;
+}
+
+// Simulated time passes; whatever became due runs.
+void advance(ManualTime& time, boost::asio::io_context& io, std::chrono::nanoseconds d) {
+  time.advance(d);
+  io.restart();
+  io.poll();
 }
 
 fetchmail::SupervisorConfig config(const TempDir& d) {
@@ -50,8 +62,8 @@ fetchmail::SupervisorConfig config(const TempDir& d) {
   c.binary = std::string(DYNMX_TEST_DATA_DIR) + "/fake-fetchmail.sh";
   c.rcPath = (d.path / "rc").string();
   c.home = d.path.string();
-  c.restartBackoffMin = 1ms;
-  c.restartBackoffMax = 4ms;
+  c.restartBackoffMin = 1s;
+  c.restartBackoffMax = 4s;
   c.maxDrainPolls = 4;
   return c;
 }
@@ -107,6 +119,7 @@ TEST(FetchmailSpec, DaemonAndOneShotArguments) {
 }
 
 TEST(Supervisor, RunsAndStopsTheDaemon) {
+  ManualTime time(fromUnix(1'800'000'000));
   TempDir d;
   boost::asio::io_context io;
   auto launcher = makeProcessLauncher(io);
@@ -123,18 +136,33 @@ TEST(Supervisor, RunsAndStopsTheDaemon) {
 }
 
 TEST(Supervisor, RestartsACrashingFetchmailWithBackoff) {
+  ManualTime time(fromUnix(1'800'000'000));
   TempDir d;
   d.write("daemon-exit", "2\n");
   boost::asio::io_context io;
   auto launcher = makeProcessLauncher(io);
   fetchmail::Supervisor sup(io, *launcher, config(d), {});
   sup.start();
-  ASSERT_TRUE(runUntil(io, [&] { return sup.info().restarts >= 3; }));
-  EXPECT_EQ(sup.info().lastExit, 2);
-  EXPECT_NE(sup.info().lastError.find("SOCKET"), std::string::npos);
+  EXPECT_TRUE(sup.info().running);
+  // Back-off 1 s, 2 s, 4 s, then capped at 4 s: not a moment earlier, and at once when due.
+  int restarts = 0;
+  for (auto backoff : {1s, 2s, 4s, 4s}) {
+    ASSERT_TRUE(runUntil(io, [&] { return sup.info().restarts == restarts + 1; })) << "crash " << restarts + 1;
+    ++restarts;
+    EXPECT_FALSE(sup.info().running);
+    EXPECT_EQ(sup.info().lastExit, 2);
+    EXPECT_NE(sup.info().lastError.find("SOCKET"), std::string::npos);
+    advance(time, io, backoff - 1ms);
+    EXPECT_FALSE(sup.info().running) << "restarted before the " << backoff.count() << " s back-off";
+    sup.start();  // the coordinator asking again must not cut the back-off short
+    EXPECT_FALSE(sup.info().running);
+    if (restarts == 4) fs::remove(d.path / "daemon-exit");  // the next one stays up
+    advance(time, io, 1ms);
+    EXPECT_TRUE(sup.info().running) << "not restarted when the " << backoff.count() << " s back-off ended";
+  }
   // Once it stops crashing, it stays up.
-  fs::remove(d.path / "daemon-exit");
   ASSERT_TRUE(runUntil(io, [&] { return sup.info().running && sup.info().polls >= 1; }));
+  EXPECT_EQ(sup.info().restarts, 4);
   // A clean poll ends the failure: status no longer names it.
   EXPECT_EQ(sup.info().lastError, "");
   EXPECT_EQ(sup.info().lastExit, 1);
@@ -142,12 +170,14 @@ TEST(Supervisor, RestartsACrashingFetchmailWithBackoff) {
   sup.stop([&] { stopped = true; });
   ASSERT_TRUE(runUntil(io, [&] { return stopped; }));
   int restartsAfterStop = sup.info().restarts;
-  // No restart after an intentional stop: run the loop a little and look again.
-  io.run_for(20ms);
+  // No restart after an intentional stop, however long we wait.
+  advance(time, io, 1h);
   EXPECT_EQ(sup.info().restarts, restartsAfterStop);
+  EXPECT_FALSE(sup.info().running);
 }
 
 TEST(Supervisor, DrainPollsUntilTheBoxIsEmpty) {
+  ManualTime time(fromUnix(1'800'000'000));
   TempDir d;
   d.write("oneshot-codes", "0\n0\n1\n");
   boost::asio::io_context io;
@@ -165,6 +195,7 @@ TEST(Supervisor, DrainPollsUntilTheBoxIsEmpty) {
 }
 
 TEST(Supervisor, DrainIsBoundedAndReportsWhy) {
+  ManualTime time(fromUnix(1'800'000'000));
   TempDir d;
   d.write("oneshot-codes", "0\n0\n0\n0\n0\n0\n");
   boost::asio::io_context io;
@@ -182,6 +213,7 @@ TEST(Supervisor, DrainIsBoundedAndReportsWhy) {
 }
 
 TEST(Supervisor, AuthenticationFailureIsReported) {
+  ManualTime time(fromUnix(1'800'000'000));
   TempDir d;
   d.write("oneshot-codes", "3\n3\n3\n3\n");
   boost::asio::io_context io;
@@ -189,13 +221,22 @@ TEST(Supervisor, AuthenticationFailureIsReported) {
   fetchmail::Supervisor sup(io, *launcher, config(d), {});
   std::optional<bool> drained;
   sup.drain([&](bool ok, const std::string&) { drained = ok; });
+  // After a failed poll the drain waits the back-off (1 s) before the next one.
+  for (int poll = 1; poll < 4; ++poll) {
+    ASSERT_TRUE(runUntil(io, [&] { return sup.info().polls == poll; })) << "poll " << poll;
+    advance(time, io, 999ms);
+    EXPECT_EQ(d.lines("calls"), poll) << "polled again inside the back-off";
+    advance(time, io, 1ms);
+  }
   ASSERT_TRUE(runUntil(io, [&] { return drained.has_value(); }));
+  EXPECT_EQ(d.lines("calls"), 4);
   EXPECT_FALSE(*drained);
   EXPECT_EQ(sup.info().lastExit, 3);
   EXPECT_NE(sup.info().lastError.find("AUTHFAIL"), std::string::npos);
 }
 
 TEST(Supervisor, MissingBinaryIsAnErrorNotACrashLoopOfTheDaemon) {
+  ManualTime time(fromUnix(1'800'000'000));
   TempDir d;
   auto c = config(d);
   c.binary = "/nonexistent/fetchmail";
@@ -203,7 +244,11 @@ TEST(Supervisor, MissingBinaryIsAnErrorNotACrashLoopOfTheDaemon) {
   auto launcher = makeProcessLauncher(io);
   fetchmail::Supervisor sup(io, *launcher, c, {});
   sup.start();
-  ASSERT_TRUE(runUntil(io, [&] { return sup.info().restarts >= 2; }));
+  EXPECT_EQ(sup.info().restarts, 1) << "a failed launch counts as one crash";
+  advance(time, io, 999ms);
+  EXPECT_EQ(sup.info().restarts, 1) << "not retried inside the back-off (no crash loop)";
+  advance(time, io, 1ms);
+  EXPECT_EQ(sup.info().restarts, 2);
   EXPECT_FALSE(sup.info().running);
   EXPECT_EQ(sup.info().lastExit, 127);
   EXPECT_NE(sup.info().lastError.find("No such file"), std::string::npos) << sup.info().lastError;
