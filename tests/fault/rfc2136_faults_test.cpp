@@ -14,6 +14,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <chrono>
+#include <functional>
 #include <iostream>
 #include <string>
 
@@ -176,54 +177,157 @@ void writeKey(const std::string& path, const LoopbackWorld& w, const std::string
   giveToDaemonUser(path);
 }
 
-TEST(Rfc2136Faults, Daemon) {
-  ASSERT_EQ(::geteuid(), 0u)
-      << "the daemon-level rfc2136 faults need root (dovecot mail users, fetchmail as nobody)";
-  LoopbackWorld w(dynmxBinary(), DYNDNS2D_BINARY, "f2136d");
+/// named again on its own config and port (stopped first if running).
+class NamedRestarts {
+ public:
+  void restart(LoopbackWorld& w, const std::string& grantTypes = "") {
+    stop(w);
+    const std::string conf = w.dir.path() + "/named/named.conf";
+    if (!grantTypes.empty()) {
+      std::string text = testbed::slurp(conf);
+      const auto at = text.find(" zonesub ");
+      ASSERT_NE(at, std::string::npos) << text;
+      text.replace(at + 9, text.find(';', at) - at - 9, grantTypes);
+      testbed::writeTextFile(conf, text, 0644);
+    }
+    auto p = testbed::ServerProcess::start({"named", "-g", "-4", "-n", "1", "-c", conf},
+                                           w.dir.path() + "/named/named." + std::to_string(++n_) + ".log");
+    ASSERT_TRUE(p.ok()) << p.error();
+    current_ = std::move(*p);
+    ASSERT_TRUE(current_->waitForPort(w.named->port(), 20s).ok()) << current_->log();
+    ASSERT_TRUE(eventually([&] { return w.named->dig(w.named->zone(), "SOA").ok(); }, 20s))
+        << current_->log();
+  }
+  void stop(LoopbackWorld& w) {
+    w.named->stop();
+    if (current_) current_->stop();
+  }
+
+  NamedRestarts() = default;
+  NamedRestarts(const NamedRestarts&) = delete;
+  NamedRestarts& operator=(const NamedRestarts&) = delete;
+  ~NamedRestarts() {
+    if (current_) current_->stop();
+  }
+
+ private:
+  std::unique_ptr<testbed::ServerProcess> current_;
+  int n_ = 0;
+};
+
+/// A fault present when `dynmx run` starts, so its first publication meets it.
+struct StartupFault {
+  std::string tag;
+  std::function<void(LoopbackWorld&, const std::string& keyFile, NamedRestarts&)> inject;
+  std::function<void(LoopbackWorld&, const std::string& keyFile, NamedRestarts&)> restore;
+  std::string named;                        ///< what status must name while the fault lasts
+  std::chrono::seconds publishBound = 60s;  ///< from the restore to the published record
+};
+
+void runStartupFault(Scenario& s, const StartupFault& f) {
+  LoopbackWorld w(dynmxBinary(), DYNDNS2D_BINARY, "f2136" + f.tag.substr(0, 3));
+  NamedRestarts restarts;  // destroyed first: a restarted named stops before the world's dir goes
   ASSERT_TRUE(w.start().ok());
   // No record yet: dynmx's first publication is guarded by "the A RRset does not exist".
   auto del = w.named->nsupdate(std::string("update delete ") + testbed::kWorldHost + " A\n");
   ASSERT_TRUE(del.succeeded()) << del.out << del.err;
   const std::string keyFile = w.dir.path() + "/dynmx.key";
-  writeKey(keyFile, w, kOtherSecret);  // the wrong secret: BADSIG
+  writeKey(keyFile, w, w.named->keySecret());
   testbed::writeTextFile(w.policyPath, rfc2136Policy(w, keyFile), 0644);
   auto check = w.dynmx({"check", "-c", w.policyPath});
   ASSERT_EQ(check.first, 0) << check.second;
 
-  FaultClass rfc("rfc2136");
-  rfc.scenario("daemon-badsig", [&](Scenario& s) {
-    ASSERT_TRUE(w.startDaemon().ok());
-    MailLedger ledger;
-    ledger.deposit(w, "badsig-1", "alice@example.com", "alice");
-    ASSERT_TRUE(w.waitForMode("multidrop", 90s)) << statusOf(w).dump(2) << w.daemon->log();
-    Json st;
-    EXPECT_TRUE(eventually(
-        [&] {
-          st = statusOf(w);
-          return st.dump().find("BADSIG") != std::string::npos;
-        },
-        30s))
-        << "status does not name BADSIG:\n"
-        << st.dump(2);
-    auto text = w.statusText();
-    EXPECT_NE(text.second.find("BADSIG"), std::string::npos) << text.second;
-    std::cout << "[ named    ] " << text.second << std::endl;
-    EXPECT_EQ(digText(*w.named, testbed::kWorldHost), "") << "nothing may be published with a bad key";
-    ledger.deposit(w, "badsig-2", "Bob@Example.COM", "bob");
-    EXPECT_TRUE(ledger.waitAll(w, 60s)) << "mail not fetched on multidrop\n" << w.daemon->log();
+  f.inject(w, keyFile, restarts);
+  ASSERT_TRUE(w.startDaemon().ok());
+  MailLedger ledger;
+  ledger.deposit(w, f.tag + "-1", "alice@example.com", "alice");
+  ASSERT_TRUE(w.waitForMode("multidrop", 90s)) << f.tag << "\n" << statusOf(w).dump(2) << w.daemon->log();
+  Json st;
+  EXPECT_TRUE(eventually(
+      [&] {
+        st = statusOf(w);
+        return st.dump().find(f.named) != std::string::npos;
+      },
+      30s))
+      << f.tag << ": status does not name " << f.named << ":\n"
+      << st.dump(2);
+  auto text = w.statusText();
+  EXPECT_NE(text.second.find(f.named), std::string::npos) << text.second;
+  std::cout << "[ named    ] " << f.tag << ": " << text.second << std::endl;
+  if (auto a = w.named->dig(testbed::kWorldHost); a.ok()) {  // a stopped primary answers nothing
+    EXPECT_EQ(*a, "") << f.tag << ": nothing may be published";
+  }
+  ledger.deposit(w, f.tag + "-2", "Bob@Example.COM", "bob");
+  ledger.deposit(w, f.tag + "-3", "stranger@example.com", "postmaster");
+  EXPECT_TRUE(ledger.waitAll(w, 60s)) << f.tag << ": mail not fetched on multidrop\n" << w.daemon->log();
+  ASSERT_TRUE(daemonAnswers(w)) << w.daemon->log();
 
-    // The admin installs the right key: the next pass publishes, mail returns to direct.
-    writeKey(keyFile, w, w.named->keySecret());
-    EXPECT_TRUE(
-        eventually([&] { return digText(*w.named, testbed::kWorldHost) == testbed::kWorldAddress; }, 60s))
-        << statusOf(w).dump(2);
-    EXPECT_TRUE(w.waitForMode("direct", 120s)) << statusOf(w).dump(2);
-    EXPECT_EQ(w.dovecot->count("office"), 0u) << "mail left at the ISP after the switch back";
-    ASSERT_TRUE(daemonAnswers(w)) << w.daemon->log();
-    s.lost = ledger.lost(w);
+  // The admin fixes it: the next try publishes, mail returns to direct.
+  f.restore(w, keyFile, restarts);
+  EXPECT_TRUE(eventually([&] { return digText(*w.named, testbed::kWorldHost) == testbed::kWorldAddress; },
+                         f.publishBound))
+      << f.tag << ": not published after the fix\n"
+      << statusOf(w).dump(2);
+  EXPECT_TRUE(w.waitForMode("direct", 120s)) << f.tag << "\n" << statusOf(w).dump(2);
+  EXPECT_EQ(w.dovecot->count("office"), 0u) << f.tag << ": mail left at the ISP after the switch back";
+  ASSERT_TRUE(daemonAnswers(w)) << w.daemon->log();
+  s.lost = ledger.lost(w);
+  w.daemon->stop(20s);
+}
+
+TEST(Rfc2136Faults, Daemon) {
+  ASSERT_EQ(::geteuid(), 0u)
+      << "the daemon-level rfc2136 faults need root (dovecot mail users, fetchmail as nobody)";
+  FaultClass rfc("rfc2136");
+
+  // A wrong secret: BADSIG stops updates; a new key file lifts the stop.
+  rfc.scenario("daemon-badsig", [&](Scenario& s) {
+    runStartupFault(
+        s,
+        {"badsig",
+         [](LoopbackWorld& w, const std::string& k, NamedRestarts&) { writeKey(k, w, kOtherSecret); },
+         [](LoopbackWorld& w, const std::string& k, NamedRestarts&) { writeKey(k, w, w.named->keySecret()); },
+         "BADSIG"});
+  });
+
+  // A key name the server does not know: BADKEY.
+  rfc.scenario("daemon-badkey", [&](Scenario& s) {
+    runStartupFault(
+        s,
+        {"badkey",
+         [](LoopbackWorld& w, const std::string& k, NamedRestarts&) {
+           ::unlink(k.c_str());
+           testbed::writeTextFile(k,
+                                  "key \"not-on-the-server\" { algorithm hmac-sha256; secret \"" +
+                                      w.named->keySecret() + "\"; };\n",
+                                  0600);
+           giveToDaemonUser(k);
+         },
+         [](LoopbackWorld& w, const std::string& k, NamedRestarts&) { writeKey(k, w, w.named->keySecret()); },
+         "BADKEY"});
+  });
+
+  // The update-policy does not grant A: REFUSED stops the host; the admin adds the grant and
+  // replaces the key file (a stop lasts until the account changes).
+  rfc.scenario("daemon-refused", [&](Scenario& s) {
+    runStartupFault(
+        s, {"refused", [](LoopbackWorld& w, const std::string&, NamedRestarts& r) { r.restart(w, "TXT"); },
+            [](LoopbackWorld& w, const std::string& k, NamedRestarts& r) {
+              r.restart(w, "A AAAA TXT MX");
+              writeKey(k, w, w.named->keySecret());
+            },
+            "REFUSED"});
+  });
+
+  // The primary is down when the daemon starts: connection refused, retried with back-off
+  // (1 minute after the first failure), published once named is back.
+  rfc.scenario("daemon-primary-down", [&](Scenario& s) {
+    runStartupFault(
+        s, {"primary-down", [](LoopbackWorld& w, const std::string&, NamedRestarts&) { w.named->stop(); },
+            [](LoopbackWorld& w, const std::string&, NamedRestarts& r) { r.restart(w); },
+            "connection-refused", 150s});
   });
   rfc.report();
-  if (w.daemon) w.daemon->stop(20s);
 }
 
 }  // namespace
