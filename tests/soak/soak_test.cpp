@@ -496,7 +496,9 @@ TEST_P(Month, RealEngineAndCoordinatorKeepEveryRule) {
   expectHealthyMonth(st, GetParam());
 }
 
-INSTANTIATE_TEST_SUITE_P(Seeds, Month, ::testing::Values(1u, 20261123u));
+// One seed here and another in MonthOfflineOnMultidrop: about 40 CPU-seconds a month under
+// ASan, so the two fit the CI budget of ~2 minutes on 2 cores.
+INSTANTIATE_TEST_SUITE_P(Seeds, Month, ::testing::Values(1u));
 
 // offline_on_multidrop: the hosts are marked offline while mail is on multidrop. Today the
 // engine then never sees its hosts verified, health never turns healthy, and mail never
@@ -504,8 +506,8 @@ INSTANTIATE_TEST_SUITE_P(Seeds, Month, ::testing::Values(1u, 20261123u));
 // (issue 12, wave 2 design §1: the engine reports facts against the coordinator's intent
 // and keeps no offline mode of its own). Not disabled on purpose: a DISABLED_ test is a skip.
 TEST(MonthOfflineOnMultidrop, WaitsForTheOfflineDeadlockFixAndThenKeepsEveryRule) {
-  const MonthStats st = runMonth(1u, true);
-  expectHealthyMonth(st, 1u);
+  const MonthStats st = runMonth(20261123u, true);
+  expectHealthyMonth(st, 20261123u);
   EXPECT_GE(st.replies.at("offline"), 1) << "offline=YES was sent on multidrop";
 }
 
