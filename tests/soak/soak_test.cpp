@@ -1,7 +1,7 @@
 // A simulated month through the REAL objects: a ddns::Engine and a coord::Coordinator on a
 // real io_context, their own timers driven by ManualTime, with fakes only at the edges
 // (HTTP to the provider, DNS at the authoritative servers, the interface, the link, the
-// fetchmail supervisor). The world is a seeded timeline (address changes, 911/dnserr/
+// fetchmail processes under the real fetchmail::Supervisor). The world is a seeded timeline (address changes, 911/dnserr/
 // timeout outages, badauth fixed hours later, hijacks, nameserver outages, link flaps and
 // offline periods of hours). After every step the invariants are checked:
 // - provider rules: no request inside a 911 back-off, none after badauth with the same
@@ -18,12 +18,17 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <map>
 
+#include <csignal>
+
 #include "dynmx/coordinator.hpp"
+#include "dynmx/daemon_adapters.hpp"
 #include "dynmx/ddns_engine.hpp"
+#include "dynmx/fetchmail_supervisor.hpp"
 #include "dynmx/time.hpp"
 #include "dynmx/timer.hpp"
 #include "world.hpp"
@@ -189,41 +194,77 @@ struct WorldLink : coord::LinkSource {
   std::string interfaceName() const override { return "wan0"; }
 };
 
-/// The fetchmail supervisor: a drain takes a few simulated minutes (a real Timer) and sees
-/// the box empty only when the office is online.
-struct WorldFetcher : coord::MailFetcher {
+/// fetchmail as processes: a daemon-mode run polls (one "sleeping" line) and stays until
+/// signalled; a one-shot poll takes a simulated minute (a real Timer) and exits NOMAIL when
+/// the office is online, SOCKET when not. The real Supervisor drives them.
+struct WorldLauncher : ProcessLauncher {
+  struct State {
+    bool running = true;
+    ChildCallbacks cb;
+    std::unique_ptr<Timer> poll;
+  };
+  struct WorldChild : Child {
+    asio::io_context& io;
+    std::shared_ptr<State> st;
+    int id;
+    WorldChild(asio::io_context& i, std::shared_ptr<State> s, int p) : io(i), st(std::move(s)), id(p) {}
+    ~WorldChild() override { st->running = false; }  // the handle's end kills it
+    int pid() const override { return id; }
+    bool running() const override { return st->running; }
+    void signal(int sig) override {
+      if (!st->running || (sig != SIGTERM && sig != SIGKILL)) return;
+      st->running = false;
+      asio::post(io, [s = st, sig] { s->cb.onExit(ChildExit{sig == SIGTERM ? 0 : -1, sig == SIGTERM ? 0 : sig, false}); });
+    }
+  };
+
   asio::io_context& io;
   World& w;
-  status::FetchmailInfo i;
-  Timer drainTimer;
-  std::optional<TimePoint> lastGoodDrain;  ///< when a drain last reported the box empty
-  int drains = 0;
-  int starts = 0;
-  WorldFetcher(asio::io_context& c, World& world) : io(c), w(world), drainTimer(c) {}
-  void start() override {
-    ++starts;
-    i.running = true;
+  int nextPid = 1000;
+  int daemons = 0;  ///< daemon-mode runs started
+  int oneShots = 0;
+  std::vector<std::weak_ptr<State>> daemonStates;
+  std::optional<TimePoint> lastEmptyPoll;  ///< a one-shot poll that saw the box empty
+  WorldLauncher(asio::io_context& c, World& world) : io(c), w(world) {}
+
+  /// How many daemon-mode fetchmails run right now.
+  int daemonsRunning() const {
+    int n = 0;
+    for (const auto& d : daemonStates)
+      if (auto s = d.lock(); s && s->running) ++n;
+    return n;
   }
-  void stop(std::function<void()> stopped) override {
-    i.running = false;
-    if (stopped) asio::post(io, std::move(stopped));
+
+  std::unique_ptr<Child> launch(const ProcessSpec& spec, ChildCallbacks cb, std::string&) override {
+    auto st = std::make_shared<State>();
+    st->cb = std::move(cb);
+    const bool oneShot = std::search(spec.argv.begin(), spec.argv.end(), std::begin(kOneShot), std::end(kOneShot)) !=
+                         spec.argv.end();
+    if (oneShot) {
+      ++oneShots;
+      st->poll = std::make_unique<Timer>(io, 1min);
+      st->poll->async_wait([this, wst = std::weak_ptr<State>(st)](const boost::system::error_code& ec) {
+        auto s = wst.lock();
+        if (ec || !s || !s->running) return;
+        s->running = false;
+        const bool online = w.tl.linkUp(w.now);
+        if (online) lastEmptyPoll = w.now;
+        s->cb.onStdout(online ? "fetchmail: No mail for office at pop.isp.example" : "fetchmail: Query status=2 (SOCKET)");
+        s->cb.onExit(ChildExit{online ? 1 : 2, 0, false});
+      });
+    } else {
+      ++daemons;
+      daemonStates.push_back(st);
+      daemonStates.erase(std::remove_if(daemonStates.begin(), daemonStates.end(),
+                                        [](const auto& d) { return d.expired(); }),
+                         daemonStates.end());
+      asio::post(io, [wst = std::weak_ptr<State>(st)] {
+        if (auto s = wst.lock(); s && s->running) s->cb.onStdout("fetchmail: sleeping at now for 300 seconds");
+      });
+    }
+    return std::make_unique<WorldChild>(io, st, nextPid++);
   }
-  void drain(std::function<void(bool, const std::string&)> done) override {
-    ++drains;
-    i.running = false;
-    drainTimer.expires_after(3min);
-    drainTimer.async_wait([this, done = std::move(done)](const boost::system::error_code& ec) {
-      if (ec) return;
-      ++i.polls;
-      if (w.tl.linkUp(w.now)) {
-        lastGoodDrain = w.now;
-        done(true, "the ISP mailbox is empty");
-      } else {
-        done(false, "the ISP mailbox was not seen empty after 10 polls (last: SOCKET)");
-      }
-    });
-  }
-  const status::FetchmailInfo& info() const override { return i; }
+  static constexpr const char* kOneShot[] = {"-d", "0"};
 };
 
 std::size_t openFds() {
@@ -253,6 +294,8 @@ struct MonthStats {
   int hijacksCaught = 0;
   std::size_t fds0 = 0, fds1 = 0, heap0 = 0, heap1 = 0;
   TimePoint measuredFrom{};  ///< when fds0/heap0 were taken
+  int fetchmailDaemons = 0;  ///< daemon-mode fetchmail runs the supervisor started
+  int fetchmailPolls = 0;    ///< one-shot (drain) polls
   std::vector<std::string> violations;
   std::map<std::string, int> replies;
 };
@@ -268,7 +311,13 @@ MonthStats runMonth(std::uint32_t seed, bool offlineOnMultidrop) {
   WorldHttp http(io, w);
   WorldDns dns(io, w);
   WorldLink link;
-  WorldFetcher fetcher(io, w);
+  WorldLauncher launcher(io, w);
+  fetchmail::SupervisorConfig sc;
+  sc.binary = "/usr/bin/fetchmail";
+  sc.rcPath = "/var/lib/dynmx/fetchmailrc";
+  sc.home = "/var/lib/dynmx/fetchmail";
+  fetchmail::Supervisor supervisor(io, launcher, sc, {});
+  coord::SupervisorFetcher fetcher(supervisor);
   MonthStats st;
 
   const std::string dir = std::filesystem::temp_directory_path() / ("dynmx-soak-" + std::to_string(::getpid()));
@@ -360,7 +409,7 @@ MonthStats runMonth(std::uint32_t seed, bool offlineOnMultidrop) {
     if (m != mode) {
       if (m == mail::MailMode::Direct) {
         ++st.toDirect;
-        if (!fetcher.lastGoodDrain || now - *fetcher.lastGoodDrain > kStep)
+        if (!launcher.lastEmptyPoll || now - *launcher.lastEmptyPoll > kStep)
           st.violations.push_back(at + ": back to direct without a drain that saw the ISP box empty");
       } else {
         ++st.toMultidrop;
@@ -378,6 +427,8 @@ MonthStats runMonth(std::uint32_t seed, bool offlineOnMultidrop) {
     }
     if (mode == mail::MailMode::Direct) {
       st.direct += kStep;
+      if (launcher.daemonsRunning() != 0)
+        st.violations.push_back(at + ": direct while a daemon-mode fetchmail still runs");
       if (!up && now - tl.linkDownSince(now) >= policy.health.linkDownMax + kStep)
         st.violations.push_back(at + ": direct with the link down since " + formatTime(tl.linkDownSince(now)));
       if (unsafeSince && now - *unsafeSince >= dnsSlack)
@@ -405,6 +456,8 @@ MonthStats runMonth(std::uint32_t seed, bool offlineOnMultidrop) {
   st.hijacksCaught = static_cast<int>(std::count(hijackCaught.begin(), hijackCaught.end(), true));
   for (const char* word : {"good", "nochg", "911", "dnserr", "badauth", "timeout", "offline"})
     st.replies[word] = w.provider.replies(word);
+  st.fetchmailDaemons = launcher.daemons;
+  st.fetchmailPolls = launcher.oneShots;
   EXPECT_GT(persists, 100);
   std::filesystem::remove_all(dir);
   return st;
@@ -416,7 +469,8 @@ void expectHealthyMonth(const MonthStats& st, std::uint32_t seed) {
             << ", 911 " << st.replies.at("911") << ", dnserr " << st.replies.at("dnserr") << ", badauth "
             << st.replies.at("badauth") << ", timeout " << st.replies.at("timeout") << ", offline "
             << st.replies.at("offline") << "), " << st.toMultidrop << " switches to multidrop, " << st.toDirect
-            << " back to direct, " << formatDuration(st.direct) << " direct, " << st.violations.size()
+            << " back to direct, " << formatDuration(st.direct) << " direct, " << st.fetchmailDaemons
+            << " fetchmail daemons and " << st.fetchmailPolls << " drain polls, " << st.violations.size()
             << " violations; from " << formatTime(st.measuredFrom) << " to the end: fds " << st.fds0 << " -> "
             << st.fds1 << ", heap " << st.heap0 << " -> " << st.heap1 << " bytes\n";
   for (const auto& v : st.violations) ADD_FAILURE() << v;
@@ -442,7 +496,9 @@ TEST_P(Month, RealEngineAndCoordinatorKeepEveryRule) {
   expectHealthyMonth(st, GetParam());
 }
 
-INSTANTIATE_TEST_SUITE_P(Seeds, Month, ::testing::Values(1u, 20261123u));
+// One seed here and another in MonthOfflineOnMultidrop: about 40 CPU-seconds a month under
+// ASan, so the two fit the CI budget of ~2 minutes on 2 cores.
+INSTANTIATE_TEST_SUITE_P(Seeds, Month, ::testing::Values(1u));
 
 // offline_on_multidrop: the hosts are marked offline while mail is on multidrop. Today the
 // engine then never sees its hosts verified, health never turns healthy, and mail never
@@ -450,8 +506,8 @@ INSTANTIATE_TEST_SUITE_P(Seeds, Month, ::testing::Values(1u, 20261123u));
 // (issue 12, wave 2 design §1: the engine reports facts against the coordinator's intent
 // and keeps no offline mode of its own). Not disabled on purpose: a DISABLED_ test is a skip.
 TEST(MonthOfflineOnMultidrop, WaitsForTheOfflineDeadlockFixAndThenKeepsEveryRule) {
-  const MonthStats st = runMonth(1u, true);
-  expectHealthyMonth(st, 1u);
+  const MonthStats st = runMonth(20261123u, true);
+  expectHealthyMonth(st, 20261123u);
   EXPECT_GE(st.replies.at("offline"), 1) << "offline=YES was sent on multidrop";
 }
 
