@@ -53,4 +53,14 @@ std::string addressProblem(const std::string& text);
 /// True for 127.0.0.0/8, ::1 and "localhost".
 bool isLoopbackHost(const std::string& host);
 
+/// How many characters of a value a message shows before cutting it with "…".
+inline constexpr std::size_t kShownValueChars = 60;
+
+/// `value` as a message shows it: its first kShownValueChars characters (UTF-8 aware) and
+/// "…" when longer, so a pasted blob or a runaway line does not bury the message.
+std::string shortened(std::string_view value);
+
+/// shortened(value) in double quotes, as messages quote the value they complain about.
+std::string quoted(std::string_view value);
+
 }  // namespace dynmx::policy_detail
