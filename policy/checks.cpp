@@ -135,7 +135,7 @@ class Checker {
 
   void absolutePath(const std::string& path, const std::string& value, const char* why) {
     if (!value.empty() && value.front() != '/')
-      err(pos_.key(path), path + ": \"" + value + "\" must be an absolute path (" + why + ")");
+      err(pos_.key(path), path + ": " + quoted(value) + " must be an absolute path (" + why + ")");
   }
 
   void mail() {
@@ -164,8 +164,8 @@ class Checker {
       bool okName =
           std::all_of(h.begin(), h.end(), [](unsigned char c) { return c > 32 && c < 127 && c != ':'; });
       if (!okName)
-        err(pos_.key("envelope.header"), "envelope.header: \"" + h +
-                                             "\" is not a header field name (e.g. \"Delivered-To\" or "
+        err(pos_.key("envelope.header"), "envelope.header: " + quoted(h) +
+                                             " is not a header field name (e.g. \"Delivered-To\" or "
                                              "\"X-Original-To\", without the colon)");
     }
     if (!needsMultidrop()) return;
@@ -241,10 +241,9 @@ class Checker {
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     if (!host.empty() && host.back() == '.') host.pop_back();
     if (std::find(p_.mail.domains.begin(), p_.mail.domains.end(), host) != p_.mail.domains.end())
-      err(pos_.key("delivery.host"),
-          "delivery.host \"" + dl.target.host +
-              "\" is one of our mail domains: fetched mail would go back to our MX "
-              "and loop; deliver to the local MTA (e.g. 127.0.0.1)");
+      err(pos_.key("delivery.host"), "delivery.host " + quoted(dl.target.host) +
+                                         " is one of our mail domains: fetched mail would go back to our MX "
+                                         "and loop; deliver to the local MTA (e.g. 127.0.0.1)");
   }
 
   void fetchmail() {
@@ -269,7 +268,7 @@ class Checker {
       std::string problem = addressProblem(*dd.staticAddress);
       if (problem == "invalid")
         err(pos_.key("ddns.static_address"),
-            "ddns.static_address: \"" + *dd.staticAddress + "\" is not a literal IPv4 or IPv6 address");
+            "ddns.static_address: " + quoted(*dd.staticAddress) + " is not a literal IPv4 or IPv6 address");
       else if (!problem.empty())
         err(pos_.key("ddns.static_address"),
             "ddns.static_address: " + *dd.staticAddress + " is a " + problem +
@@ -307,7 +306,7 @@ class Checker {
       if (a.name.empty())
         err(a.pos, path + " needs a name (used in logs, status and the state file)");
       else if (!names.insert(a.name).second)
-        err(pos_.key(path + ".name"), "duplicate [[ddns.account]] name \"" + a.name + "\"");
+        err(pos_.key(path + ".name"), "duplicate [[ddns.account]] name " + quoted(a.name));
       if (checkRfc2136Account(d_, a, path)) continue;  // its own keys: policy/rfc2136.cpp
       if (a.provider.empty() && !pos_.has(path + ".provider"))
         err(a.pos, path + " needs a provider (one of dyn, noip, dynu, freedns, custom, rfc2136)");

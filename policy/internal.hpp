@@ -61,4 +61,14 @@ bool checkRfc2136Account(Draft& draft, const DdnsAccount& account, const std::st
 /// The rfc2136 accounts' key files: readable, 0600, no symlink, a key that parses.
 void checkRfc2136KeyFiles(std::vector<Diagnostic>& out, const Policy& policy);
 
+/// How many characters of a value a message shows before cutting it with "…".
+inline constexpr std::size_t kShownValueChars = 60;
+
+/// `value` as a message shows it: its first kShownValueChars characters (UTF-8 aware) and
+/// "…" when longer, so a pasted blob or a runaway line does not bury the message.
+std::string shortened(std::string_view value);
+
+/// shortened(value) in double quotes, as messages quote the value they complain about.
+std::string quoted(std::string_view value);
+
 }  // namespace dynmx::policy_detail

@@ -98,7 +98,7 @@ class Parser {
     for (auto&& [k, v] : t) {
       const std::string name(k.str());
       if (std::find(allowed.begin(), allowed.end(), name) != allowed.end()) continue;
-      std::string msg = "unknown key '" + name + "' " + where;
+      std::string msg = "unknown key '" + shortened(name) + "' " + where;
       std::string_view best;
       int bestDist = 3;
       for (auto a : allowed) {
@@ -186,8 +186,8 @@ class Parser {
     }
     auto parsed = parseDuration(s->get());
     if (!parsed) {
-      err(at(n->source()), path + ": invalid duration \"" + s->get() +
-                               "\": write a number and a unit (s, m, h, d, w), e.g. \"90s\", \"5m\", "
+      err(at(n->source()), path + ": invalid duration " + quoted(s->get()) +
+                               ": write a number and a unit (s, m, h, d, w), e.g. \"90s\", \"5m\", "
                                "\"1h\" or \"1h30m\"");
       return false;
     }
@@ -234,7 +234,7 @@ class Parser {
       }
       list += (list.empty() ? "" : ", ") + std::string(name);
     }
-    err(d_.pos.key(path), path + ": unknown value \"" + s + "\": expected one of " + list);
+    err(d_.pos.key(path), path + ": unknown value " + quoted(s) + ": expected one of " + list);
     return false;
   }
 
@@ -273,9 +273,9 @@ class Parser {
       std::string dom = lower(raw[i]);
       if (!dom.empty() && dom.back() == '.') dom.pop_back();
       if (!isDomainName(dom)) {
-        err(where[i], "mail.domains: \"" + raw[i] + "\" is not a domain name (e.g. \"example.com\")");
+        err(where[i], "mail.domains: " + quoted(raw[i]) + " is not a domain name (e.g. \"example.com\")");
       } else if (std::find(p().mail.domains.begin(), p().mail.domains.end(), dom) != p().mail.domains.end()) {
-        err(where[i], "mail.domains: \"" + dom + "\" is listed twice");
+        err(where[i], "mail.domains: " + quoted(dom) + " is listed twice");
       } else {
         p().mail.domains.push_back(dom);
       }
@@ -411,18 +411,18 @@ class Parser {
         // http:// only to a literal loopback host: the test and benchmark sources.
         const bool loopbackHttp = url.rfind("http://127.", 0) == 0 || url.rfind("http://[::1]", 0) == 0;
         if (url.rfind("https://", 0) != 0 && !loopbackHttp)
-          err(where[i],
-              "ddns.detect.web_sources: \"" + url +
-                  "\" must be an https:// URL (a forged answer over http would publish a stranger's "
-                  "address)");
+          err(where[i], "ddns.detect.web_sources: " + quoted(url) +
+                            " must be an https:// URL (a forged answer over http would publish a stranger's "
+                            "address)");
       }
       std::string agreement;
       if (getString(*det, "agreement", "ddns.detect.agreement", agreement)) {
         if (agreement == "majority" || agreement == "all" || agreement == "first")
           dd.detect.agreement = agreement;
         else
-          err(d_.pos.key("ddns.detect.agreement"), "ddns.detect.agreement: unknown value \"" + agreement +
-                                                       "\": expected one of majority, all, first");
+          err(d_.pos.key("ddns.detect.agreement"), "ddns.detect.agreement: unknown value " +
+                                                       quoted(agreement) +
+                                                       ": expected one of majority, all, first");
       }
       getDuration(*det, "timeout", "ddns.detect.timeout", dd.detect.timeout);
     }
@@ -436,8 +436,8 @@ class Parser {
         if (auto hp = parseHostPort(servers[i]))
           dd.verify.servers.push_back(*hp);
         else
-          err(where[i], "ddns.verify.servers: \"" + servers[i] +
-                            "\" is not HOST:PORT (e.g. \"192.0.2.53:53\" or \"[2001:db8::53]:53\")");
+          err(where[i], "ddns.verify.servers: " + quoted(servers[i]) +
+                            " is not HOST:PORT (e.g. \"192.0.2.53:53\" or \"[2001:db8::53]:53\")");
       }
       getDuration(*ver, "interval", "ddns.verify.interval", dd.verify.interval);
       getDuration(*ver, "timeout", "ddns.verify.timeout", dd.verify.timeout);
@@ -481,7 +481,7 @@ class Parser {
         std::string list;
         for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
         err(d_.pos.key(path + ".provider"),
-            path + ".provider: unknown provider \"" + provider + "\": expected one of " + list);
+            path + ".provider: unknown provider " + quoted(provider) + ": expected one of " + list);
       }
     }
     getString(t, "url", path + ".url", a.url);
@@ -521,7 +521,7 @@ class Parser {
     auto& dm = p().daemon;
     getString(*t, "user", "daemon.user", dm.user);
     if (dm.user == "root" || dm.user.empty())
-      err(d_.pos.key("daemon.user"), "daemon.user: \"" + dm.user + "\" is not an unprivileged user");
+      err(d_.pos.key("daemon.user"), "daemon.user: " + quoted(dm.user) + " is not an unprivileged user");
     getString(*t, "state_dir", "daemon.state_dir", dm.stateDir);
     getString(*t, "control_socket", "daemon.control_socket", dm.controlSocket);
     std::string log;
@@ -530,7 +530,7 @@ class Parser {
         dm.log = log;
       else
         err(d_.pos.key("daemon.log"),
-            "daemon.log: unknown value \"" + log + "\": expected one of stderr, syslog");
+            "daemon.log: unknown value " + quoted(log) + ": expected one of stderr, syslog");
     }
     std::string level;
     if (getString(*t, "log_level", "daemon.log_level", level)) {
@@ -540,8 +540,8 @@ class Parser {
         dm.logLevel = level;
       else
         err(d_.pos.key("daemon.log_level"),
-            "daemon.log_level: unknown value \"" + level +
-                "\": expected one of trace, debug, info, warn, error, critical, off");
+            "daemon.log_level: unknown value " + quoted(level) +
+                ": expected one of trace, debug, info, warn, error, critical, off");
     }
     std::string metrics;
     if (getString(*t, "metrics", "daemon.metrics", metrics)) {
@@ -549,7 +549,7 @@ class Parser {
         dm.metrics = *hp;
       else
         err(d_.pos.key("daemon.metrics"),
-            "daemon.metrics: \"" + metrics + "\" is not HOST:PORT (e.g. \"127.0.0.1:9387\")");
+            "daemon.metrics: " + quoted(metrics) + " is not HOST:PORT (e.g. \"127.0.0.1:9387\")");
     }
     getBool(*t, "offline_on_shutdown", "daemon.offline_on_shutdown", dm.offlineOnShutdown);
 
@@ -594,6 +594,63 @@ std::string_view lineOf(std::string_view text, std::size_t n) {
   return text.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
 }
 
+/// Where a string that is never closed was opened, and with which delimiter.
+struct OpenString {
+  SourcePos pos;
+  std::string_view delimiter;
+};
+
+/// The first string in `text` that is never closed, if any. toml++ reports such a string
+/// where it gave up (for """ and ''' the end of the file), but the admin has to edit where
+/// it was opened. This only follows quotes, escapes and comments to find that place; toml++
+/// alone decides what is valid TOML. Columns count characters, as toml++'s do.
+std::optional<OpenString> firstUnterminatedString(std::string_view text) {
+  int line = 1, col = 1;
+  std::size_t i = 0;
+  auto advance = [&](std::size_t n) {
+    for (; n > 0 && i < text.size(); --n, ++i) {
+      const auto c = static_cast<unsigned char>(text[i]);
+      if (c == '\n') {
+        ++line, col = 1;
+      } else if ((c & 0xC0U) != 0x80U) {  // a UTF-8 continuation byte is no new column
+        ++col;
+      }
+    }
+  };
+  auto startsWith = [&](std::string_view s) { return text.substr(i, s.size()) == s; };
+  while (i < text.size()) {
+    const char c = text[i];
+    if (c == '#') {
+      while (i < text.size() && text[i] != '\n') advance(1);
+      continue;
+    }
+    if (c != '"' && c != '\'') {
+      advance(1);
+      continue;
+    }
+    const bool basic = c == '"';
+    const std::string_view delimiter =
+        basic ? (startsWith("\"\"\"") ? "\"\"\"" : "\"") : (startsWith("'''") ? "'''" : "'");
+    const bool multiLine = delimiter.size() == 3;
+    const OpenString opened{{line, col}, delimiter};
+    advance(delimiter.size());
+    for (;;) {
+      if (i >= text.size() || (!multiLine && text[i] == '\n')) return opened;
+      if (basic && text[i] == '\\') {
+        advance(2);
+      } else if (startsWith(delimiter)) {
+        advance(delimiter.size());
+        // A multi-line string may end in up to two quotes of its own before the delimiter.
+        for (int extra = 0; multiLine && extra < 2 && i < text.size() && text[i] == c; ++extra) advance(1);
+        break;
+      } else {
+        advance(1);
+      }
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 Draft parseDraft(std::string_view text, const std::string& fileName) {
@@ -604,17 +661,40 @@ Draft parseDraft(std::string_view text, const std::string& fileName) {
     root = toml::parse(text, std::string_view(fileName));
   } catch (const toml::parse_error& e) {
     std::string desc(e.description());
+    SourcePos where = at(e.source());
+    // A string left open: point at its opening quote, not where toml++ ran out of text.
+    if (desc.find("string") != std::string::npos) {
+      const auto open = firstUnterminatedString(text);
+      if (open && std::pair(open->pos.line, open->pos.column) <= std::pair(where.line, where.column)) {
+        where = open->pos;
+        desc = "the string opened here with " + std::string(open->delimiter) +
+               (open->delimiter.size() == 3 ? " is never closed" : " is not closed on its line");
+      }
+    }
     // toml++ quotes the character it stopped at; on a password line that is part of the secret.
     std::string_view line = lineOf(text, e.source().begin.line);
     if (line.substr(0, line.find('=')).find("password") != std::string_view::npos)
       desc = std::regex_replace(desc, std::regex("'[^']*'"), "(hidden: secret value)");
-    report(d.diagnostics, fileName, at(e.source()), Severity::Error, "TOML syntax: " + desc);
+    report(d.diagnostics, fileName, where, Severity::Error, "TOML syntax: " + desc);
     return d;
   }
   d.syntaxOk = true;
   Parser parser(d, fileName);
   parser.parse(root);
   return d;
+}
+
+std::string shortened(std::string_view value) {
+  std::size_t chars = 0;
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    if ((static_cast<unsigned char>(value[i]) & 0xC0U) == 0x80U) continue;  // inside a character
+    if (chars++ == kShownValueChars) return std::string(value.substr(0, i)) + "\u2026";
+  }
+  return std::string(value);
+}
+
+std::string quoted(std::string_view value) {
+  return "\"" + shortened(value) + "\"";
 }
 
 }  // namespace dynmx::policy_detail

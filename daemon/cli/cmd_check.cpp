@@ -10,7 +10,7 @@ namespace dynmx::cli {
 namespace {
 
 struct CheckOptions {
-  std::string policyFile;
+  std::string policyFile = kDefaultPolicyFile;
   bool quiet = false;
 };
 
@@ -42,7 +42,7 @@ int runCheck(const CheckOptions& o) {
 void registerCheck(CLI::App& app, ExitCode& exit) {
   auto opts = std::make_shared<CheckOptions>();
   auto* sub = app.add_subcommand("check", "Check a policy file and report every problem at once");
-  sub->add_option("-c,--config", opts->policyFile, "policy file")->required();
+  sub->add_option("-c,--config", opts->policyFile, "policy file")->capture_default_str();
   sub->add_flag("-q,--quiet", opts->quiet, "print errors only, and no summary when the file is valid");
   sub->callback([opts, &exit] { exit.value = runCheck(*opts); });
 }

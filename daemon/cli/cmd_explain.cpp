@@ -11,7 +11,7 @@ namespace dynmx::cli {
 namespace {
 
 struct ExplainOptions {
-  std::string policyFile;
+  std::string policyFile = kDefaultPolicyFile;
   std::string link = "dedicated";
   bool linkDown = false;
   std::string linkFor = "1d";
@@ -65,7 +65,7 @@ int runExplain(const ExplainOptions& o) {
 void registerExplain(CLI::App& app, ExitCode& exit) {
   auto opts = std::make_shared<ExplainOptions>();
   auto* sub = app.add_subcommand("explain", "Show the mail-mode decision for a described situation");
-  sub->add_option("-c,--config", opts->policyFile, "policy file")->required();
+  sub->add_option("-c,--config", opts->policyFile, "policy file")->capture_default_str();
   sub->add_option("--link", opts->link, "link type")->check(CLI::IsMember({"dedicated", "dialup"}));
   sub->add_flag("--link-down", opts->linkDown, "the link is down");
   sub->add_option("--link-for", opts->linkFor, "how long the link has been in that state");

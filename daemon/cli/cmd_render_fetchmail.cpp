@@ -16,7 +16,7 @@ namespace dynmx::cli {
 namespace {
 
 struct RenderOptions {
-  std::string policyFile;
+  std::string policyFile = kDefaultPolicyFile;
   bool write = false;
   std::string passwordFile;  ///< overrides isp.password_file
 };
@@ -66,7 +66,7 @@ void registerRenderFetchmail(CLI::App& app, ExitCode& exit) {
   auto opts = std::make_shared<RenderOptions>();
   auto* sub = app.add_subcommand("render-fetchmail",
                                  "Print the fetchmail multidrop rc (password redacted), or --write it");
-  sub->add_option("-c,--config", opts->policyFile, "policy file")->required();
+  sub->add_option("-c,--config", opts->policyFile, "policy file")->capture_default_str();
   sub->add_flag("--write", opts->write,
                 "read the ISP password, validate with the real fetchmail and install at fetchmail.rc_path");
   sub->add_option("--password-file", opts->passwordFile, "read the ISP password from this file (with --write)");

@@ -38,7 +38,7 @@ namespace dynmx::cli {
 namespace {
 
 struct RunOptions {
-  std::string policyFile;
+  std::string policyFile = kDefaultPolicyFile;
   std::string log;       ///< overrides [daemon] log
   std::string logLevel;  ///< overrides [daemon] log_level
 };
@@ -390,7 +390,7 @@ int runDaemon(const RunOptions& o) {
 void registerRun(CLI::App& app, ExitCode& exit) {
   auto opts = std::make_shared<RunOptions>();
   auto* sub = app.add_subcommand("run", "Run the coordinator daemon (foreground; systemd Type=notify)");
-  sub->add_option("-c,--config", opts->policyFile, "policy file")->required();
+  sub->add_option("-c,--config", opts->policyFile, "policy file")->capture_default_str();
   sub->add_option("--log", opts->log, "log target (overrides [daemon] log)")
       ->check(CLI::IsMember({"stderr", "syslog", "journald"}));
   sub->add_option("--log-level", opts->logLevel, "trace, debug, info, warn, error");

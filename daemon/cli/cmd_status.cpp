@@ -16,7 +16,7 @@
 namespace dynmx::cli {
 namespace {
 
-constexpr const char* kDefaultPolicy = "/etc/dynmx/dynmx.toml";
+constexpr const char* kDefaultPolicy = kDefaultPolicyFile;
 constexpr std::chrono::milliseconds kAnswerTimeout{3000};
 
 struct StatusOptions {
@@ -98,7 +98,9 @@ int runStatus(const StatusOptions& o) {
 void registerStatus(CLI::App& app, ExitCode& exit) {
   auto opts = std::make_shared<StatusOptions>();
   auto* sub = app.add_subcommand("status", "Show the mail mode, why, and the health (exit 0/1/2/3)");
-  sub->add_option("-c,--config", opts->policyFile, "policy file (for the socket and state paths)");
+  sub->add_option("-c,--config", opts->policyFile,
+                  std::string("policy file (for the socket and state paths; default ") + kDefaultPolicyFile +
+                      " if it exists)");
   sub->add_option("--socket", opts->socket, "control socket (default: the policy's daemon.control_socket)");
   sub->add_option("--state", opts->state, "state file used when the daemon does not answer");
   sub->add_flag("--json", opts->json, "print the report as JSON");

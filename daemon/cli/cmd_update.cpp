@@ -16,7 +16,7 @@ namespace dynmx::cli {
 namespace {
 
 struct UpdateOptions {
-  std::string policyFile;
+  std::string policyFile = kDefaultPolicyFile;
   bool force = false;
   bool json = false;
 };
@@ -68,7 +68,7 @@ void registerUpdate(CLI::App& app, ExitCode& exit) {
   auto opts = std::make_shared<UpdateOptions>();
   auto* sub = app.add_subcommand(
       "update", "Run one DDNS pass (detect, update, verify) and print a per-host table");
-  sub->add_option("-c,--config", opts->policyFile, "policy file")->required();
+  sub->add_option("-c,--config", opts->policyFile, "policy file")->capture_default_str();
   sub->add_flag("--force", opts->force,
                 "re-send unchanged addresses (back-off and bans still apply)");
   sub->add_flag("--json", opts->json, "print the report as JSON");

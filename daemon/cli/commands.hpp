@@ -9,6 +9,10 @@ struct ExitCode {
   int value = 0;
 };
 
+/// The policy file every subcommand reads when `-c` is not given (also in the unit, the man
+/// pages and the docs: keep them in step).
+inline constexpr const char* kDefaultPolicyFile = "/etc/dynmx/dynmx.toml";
+
 void registerCheck(CLI::App& app, ExitCode& exit);
 void registerRenderFetchmail(CLI::App& app, ExitCode& exit);
 void registerExplain(CLI::App& app, ExitCode& exit);
