@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <utility>
 
 namespace dynmx::coord {
 namespace {
@@ -80,9 +81,33 @@ void Coordinator::evaluate() {
 }
 
 void Coordinator::ensureRetrieval() {
+  if (deps_.installRcAsync) {
+    // fetchmail --configdump may take seconds: the loop goes on while it runs.
+    if (installing_) {
+      installAgain_ = true;
+      return;
+    }
+    installing_ = true;
+    std::weak_ptr<bool> alive = alive_;
+    deps_.installRcAsync(policy_, [this, alive](Status<> installed) {
+      if (alive.expired()) return;
+      installing_ = false;
+      if (current_ != mail::MailMode::Multidrop) return;  // the mode moved on meanwhile
+      if (std::exchange(installAgain_, false)) {
+        ensureRetrieval();
+        return;
+      }
+      onRcInstalled(installed);
+      publish();
+    });
+    return;
+  }
+  onRcInstalled(deps_.installRc(policy_));
+}
+
+void Coordinator::onRcInstalled(const Status<>& installed) {
   // Safety first: even if the rc cannot be installed, mail stays off direct SMTP (it waits
   // at the ISP); we retry and the status goes CRITICAL.
-  auto installed = deps_.installRc(policy_);
   if (!installed.ok()) {
     retrievalReady_ = false;
     retrievalError_ = installed.error();
