@@ -80,11 +80,12 @@ void Coordinator::evaluate() {
   publish();
 }
 
-void Coordinator::ensureRetrieval() {
+void Coordinator::ensureRetrieval(bool policyChanged) {
   if (deps_.installRcAsync) {
-    // fetchmail --configdump may take seconds: the loop goes on while it runs.
+    // fetchmail --configdump may take seconds: the loop goes on while it runs. Asked again
+    // meanwhile, it is the same check, unless the policy changed: then once more after it.
     if (installing_) {
-      installAgain_ = true;
+      installAgain_ = installAgain_ || policyChanged;
       return;
     }
     installing_ = true;
@@ -245,7 +246,7 @@ void Coordinator::reload(const PolicyLoad& load) {
   spdlog::info("policy reloaded from {}", policy_.sourceFile);
   if (current_ == mail::MailMode::Multidrop && !switching_) {
     retrievalReady_ = false;
-    ensureRetrieval();  // re-render; fetchmail re-reads a changed rc at its next poll
+    ensureRetrieval(/*policyChanged=*/true);  // re-render; fetchmail re-reads a changed rc at its next poll
   }
   evaluate();
 }

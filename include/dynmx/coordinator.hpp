@@ -99,7 +99,7 @@ class Coordinator {
  private:
   void switchToMultidrop(const mail::Decision& d);
   void beginSwitchToDirect(const mail::Decision& d);
-  void ensureRetrieval();
+  void ensureRetrieval(bool policyChanged = false);
   void onRcInstalled(const Status<>& installed);
   void journal(mail::MailMode from, mail::MailMode to, const mail::Decision& d, const std::string& detail);
   void runHooksFor(mail::MailMode from, mail::MailMode to, const mail::Decision& d);
