@@ -13,14 +13,14 @@ using namespace std::chrono_literals;
 // Endpoints and rules as the providers document them (see docs/ddns.md for the sources).
 constexpr std::array kPresets{
     ProviderPreset{"dyn", "Dyn (Oracle) Remote Access", "https://members.dyndns.org/nic/update",
-                   true, 20, 30min, DualStack::CommaInMyip},
+                   true, 20, 30min, DualStack::CommaInMyip, kPresetMinInterval},
     ProviderPreset{"noip", "No-IP", "https://dynupdate.no-ip.com/nic/update", true, 20, 30min,
-                   DualStack::CommaInMyip},
+                   DualStack::CommaInMyip, kPresetMinInterval},
     ProviderPreset{"dynu", "Dynu", "https://api.dynu.com/nic/update", false, 20, 30min,
-                   DualStack::SeparateMyipv6},
+                   DualStack::SeparateMyipv6, kPresetMinInterval},
     // FreeDNS documents neither batching nor dual stack on its dyndns2 endpoint: be modest.
     ProviderPreset{"freedns", "FreeDNS (afraid.org)", "https://sync.afraid.org/nic/update", false,
-                   1, 30min, DualStack::SingleAddress},
+                   1, 30min, DualStack::SingleAddress, kPresetMinInterval},
 };
 
 bool isLdh(char c) {
@@ -65,6 +65,10 @@ Result<std::string> normalizeHostname(std::string_view host) {
     start = dot + 1;
   }
   if (labels < 2) return fail(std::string("hostname is not fully qualified"));
+  // No top-level domain is all digits: "203.0.113.7" is an address, not a name to update.
+  const std::string_view tld = std::string_view(out).substr(out.rfind('.') + 1);
+  if (std::all_of(tld.begin(), tld.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return fail(std::string("hostname is an IP address, not a name"));
   return out;
 }
 
@@ -153,6 +157,19 @@ Duration serverErrorRetry(const DdnsAccount& account) {
   return d;
 }
 
+Duration minUpdateInterval(const DdnsAccount& account) {
+  const auto preset = findPreset(account.provider);
+  return preset ? preset->minInterval : kDefaultMinInterval;
+}
+
+std::size_t hostsPerRequest(const DdnsAccount& account) {
+  const auto preset = findPreset(account.provider);
+  std::size_t limit = preset ? preset->batchLimit : kMaxHostsPerRequest;
+  if (account.maxHostsPerRequest > 0)
+    limit = std::min(limit, static_cast<std::size_t>(account.maxHostsPerRequest));
+  return std::clamp<std::size_t>(limit, 1, kMaxHostsPerRequest);
+}
+
 Result<RequestPlan> buildRequests(const DdnsAccount& account,
                                   const std::vector<std::string>& hosts,
                                   const AddressSet& addresses, const RequestOptions& options) {
@@ -160,9 +177,7 @@ Result<RequestPlan> buildRequests(const DdnsAccount& account,
   if (!endpoint) return fail(endpoint.error());
   const auto preset = findPreset(account.provider);
   const DualStack dual = preset ? preset->dualStack : DualStack::CommaInMyip;
-  const std::size_t batch =
-      std::clamp<std::size_t>(preset ? preset->batchLimit : kMaxHostsPerRequest, 1,
-                              kMaxHostsPerRequest);
+  const std::size_t batch = hostsPerRequest(account);
 
   if (options.offline && preset && !preset->supportsOffline)
     return fail("provider " + account.provider + " does not support offline=YES");
@@ -178,9 +193,6 @@ Result<RequestPlan> buildRequests(const DdnsAccount& account,
       return fail("refusing to publish " + std::string(toString(classify(**a))) + " address " +
                   (*a)->toString());
   }
-  if (addresses.v4 && addresses.v6 && dual == DualStack::SingleAddress)
-    return fail("provider " + account.provider +
-                " takes one address per request; use a second account for IPv6");
 
   std::string addressQuery;
   switch (dual) {
@@ -212,12 +224,22 @@ Result<RequestPlan> buildRequests(const DdnsAccount& account,
     }
   }
 
+  // A provider that takes one address per request gets one request per family: each family
+  // is published on its own (FreeDNS dual stack).
+  std::vector<AddressSet> rounds{addresses};
+  if (addresses.v4 && addresses.v6 && dual == DualStack::SingleAddress)
+    rounds = {AddressSet{addresses.v4, std::nullopt}, AddressSet{std::nullopt, addresses.v6}};
+  const bool partial = rounds.size() > 1;
   const char sep = endpoint->find('?') == std::string::npos ? '?' : '&';
+  for (const AddressSet& round : rounds)
   for (std::size_t i = 0; i < good.size(); i += batch) {
+    std::string roundQuery = addressQuery;
+    if (partial) roundQuery = "&myip=" + percentEscape((round.v4 ? *round.v4 : *round.v6).toString());
     UpdateRequest r;
     r.account = account.name;
     r.username = account.username;
-    r.myip = addresses.toString();
+    r.partialAddress = partial;
+    r.myip = round.toString();
     r.offline = options.offline;
     r.allowInsecureHttp = account.allowInsecureHttp;
     r.tlsVerify = account.tlsVerify;
@@ -228,7 +250,7 @@ Result<RequestPlan> buildRequests(const DdnsAccount& account,
       names += percentEscape(good[j]);
       r.hostnames.push_back(good[j]);
     }
-    r.url = *endpoint + sep + "hostname=" + names + addressQuery;
+    r.url = *endpoint + sep + "hostname=" + names + roundQuery;
     if (options.offline) r.url += "&offline=YES";
     plan.requests.push_back(std::move(r));
   }

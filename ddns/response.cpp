@@ -211,7 +211,11 @@ Classification classify(int httpStatus, std::string_view body,
     return everyHost(hostnames, ResultCode::HttpError, Consequence::FatalAccount, detail);
   }
 
-  if (readable && appliesToAll(*lines.front().code, lines.size()) && !hostnames.empty()) {
+  // One line for a request of several hosts answers the whole request (Dyn's and No-IP's
+  // documentation): an `abuse` then blocks every host in it, not only the first.
+  const bool wholeRequest = lines.size() == 1 && hostnames.size() > 1;
+  if (readable && !hostnames.empty() &&
+      (wholeRequest || appliesToAll(*lines.front().code, lines.size()))) {
     const HostResult first = fromLine(hostnames.front(), lines.front());
     Classification c = everyHost(hostnames, first.code, first.consequence, first.detail);
     c.extraLines = lines.size() > 1 && (*lines.front().code == ResultCode::BadAuth ||

@@ -50,17 +50,36 @@ Duration transientBackoff(int failures) {
   return std::min(d, kBackoffCap);
 }
 
+bool banLifted(const HostState& state, std::string_view fingerprint, std::string_view tag) {
+  if (!state.fatal()) return false;
+  if (state.configFingerprint != fingerprint) return true;
+  // An old record has no tag: only a tag we recorded can tell that the secret changed.
+  return !state.secretTag.empty() && !tag.empty() && state.secretTag != tag;
+}
+
+std::string secretTag(std::string_view secret) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  mix(h, "dynmx-secret-tag-v1");
+  mix(h, secret);
+  h ^= h >> 32;
+  h ^= h >> 16;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(4, '0');
+  for (int i = 3; i >= 0; --i, h >>= 4) out[static_cast<std::size_t>(i)] = kHex[h & 0xF];
+  return out;
+}
+
 UpdateDecision shouldUpdate(const HostState& state, const AddressSet& current, TimePoint now,
-                            bool force, bool firstStart, std::string_view fingerprint) {
-  bool banLifted = false;
-  if (state.fatal()) {
-    if (state.configFingerprint == fingerprint)
-      return skip(SkipReason::Fatal, "disabled after \"" + state.fatalReason +
-                                         "\"; change the account configuration to re-enable");
-    banLifted = true;
-  }
+                            bool force, bool firstStart, std::string_view fingerprint,
+                            const SendRules& rules) {
+  const bool lifted = banLifted(state, fingerprint, rules.secretTag);
+  if (state.fatal() && !lifted)
+    return skip(SkipReason::Fatal,
+                "disabled after \"" + state.fatalReason +
+                    "\"; fix the cause, then change the account or its password, or run "
+                    "`dynmx update --reset " + state.host + "`");
   if (current.empty()) return skip(SkipReason::NoAddress, "no publishable address known");
-  if (banLifted) return sendWith("configuration changed; ban lifted", true, true);
+  if (lifted) return sendWith("configuration or password changed; ban lifted", true, true);
 
   // The provider's retry rule binds even a forced run: a 911 means "not before 30 minutes".
   if (state.retryNotBefore && now < *state.retryNotBefore)
@@ -79,6 +98,12 @@ UpdateDecision shouldUpdate(const HostState& state, const AddressSet& current, T
 
   if (state.offline) return sendWith("bring host back online with " + addr, nochgExpected, false);
   if (!state.confirmedAddress.empty() && state.confirmedAddress == addr) {
+    // Nothing new to say: even a forced run keeps the provider's minimum interval.
+    if (force && state.lastAttempt && now - *state.lastAttempt < rules.minInterval)
+      return skip(SkipReason::Backoff,
+                  "provider already has " + addr + "; a forced re-send waits for the provider's "
+                  "minimum interval until " + formatTime(*state.lastAttempt + rules.minInterval),
+                  *state.lastAttempt + rules.minInterval);
     if (force) return sendWith("forced re-send of " + addr, true, false);
     return skip(SkipReason::Unchanged, "provider already has " + addr);
   }
@@ -89,17 +114,26 @@ UpdateDecision shouldUpdate(const HostState& state, const AddressSet& current, T
 }
 
 UpdateDecision shouldSendOffline(const HostState& state, TimePoint now,
-                                 std::string_view fingerprint) {
+                                 std::string_view fingerprint, const SendRules& rules) {
   const bool sameConfig = state.configFingerprint == fingerprint;
-  if (state.fatal() && sameConfig)
+  if (state.fatal() && !banLifted(state, fingerprint, rules.secretTag))
     return skip(SkipReason::Fatal, "disabled after \"" + state.fatalReason + "\"");
   if (state.offlineRefused && sameConfig)
     return skip(SkipReason::Refused, "provider refused offline=YES (!donator)");
-  if (state.retryNotBefore && now < *state.retryNotBefore && !(state.fatal() && !sameConfig))
+  if (state.retryNotBefore && now < *state.retryNotBefore && !state.fatal())
     return skip(SkipReason::Backoff, "waiting until " + formatTime(*state.retryNotBefore),
                 state.retryNotBefore);
   if (state.offline) return skip(SkipReason::Offline, "already offline");
   return sendWith("take host offline", true, state.fatal());
+}
+
+std::string mergeFamily(const std::string& whole, const std::string& part) {
+  auto w = parseAddressSet(whole).value_or(AddressSet{});
+  const auto p = parseAddressSet(part);
+  if (!p) return whole;
+  if (p->v4) w.v4 = p->v4;
+  if (p->v6) w.v6 = p->v6;
+  return w.toString();
 }
 
 HostState applyResult(const HostState& state, const HostResult& result, TimePoint now,
@@ -107,9 +141,10 @@ HostState applyResult(const HostState& state, const HostResult& result, TimePoin
   HostState s = state;
   s.lastAttempt = now;
   s.lastResult = result.code;
-  s.lastAddressSent = ctx.sentAddress;
+  s.lastAddressSent = ctx.partialAddress ? mergeFamily(state.lastAddressSent, ctx.sentAddress) : ctx.sentAddress;
   const bool configChanged = s.configFingerprint != ctx.fingerprint;
   s.configFingerprint = ctx.fingerprint;
+  if (!ctx.secretTag.empty()) s.secretTag = ctx.secretTag;
   if (configChanged) {
     // A new configuration starts with a clean slate; what the reply says is recorded below.
     s.fatalReason.clear();
@@ -128,13 +163,23 @@ HostState applyResult(const HostState& state, const HostResult& result, TimePoin
       s.failingSince.reset();
       s.consecutiveFailures = 0;
       s.fatalReason.clear();
-      if (result.code == ResultCode::NoChange && !ctx.nochgExpected) ++s.unexpectedNochg;
+      if (result.code == ResultCode::NoChange && !ctx.nochgExpected) {
+        // The dyndns2 rules: repeated nochg gets a host blocked. Stop before the provider does.
+        if (++s.unexpectedNochg >= kMaxUnexpectedNochg)
+          s.fatalReason = "nochg: " + std::to_string(s.unexpectedNochg) +
+                          " unexpected nochg answers in a row; stopped before the provider "
+                          "blocks the host for abuse";
+      } else {
+        s.unexpectedNochg = 0;
+      }
       if (ctx.offlineRequest) {
         s.offline = true;
       } else {
         s.offline = false;
-        s.confirmedAddress = ctx.sentAddress;
+        s.confirmedAddress =
+            ctx.partialAddress ? mergeFamily(state.confirmedAddress, ctx.sentAddress) : ctx.sentAddress;
       }
+
       break;
     case Consequence::RetryLater:
       failed();

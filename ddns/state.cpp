@@ -92,6 +92,8 @@ std::string toJson(const StateStore& store) {
         {"offline", s.offline},
         {"offline_refused", s.offlineRefused},
     };
+    // A tag of the password (never the password): lets a new password lift a ban.
+    if (!s.secretTag.empty()) h["secret_tag"] = s.secretTag;
     accounts[key.first][key.second] = std::move(h);
   }
   const json doc = {{"version", kStateVersion}, {"accounts", std::move(accounts)}};
@@ -141,6 +143,7 @@ Result<StateStore> parseState(std::string_view text) {
                       r.time("retry_not_before", s.retryNotBefore) &&
                       r.time("failing_since", s.failingSince) &&
                       r.str("config_fingerprint", s.configFingerprint) &&
+                      r.str("secret_tag", s.secretTag, false) &&
                       r.integer("consecutive_failures", s.consecutiveFailures) &&
                       r.integer("unexpected_nochg", s.unexpectedNochg) &&
                       r.boolean("offline", s.offline) &&

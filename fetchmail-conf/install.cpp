@@ -9,6 +9,8 @@
 #include <cstring>
 #include <sstream>
 
+#include <boost/asio/post.hpp>
+
 #include "dynmx/atomic_file.hpp"
 #include "dynmx/fetchmail_conf.hpp"
 #include "dynmx/process.hpp"
@@ -58,37 +60,73 @@ std::string scrubSecrets(std::string text, const std::string& rcText) {
   return text;
 }
 
-Validator fetchmailValidator(const std::string& fetchmailBinary, const std::string& fetchmailHome) {
-  return [fetchmailBinary, fetchmailHome](const std::string& path) {
-    Validation v;
-    ProcessSpec spec;
-    spec.argv = {fetchmailBinary, "--configdump", "--nosyslog", "-f", path};
-    // Without FETCHMAILHOME/FETCHMAILUSER fetchmail looks for ~ and the login name, which a
-    // service account may not have.
-    spec.env = {{"FETCHMAILHOME", fetchmailHome}, {"HOME", fetchmailHome}, {"FETCHMAILUSER", currentUserName()},
-                {"LC_ALL", "C"}};
-    spec.timeout = std::chrono::seconds(20);
-    ProcessResult r = runProcess(spec);
+ProcessSpec configdumpSpec(const std::string& fetchmailBinary, const std::string& fetchmailHome,
+                           const std::string& path, const ValidateAs& as) {
+  ProcessSpec spec;
+  spec.argv = {fetchmailBinary, "--configdump", "--nosyslog", "-f", path};
+  // Without FETCHMAILHOME/FETCHMAILUSER fetchmail looks for ~ and the login name, which a
+  // service account may not have.
+  spec.env = {{"FETCHMAILHOME", fetchmailHome},
+              {"HOME", fetchmailHome},
+              {"FETCHMAILUSER", as.userName.empty() ? currentUserName() : as.userName},
+              {"LC_ALL", "C"}};
+  spec.uid = as.uid;
+  spec.gid = as.gid;
+  spec.timeout = std::chrono::seconds(20);
+  return spec;
+}
+
+Validation judgeConfigdump(const std::string& fetchmailBinary, bool started, const std::string& startError,
+                           int exitCode, int signal, bool timedOut, const std::string& stderrText,
+                           const std::string& rcText) {
+  Validation v;
+  std::ostringstream diag;
+  bool warned = false;
+  std::istringstream err(stderrText);
+  for (std::string line; std::getline(err, line);) {
+    if (line.empty() || line == kRootWarning) continue;
+    warned = true;
+    diag << line << '\n';
+  }
+  if (!started) diag << "cannot run " << fetchmailBinary << ": " << startError << '\n';
+  if (timedOut) diag << fetchmailBinary << " --configdump did not finish in time\n";
+  if (signal != 0) diag << fetchmailBinary << " --configdump was killed by signal " << signal << '\n';
+  v.exitCode = exitCode;
+  v.ok = started && !timedOut && signal == 0 && exitCode == 0 && !warned;
+  v.diagnostics = scrubSecrets(diag.str(), rcText);
+  return v;
+}
+
+Validator fetchmailValidator(const std::string& fetchmailBinary, const std::string& fetchmailHome,
+                             const ValidateAs& as) {
+  return [fetchmailBinary, fetchmailHome, as](const std::string& path) {
+    ProcessResult r = runProcess(configdumpSpec(fetchmailBinary, fetchmailHome, path, as));
     // stdout is the configuration dump, password included: it is dropped unread.
     std::string rcText;
     if (auto t = readFile(path); t.ok()) rcText = std::move(*t);
-    std::ostringstream diag;
-    bool warned = false;
-    std::istringstream err(r.err);
-    for (std::string line; std::getline(err, line);) {
-      if (line.empty() || line == kRootWarning) continue;
-      warned = true;
-      diag << line << '\n';
-    }
-    if (!r.started) diag << "cannot run " << fetchmailBinary << ": " << r.error << '\n';
-    if (r.timedOut) diag << fetchmailBinary << " --configdump did not finish in time\n";
-    if (r.signal != 0) diag << fetchmailBinary << " --configdump was killed by signal " << r.signal << '\n';
-    v.exitCode = r.exitCode;
-    v.ok = r.succeeded() && !warned;
-    v.diagnostics = scrubSecrets(diag.str(), rcText);
-    return v;
+    return judgeConfigdump(fetchmailBinary, r.started, r.error, r.exitCode, r.signal, r.timedOut, r.err, rcText);
   };
 }
+
+namespace {
+
+Status<> rejected(const std::string& path, const std::string& tempPath, const Validation& v) {
+  std::string diag = v.diagnostics;
+  replaceAll(diag, tempPath, path + " (candidate)");
+  while (!diag.empty() && diag.back() == '\n') diag.pop_back();
+  return fail("fetchmail rejected the new rc for " + path + " (exit " + std::to_string(v.exitCode) +
+              "), the previous file is unchanged" + (diag.empty() ? std::string() : ": " + diag));
+}
+
+Status<> handOver(const std::string& path, const std::string& tempPath, const InstallOptions& options) {
+  if (!options.owner && !options.group) return Ok{};
+  if (::chown(tempPath.c_str(), options.owner.value_or(static_cast<uid_t>(-1)),
+              options.group.value_or(static_cast<gid_t>(-1))) != 0)
+    return fail("cannot hand " + path + " to its owner: " + std::strerror(errno));
+  return Ok{};
+}
+
+}  // namespace
 
 Status<> installRc(const std::string& path, std::string_view text, const Validator& validate,
                    const InstallOptions& options) {
@@ -96,22 +134,61 @@ Status<> installRc(const std::string& path, std::string_view text, const Validat
   // the password is never readable by anyone else, not even for a moment.
   StagedFile staged(path, text, AtomicWriteOptions{.mode = 0600});
   if (!staged.ok()) return fail(staged.error());
-  // Validate while the file is still ours: fetchmail refuses an rc owned by another user,
-  // and we run as root when the rc belongs to the fetchmail user.
+  // Handed to its owner first, so the validator can run as that user (fetchmail refuses an
+  // rc owned by anyone else, and only that user may read its idfile, e.g. with `keep`).
+  if (auto h = handOver(path, staged.tempPath(), options); !h.ok()) return h;
   Validation v = validate(staged.tempPath());
-  if (!v.ok) {
-    std::string diag = v.diagnostics;
-    replaceAll(diag, staged.tempPath(), path + " (candidate)");
-    while (!diag.empty() && diag.back() == '\n') diag.pop_back();
-    return fail("fetchmail rejected the new rc for " + path + " (exit " + std::to_string(v.exitCode) +
-                "), the previous file is unchanged" + (diag.empty() ? std::string() : ": " + diag));
-  }
-  if (options.owner || options.group) {
-    if (::chown(staged.tempPath().c_str(), options.owner.value_or(static_cast<uid_t>(-1)),
-                options.group.value_or(static_cast<gid_t>(-1))) != 0)
-      return fail("cannot hand " + path + " to its owner: " + std::strerror(errno));
-  }
+  if (!v.ok) return rejected(path, staged.tempPath(), v);
   return staged.commit();
+}
+
+void installRcAsync(boost::asio::io_context& io, ProcessLauncher& launcher, const std::string& path, std::string text,
+                    const std::string& fetchmailBinary, const std::string& fetchmailHome, const ValidateAs& as,
+                    const InstallOptions& options, std::function<void(Status<>)> done) {
+  struct Job {
+    std::unique_ptr<StagedFile> staged;
+    std::unique_ptr<Child> child;
+    std::string rcText;
+    std::string err;
+    std::function<void(Status<>)> done;
+  };
+  auto job = std::make_shared<Job>();
+  job->rcText = std::move(text);
+  job->done = std::move(done);
+  job->staged = std::make_unique<StagedFile>(path, job->rcText, AtomicWriteOptions{.mode = 0600});
+  if (!job->staged->ok()) {
+    job->done(fail(job->staged->error()));
+    return;
+  }
+  if (auto h = handOver(path, job->staged->tempPath(), options); !h.ok()) {
+    job->done(h);
+    return;
+  }
+  const ProcessSpec spec = configdumpSpec(fetchmailBinary, fetchmailHome, job->staged->tempPath(), as);
+  std::string error;
+  ChildCallbacks cb;
+  // stdout is the configuration dump, password included: it is dropped unread.
+  cb.onStdout = [](const std::string&) {};
+  cb.onStderr = [job](const std::string& line) {
+    if (job->err.size() < 16 * 1024) job->err += line + "\n";
+  };
+  cb.onExit = [&io, job, path, fetchmailBinary](const ChildExit& e) {
+    const Validation v = judgeConfigdump(fetchmailBinary, true, "", e.exitCode, e.signal, e.timedOut, job->err,
+                                         job->rcText);
+    Status<> result = v.ok ? job->staged->commit() : rejected(path, job->staged->tempPath(), v);
+    job->staged.reset();  // an uncommitted candidate is removed here
+    auto finished = std::move(job->done);
+    finished(std::move(result));
+    // Not from inside its own callback: the handle (whose callbacks hold the job) goes later.
+    boost::asio::post(io, [job] { job->child.reset(); });
+  };
+  job->child = launcher.launch(spec, std::move(cb), error);
+  if (!job->child) {
+    const Validation v = judgeConfigdump(fetchmailBinary, false, error, -1, 0, false, "", job->rcText);
+    Status<> result = rejected(path, job->staged->tempPath(), v);
+    job->staged.reset();
+    job->done(std::move(result));
+  }
 }
 
 }  // namespace dynmx::fetchmail

@@ -71,7 +71,7 @@ class RtNetlinkMonitor final : public NetlinkMonitor {
     }
     sockaddr_nl addr{};
     addr.nl_family = AF_NETLINK;
-    addr.nl_groups = RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR;
+    addr.nl_groups = RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE;
     if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
       error = std::string("netlink bind: ") + std::strerror(errno);
       ::close(fd);
@@ -112,6 +112,10 @@ class RtNetlinkMonitor final : public NetlinkMonitor {
           index = static_cast<int>(ifa->ifa_index);
           ev.kind = h->nlmsg_type == RTM_NEWADDR ? NetlinkEvent::Kind::AddressAdded
                                                  : NetlinkEvent::Kind::AddressRemoved;
+        } else if (h->nlmsg_type == RTM_NEWROUTE || h->nlmsg_type == RTM_DELROUTE) {
+          ev.kind = NetlinkEvent::Kind::RouteChanged;
+          if (onEvent_) onEvent_(ev);
+          continue;
         } else if (h->nlmsg_type == RTM_NEWLINK || h->nlmsg_type == RTM_DELLINK) {
           auto* ifi = reinterpret_cast<ifinfomsg*>(reinterpret_cast<char*>(h) + NLMSG_HDRLEN);
           index = ifi->ifi_index;

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <set>
 
+#include "dynmx/ddns/provider.hpp"
 #include "internal.hpp"
 
 namespace dynmx::policy_detail {
@@ -181,7 +182,7 @@ class Checker {
       err(ispAt, std::string("mail mode ") + mode() + " needs [isp] server: the ISP mailbox to fetch from");
     if (p_.isp.user.empty())
       err(ispAt, std::string("mail mode ") + mode() + " needs [isp] user: the login of the ISP mailbox");
-    if (p_.isp.passwordFile.empty() && !pos_.has("isp.password"))
+    if (p_.isp.passwordFile.empty() && !pos_.has("isp.password") && !externalSecret("isp"))
       err(ispAt, std::string("mail mode ") + mode() + " needs [isp] password_file: the ISP mailbox password");
     const SourcePos usersAt = pos_.table("users").line > 0 ? pos_.table("users") : modeAt;
     if (p_.users.postmaster.empty())
@@ -193,10 +194,35 @@ class Checker {
                        "and everything goes to the postmaster");
   }
 
+  /// password_credential or password_env given for `path` (resolved by loadPolicy).
+  [[nodiscard]] bool externalSecret(const std::string& path) const {
+    return pos_.has(path + ".password_credential") || pos_.has(path + ".password_env");
+  }
+
   void secret(const std::string& path, const std::string& file, const std::optional<std::string>& inlinePw) {
+    int sources = (pos_.has(path + ".password") ? 1 : 0) + (file.empty() ? 0 : 1) +
+                  (pos_.has(path + ".password_credential") ? 1 : 0) + (pos_.has(path + ".password_env") ? 1 : 0);
+    for (const char* key : {".password_credential", ".password_env"}) {
+      if (!pos_.has(path + key)) continue;
+      if (sources > 1)
+        err(pos_.key(path + key), path + ": give the secret one way only: password_file, password_credential, "
+                                         "password_env or password");
+      sources = 1;  // said once is enough
+    }
+    const std::string& credential =
+        path == "isp" ? p_.isp.passwordCredential : accountAt(path).passwordCredential;
+    if (!credential.empty() && (credential.find('/') != std::string::npos || credential == "." || credential == ".."))
+      err(pos_.key(path + ".password_credential"),
+          path + ".password_credential must be a credential name (as in LoadCredential=NAME:...), not a path");
+    if (externalSecret(path)) return;
     if (inlinePw && !file.empty()) {
       err(pos_.key(path + ".password"),
           path + ": both password and password_file are set: keep only password_file");
+    } else if (inlinePw && inlinePw->find('\0') != std::string::npos) {
+      // Never quote it: the value is a secret. HTTP Basic and fetchmail cut at the NUL.
+      err(pos_.key(path + ".password"), path + ".password holds a NUL byte: no server would see the whole secret");
+    } else if (inlinePw && inlinePw->empty()) {
+      err(pos_.key(path + ".password"), path + ".password is empty");
     } else if (inlinePw) {
       warn(pos_.key(path + ".password"),
            path +
@@ -253,6 +279,11 @@ class Checker {
           "fetchmail.user must not be root: as root, `is * here` makes root the "
           "fallback recipient; use an unprivileged user such as \"fetchmail\"");
     if (f.user.empty()) err(pos_.key("fetchmail.user"), "fetchmail.user must not be empty");
+    if (f.pollInterval > kMaxFetchmailPollInterval)
+      err(pos_.key("fetchmail.poll_interval"),
+          "fetchmail.poll_interval must be at most " + std::to_string(kMaxFetchmailPollInterval.count()) +
+              "s: fetchmail reads `set daemon` as a C int, and a larger number wraps (to 0: poll without "
+              "pause)");
     if (f.pollInterval < std::chrono::seconds(10))
       err(pos_.key("fetchmail.poll_interval"),
           "fetchmail.poll_interval must be at least 10s (shorter polls hammer the ISP and can get the "
@@ -311,7 +342,10 @@ class Checker {
       if (a.provider.empty() && !pos_.has(path + ".provider"))
         err(a.pos, path + " needs a provider (one of dyn, noip, dynu, freedns, custom, rfc2136)");
       if (a.provider == "custom" && a.url.empty()) err(a.pos, path + ": provider custom needs a url");
+      bool urlReported = false;
       if (!a.url.empty()) {
+        urlReported = (a.url.rfind("http://", 0) == 0 && !a.allowInsecureHttp) ||
+                      (a.url.rfind("http://", 0) != 0 && a.url.rfind("https://", 0) != 0);
         if (a.url.rfind("http://", 0) == 0 && !a.allowInsecureHttp)
           err(pos_.key(path + ".url"),
               path +
@@ -326,19 +360,51 @@ class Checker {
             path + ".tls_verify = false: anyone in the path can take the DDNS password and move our MX name");
       absolutePath(path + ".ca_file", a.caFile, "the daemon does not run in the policy's directory");
       if (a.username.empty()) err(a.pos, path + " needs a username");
-      if (a.passwordFile.empty() && !pos_.has(path + ".password"))
+      if (a.passwordFile.empty() && !pos_.has(path + ".password") && !externalSecret(path))
         err(a.pos, path + " needs a password_file");
       secret(path, a.passwordFile, a.password);
       if (a.hosts.empty() && !pos_.has(path + ".hosts"))
         err(a.pos, path + " needs hosts: the names this account updates");
       else if (a.hosts.empty())
         err(pos_.key(path + ".hosts"), path + ".hosts is empty");
+      accountAsTheEngineSeesIt(a, path, urlReported);
       if (a.retryAfterServerError < std::chrono::minutes(30) && pos_.has(path + ".retry_after_server_error"))
         warn(pos_.key(path + ".retry_after_server_error"),
              path +
                  ".retry_after_server_error below 30m is raised to 30m: providers block clients that "
                  "retry sooner after 911/dnserr");
     }
+  }
+
+  // The DDNS engine refuses these at run time, with these very functions: a policy `check`
+  // accepts must never be one the daemon cannot use.
+  void accountAsTheEngineSeesIt(const DdnsAccount& a, const std::string& path, bool urlReported) {
+    const auto preset = ddns::findPreset(a.provider);
+    if (!a.provider.empty() && !urlReported && (preset || (a.provider == "custom" && !a.url.empty()))) {
+      if (auto e = ddns::endpointFor(a); !e)
+        err(pos_.first({path + ".url", path + ".provider"}), path + ".url: " + e.error());
+    }
+    std::set<std::string> seen;
+    for (const auto& h : a.hosts) {
+      auto n = ddns::normalizeHostname(h);
+      if (!n)
+        err(pos_.key(path + ".hosts"), path + ".hosts: \"" + h + "\": " + n.error());
+      else if (!seen.insert(*n).second)
+        err(pos_.key(path + ".hosts"), path + ".hosts: \"" + h + "\" is listed twice");
+    }
+    if (a.offlineOnMultidrop && preset && !preset->supportsOffline)
+      err(pos_.key(path + ".offline_on_multidrop"),
+          path + ".offline_on_multidrop: provider " + a.provider +
+              " has no offline=YES; the engine would refuse every update while mail is on multidrop");
+    if (pos_.has(path + ".max_hosts_per_request") &&
+        (a.maxHostsPerRequest < 1 || a.maxHostsPerRequest > static_cast<int>(ddns::kMaxHostsPerRequest)))
+      err(pos_.key(path + ".max_hosts_per_request"),
+          path + ".max_hosts_per_request must be 1 to " + std::to_string(ddns::kMaxHostsPerRequest));
+    if (preset && p_.ddns.enabled && p_.ddns.checkInterval < preset->minInterval)
+      err(pos_.first({"ddns.check_interval", path + ".provider"}),
+          "ddns.check_interval " + formatDuration(p_.ddns.checkInterval) + " is below provider " +
+              a.provider + "'s minimum interval of " + formatDuration(preset->minInterval) +
+              ": more frequent updates read as abuse");
   }
 
   void daemon() {
@@ -359,6 +425,12 @@ class Checker {
         err(pos_.key(path + ".argv"), path + ".argv[1] must be an absolute path: hooks run without a shell");
       if (h.timeout.count() <= 0) err(pos_.key(path + ".timeout"), path + ".timeout must be more than 0s");
     }
+  }
+
+  /// The account a path "ddns.account[N]" names.
+  [[nodiscard]] const DdnsAccount& accountAt(const std::string& path) const {
+    const std::size_t n = std::stoul(path.substr(path.find('[') + 1));
+    return p_.ddns.accounts.at(n - 1);
   }
 
   Draft& d_;

@@ -306,7 +306,7 @@ class Parser {
     if (t == nullptr) return;
     checkKeys(*t, "in [isp]",
               {"server", "protocol", "port", "tls", "certificate_check", "ssl_proto", "user", "password_file",
-               "password", "timeout", "keep", "fetch_all"});
+               "password", "timeout", "keep", "fetch_all", "password_credential", "password_env"});
     auto& i = p().isp;
     getString(*t, "server", "isp.server", i.server);
     getChoice(*t, "protocol", "isp.protocol", {{"pop3", MailProtocol::Pop3}, {"imap", MailProtocol::Imap}},
@@ -325,6 +325,8 @@ class Parser {
     getDuration(*t, "timeout", "isp.timeout", i.timeout);
     getBool(*t, "keep", "isp.keep", i.keep);
     getBool(*t, "fetch_all", "isp.fetch_all", i.fetchAll);
+    getString(*t, "password_credential", "isp.password_credential", i.passwordCredential);
+    getString(*t, "password_env", "isp.password_env", i.passwordEnv);
   }
 
   void envelope(const toml::table& root) {
@@ -468,7 +470,8 @@ class Parser {
     checkKeys(t, "in [[ddns.account]]",
               {"name", "provider", "url", "allow_insecure_http", "tls_verify", "ca_file", "username",
                "password_file", "password", "hosts", "offline_on_multidrop", "retry_after_server_error",
-               "key_file", "zone", "server", "ttl"});
+               "key_file", "zone", "server", "ttl", "max_hosts_per_request", "password_credential",
+               "password_env"});
     DdnsAccount a;
     a.pos = at(t.source());
     getString(t, "name", path + ".name", a.name);
@@ -509,6 +512,11 @@ class Parser {
     if (!a.rfc2136.zone.empty() && a.rfc2136.zone.back() == '.') a.rfc2136.zone.pop_back();
     getString(t, "server", path + ".server", a.rfc2136.server);
     getInt(t, "ttl", path + ".ttl", a.rfc2136.ttl);
+    long long maxHosts = 0;
+    if (getInt(t, "max_hosts_per_request", path + ".max_hosts_per_request", maxHosts))
+      a.maxHostsPerRequest = static_cast<int>(std::clamp<long long>(maxHosts, -1, 1000000));
+    getString(t, "password_credential", path + ".password_credential", a.passwordCredential);
+    getString(t, "password_env", path + ".password_env", a.passwordEnv);
     return a;
   }
 

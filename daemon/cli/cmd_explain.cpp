@@ -12,7 +12,7 @@ namespace {
 
 struct ExplainOptions {
   std::string policyFile = kDefaultPolicyFile;
-  std::string link = "dedicated";
+  std::string link;  ///< empty: the policy's [link] type (auto: dedicated unless --link says)
   bool linkDown = false;
   std::string linkFor = "1d";
   std::string ddns = "healthy";
@@ -37,7 +37,15 @@ int runExplain(const ExplainOptions& o) {
   mail::DecisionInput in;
   in.policy = &*load.policy;
   in.now = now;
-  in.link = {o.link == "dialup" ? LinkType::Dialup : LinkType::Dedicated, !o.linkDown, now - *linkFor};
+  // The policy's link type unless the command line describes another: a dial-up policy is
+  // explained as dial-up. "auto" is resolved at run time from the interface (ppp = dial-up).
+  std::string link = o.link;
+  if (link.empty())
+    link = load.policy->link.type == LinkType::Dialup ? "dialup"
+           : load.policy->link.type == LinkType::Auto ? "auto"
+                                                      : "dedicated";
+  const LinkType linkType = link == "dialup" ? LinkType::Dialup : LinkType::Dedicated;
+  in.link = {linkType, !o.linkDown, now - *linkFor};
   mail::DdnsState state = o.ddns == "failing"    ? mail::DdnsState::Failing
                           : o.ddns == "disabled" ? mail::DdnsState::Disabled
                           : o.ddns == "unknown"  ? mail::DdnsState::Unknown
@@ -48,7 +56,8 @@ int runExplain(const ExplainOptions& o) {
   mail::Decision d = mail::decide(in);
 
   std::cout << "policy:   " << toString(load.policy->mail.mode) << " (" << o.policyFile << ")\n"
-            << "link:     " << o.link << (o.linkDown ? ", down" : ", up") << " for " << o.linkFor << '\n'
+            << "link:     " << (link == "auto" ? "auto (explained as dedicated; --link dialup for a ppp link)" : link)
+            << (o.linkDown ? ", down" : ", up") << " for " << o.linkFor << '\n'
             << "ddns:     " << o.ddns << " for " << o.ddnsFor << '\n'
             << "current:  " << o.current << " for " << o.currentFor << '\n'
             << "decision: " << mail::toString(d.mode) << '\n';
@@ -66,7 +75,7 @@ void registerExplain(CLI::App& app, ExitCode& exit) {
   auto opts = std::make_shared<ExplainOptions>();
   auto* sub = app.add_subcommand("explain", "Show the mail-mode decision for a described situation");
   sub->add_option("-c,--config", opts->policyFile, "policy file")->capture_default_str();
-  sub->add_option("--link", opts->link, "link type")->check(CLI::IsMember({"dedicated", "dialup"}));
+  sub->add_option("--link", opts->link, "link type (default: the policy's [link] type)")->check(CLI::IsMember({"dedicated", "dialup"}));
   sub->add_flag("--link-down", opts->linkDown, "the link is down");
   sub->add_option("--link-for", opts->linkFor, "how long the link has been in that state");
   sub->add_option("--ddns", opts->ddns, "DDNS health")

@@ -21,8 +21,10 @@
 #include "dynmx/daemon_adapters.hpp"
 #include "dynmx/ddns_engine.hpp"
 #include "dynmx/fetchmail_supervisor.hpp"
+#include "dynmx/file_lock.hpp"
 #include "dynmx/hooks.hpp"
 #include "dynmx/link_monitor.hpp"
+#include "dynmx/loop_guard.hpp"
 #include "dynmx/net/dns_resolver.hpp"
 #include "dynmx/net/http_client.hpp"
 #include "dynmx/privileges.hpp"
@@ -87,6 +89,15 @@ class Daemon {
       if (auto n = removeStaleTemps(path); n > 0)
         spdlog::info("removed {} stale temporary file(s) of {} left by an interrupted write", n, path);
 
+    // One writer of ddns-state.json: the daemon holds the state lock for its whole life, so
+    // a `dynmx update` never writes beside it (it asks over the control socket instead).
+    auto lock = FileLock::tryAcquire(policy_.daemon.stateDir + "/" + ddns::kStateLockName);
+    if (!lock) {
+      spdlog::critical("{} (is another dynmx daemon or `dynmx update` running?)", lock.error());
+      return 1;
+    }
+    stateLock_.emplace(std::move(*lock));
+
     // Bound as root if we are root (its directory may be root's); answered once the loop runs.
     if (auto s = startControl(); !s.ok()) {
       spdlog::critical("control socket: {}", s.error());
@@ -110,6 +121,7 @@ class Daemon {
     account_ = *account;
 
     launcher_ = makeProcessLauncher(io_);
+    hookQueue_ = std::make_unique<hooks::HookQueue>(io_, *launcher_);
     http_ = net::makeCurlHttpClient(io_);
     dns_ = net::makeAresResolver(io_);
     engine_ = std::make_unique<ddns::Engine>(
@@ -129,6 +141,9 @@ class Daemon {
     deps.fetcher = fetcher_.get();
     deps.ddns = engine_.get();
     deps.installRc = [](const Policy& p) { return coord::installRcForPolicy(p); };
+    deps.installRcAsync = [this](const Policy& p, std::function<void(Status<>)> done) {
+      coord::installRcForPolicyAsync(io_, *launcher_, p, std::move(done));
+    };
     deps.runHooks = [this](const std::vector<Hook>& hooks, const hooks::SwitchContext& ctx,
                            std::function<void(std::vector<status::HookRecord>)> done) {
       std::vector<hooks::HookSpec> specs;
@@ -140,7 +155,8 @@ class Daemon {
         uid = account_.uid;
         gid = account_.gid;
       }
-      hooks::runHooks(io_, *launcher_, specs, ctx, uid, gid, std::move(done));
+      // One switch's hooks at a time, in switch order (a later switch waits for the earlier).
+      hookQueue_->run(std::move(specs), ctx, uid, gid, std::move(done));
     };
     deps.persist = [this](const status::Report& r) { persist(r); };
     deps.computeHealth = [](status::Report& r) { status::computeHealth(r); };
@@ -174,7 +190,16 @@ class Daemon {
     waitSignals();
     spdlog::info("dynmx {} running (pid {}), policy {}", kVersion, ::getpid(), policyFile_);
     ::sd_notify(0, "READY=1");
-    io_.run();
+    const bool clean = runLoopGuarded(io_, [this](const std::string& what) {
+      spdlog::critical("unhandled exception on the event loop: {}; saving state and exiting", what);
+      ::sd_notify(0, "STOPPING=1");
+      try {
+        persist(coordinator_->report());
+      } catch (const std::exception& e) {
+        spdlog::critical("cannot save the state after the failure: {}", e.what());
+      }
+    });
+    if (!clean) return kExitLoopCrashed;
     spdlog::info("dynmx stopped");
     return 0;
   }
@@ -186,6 +211,7 @@ class Daemon {
     r.daemon.version = kVersion;
     r.daemon.policyFile = policyFile_;
     r.daemon.stateError = stateErrors(stateError_);
+    r.daemon.restartNeeded = restartNeeded_;
     if (!r.daemon.stateError.empty()) status::computeHealth(r);
     return r;
   }
@@ -205,6 +231,7 @@ class Daemon {
     countNew(r);
     // What reaches the file says nothing about this write: had it failed, nothing reaches it.
     r.daemon.stateError = stateErrors("");
+    r.daemon.restartNeeded = restartNeeded_;
     status::computeHealth(r);
     if (auto s = status::saveState(statePath_, r, &lastStateText_); !s.ok()) {
       if (stateError_.empty()) spdlog::error("cannot write the state file: {}", s.error());
@@ -283,6 +310,23 @@ class Daemon {
       engine_->requestPass(true);
       return status::ControlReply{0, "update pass requested", nlohmann::json()};
     });
+    // `dynmx update` while the daemon runs: the pass runs here (one writer of the state)
+    // and its report goes back in the same JSON shape `dynmx update --json` prints.
+    commands.addAsync("ddns-pass", [this](const status::ControlRequest& req,
+                                          std::function<void(status::ControlReply)> reply) {
+      const bool force = req.arguments.value("force", false);
+      std::string text = "pass run by the daemon";
+      if (auto it = req.arguments.find("reset"); it != req.arguments.end() && it->is_string()) {
+        const std::size_t n = engine_->resetHost(it->get<std::string>());
+        spdlog::info("ddns: reset {} record(s) of {} on request", n, it->get<std::string>());
+        text = "reset " + std::to_string(n) + " record(s) of " + it->get<std::string>() + "; " + text;
+      }
+      engine_->runPass({force, false, false}, [reply, text](ddns::PassReport r) {
+        nlohmann::json args = {{"report", nlohmann::json::parse(ddns::passReportJson(r))},
+                               {"table", ddns::formatPassTable(r)}};
+        reply(status::ControlReply{r.ok() ? 0 : 1, text, std::move(args)});
+      });
+    });
     std::error_code ec;
     std::filesystem::create_directories(std::filesystem::path(policy_.daemon.controlSocket).parent_path(), ec);
     control_ = std::make_unique<status::ControlServer>(io_, policy_.daemon.controlSocket, std::move(commands));
@@ -295,7 +339,31 @@ class Daemon {
     for (const auto& d : load.diagnostics)
       if (d.severity == Severity::Warning) spdlog::warn("{}", formatDiagnostic(d));
     if (load.policy) {
+      // [daemon] keys are read once, at start: say so instead of ignoring the edit.
+      const DaemonSection& was = policy_.daemon;
+      const DaemonSection& now = load.policy->daemon;
+      std::vector<std::string> restart;
+      if (now.user != was.user) restart.push_back("daemon.user");
+      if (now.stateDir != was.stateDir) restart.push_back("daemon.state_dir");
+      if (now.controlSocket != was.controlSocket) restart.push_back("daemon.control_socket");
+      if (now.log != was.log) restart.push_back("daemon.log");
+      if (now.logLevel != was.logLevel) restart.push_back("daemon.log_level");
+      const auto hp = [](const std::optional<HostPort>& m) { return m ? m->host + ":" + std::to_string(m->port) : ""; };
+      if (hp(now.metrics) != hp(was.metrics)) restart.push_back("daemon.metrics");
+      const DaemonSection running = was;
       policy_ = *load.policy;
+      policy_.daemon.user = running.user;  // the running values stay until a restart
+      policy_.daemon.stateDir = running.stateDir;
+      policy_.daemon.controlSocket = running.controlSocket;
+      policy_.daemon.log = running.log;
+      policy_.daemon.logLevel = running.logLevel;
+      policy_.daemon.metrics = running.metrics;
+      restartNeeded_ = restart;
+      if (!restart.empty()) {
+        std::string keys;
+        for (const auto& k : restart) keys += (keys.empty() ? "" : ", ") + k;
+        spdlog::warn("reload: {} changed; these take effect only after a restart of dynmx", keys);
+      }
       supervisor_->reconfigure(coord::supervisorConfig(policy_, account_));
       link_->reconfigure(policy_.link);
       engine_->reconfigure(policy_.ddns);
@@ -315,16 +383,18 @@ class Daemon {
       }
       shutdown(sig);
     });
+    waitUsr1();
+  }
+
+  /// SIGUSR1: a forced pass, re-armed every time. Signals that arrive while a pass waits in
+  /// the queue join that pass (docs/ddns-engine.md): N signals, each after the previous
+  /// pass, give N passes.
+  void waitUsr1() {
     usr1_.async_wait([this](const boost::system::error_code& ec, int) {
       if (ec) return;
       spdlog::info("SIGUSR1: forced update pass");
       engine_->requestPass(true);
-      usr1_.async_wait([this](const boost::system::error_code& e, int s) {
-        if (!e) {
-          (void)s;
-          engine_->requestPass(true);
-        }
-      });
+      waitUsr1();
     });
   }
 
@@ -349,6 +419,7 @@ class Daemon {
   Policy policy_;
   std::string policyFile_;
   std::string statePath_;
+  std::optional<FileLock> stateLock_;  ///< held for the daemon's life: one writer of the DDNS state
   std::string lastStateText_;  ///< the state file as we last wrote it
   coord::Account account_;
   boost::asio::signal_set signals_;
@@ -369,6 +440,8 @@ class Daemon {
   TimePoint lastHookSeen_{};
   std::string stateError_;      ///< the latest state.json write failed: why
   std::string ddnsStateError_;  ///< the latest DDNS pass could not save its state: why
+  std::vector<std::string> restartNeeded_;  ///< [daemon] keys a reload changed (applied at restart)
+  std::unique_ptr<hooks::HookQueue> hookQueue_;
 };
 
 int runDaemon(const RunOptions& o) {

@@ -68,7 +68,17 @@ fetchmail::SupervisorConfig supervisorConfig(const Policy& policy, const Account
   return c;
 }
 
-Status<> installRcForPolicy(const Policy& policy) {
+namespace {
+
+/// Everything installing the rc needs, prepared (home, rendering) before fetchmail runs.
+struct RcJob {
+  std::string text;
+  std::string home;
+  fetchmail::InstallOptions options;
+  fetchmail::ValidateAs as;
+};
+
+Result<RcJob> prepareRc(const Policy& policy) {
   auto account = fetchmailAccount(policy);
   if (!account.ok()) return fail(account.error());
   std::string password;
@@ -82,20 +92,45 @@ Status<> installRcForPolicy(const Policy& policy) {
   const std::string home = fetchmailHome(policy);
   if (std::filesystem::path(home).lexically_normal() == std::filesystem::path(policy.daemon.stateDir).lexically_normal())
     return fail("fetchmail.home (" + home + ") must not be the state dir: it is handed to the fetchmail user");
-  if (auto s = prepareFetchmailHome(home, *account, ::geteuid(), ::getegid()); !s.ok()) return s;
+  if (auto s = prepareFetchmailHome(home, *account, ::geteuid(), ::getegid()); !s.ok()) return fail(s.error());
   fetchmail::RenderInput input;
   input.password = std::move(password);
   input.idFile = home + "/fetchmail.ids";
   input.pidFile = home + "/fetchmail.pid";
   auto text = fetchmail::renderRc(policy, input);
   if (!text.ok()) return fail("cannot render the fetchmail rc: " + text.error());
-  fetchmail::InstallOptions options;
+  RcJob job;
+  job.text = std::move(*text);
+  job.home = home;
+  job.as.userName = account->name;
   if (account->uid != ::geteuid()) {
-    options.owner = account->uid;
-    options.group = account->gid;
+    job.options.owner = account->uid;
+    job.options.group = account->gid;
+    // Validate as the user that will run fetchmail: its idfile (keep = true) is its alone.
+    job.as.uid = account->uid;
+    job.as.gid = account->gid;
   }
-  auto validator = fetchmail::fetchmailValidator(policy.fetchmail.binary, home);
-  return fetchmail::installRc(policy.fetchmail.rcPath, *text, validator, options);
+  return job;
+}
+
+}  // namespace
+
+Status<> installRcForPolicy(const Policy& policy) {
+  auto job = prepareRc(policy);
+  if (!job.ok()) return fail(job.error());
+  auto validator = fetchmail::fetchmailValidator(policy.fetchmail.binary, job->home, job->as);
+  return fetchmail::installRc(policy.fetchmail.rcPath, job->text, validator, job->options);
+}
+
+void installRcForPolicyAsync(boost::asio::io_context& io, ProcessLauncher& launcher, const Policy& policy,
+                             std::function<void(Status<>)> done) {
+  auto job = prepareRc(policy);
+  if (!job.ok()) {
+    done(fail(job.error()));
+    return;
+  }
+  fetchmail::installRcAsync(io, launcher, policy.fetchmail.rcPath, std::move(job->text), policy.fetchmail.binary,
+                            job->home, job->as, job->options, std::move(done));
 }
 
 }  // namespace dynmx::coord

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <utility>
 
 namespace dynmx::coord {
 namespace {
@@ -79,10 +80,35 @@ void Coordinator::evaluate() {
   publish();
 }
 
-void Coordinator::ensureRetrieval() {
+void Coordinator::ensureRetrieval(bool policyChanged) {
+  if (deps_.installRcAsync) {
+    // fetchmail --configdump may take seconds: the loop goes on while it runs. Asked again
+    // meanwhile, it is the same check, unless the policy changed: then once more after it.
+    if (installing_) {
+      installAgain_ = installAgain_ || policyChanged;
+      return;
+    }
+    installing_ = true;
+    std::weak_ptr<bool> alive = alive_;
+    deps_.installRcAsync(policy_, [this, alive](Status<> installed) {
+      if (alive.expired()) return;
+      installing_ = false;
+      if (current_ != mail::MailMode::Multidrop) return;  // the mode moved on meanwhile
+      if (std::exchange(installAgain_, false)) {
+        ensureRetrieval();
+        return;
+      }
+      onRcInstalled(installed);
+      publish();
+    });
+    return;
+  }
+  onRcInstalled(deps_.installRc(policy_));
+}
+
+void Coordinator::onRcInstalled(const Status<>& installed) {
   // Safety first: even if the rc cannot be installed, mail stays off direct SMTP (it waits
   // at the ISP); we retry and the status goes CRITICAL.
-  auto installed = deps_.installRc(policy_);
   if (!installed.ok()) {
     retrievalReady_ = false;
     retrievalError_ = installed.error();
@@ -220,7 +246,7 @@ void Coordinator::reload(const PolicyLoad& load) {
   spdlog::info("policy reloaded from {}", policy_.sourceFile);
   if (current_ == mail::MailMode::Multidrop && !switching_) {
     retrievalReady_ = false;
-    ensureRetrieval();  // re-render; fetchmail re-reads a changed rc at its next poll
+    ensureRetrieval(/*policyChanged=*/true);  // re-render; fetchmail re-reads a changed rc at its next poll
   }
   evaluate();
 }

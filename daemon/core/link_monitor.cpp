@@ -13,6 +13,7 @@ LinkMonitor::LinkMonitor(boost::asio::io_context& io, LinkSection config, std::f
     : config_(std::move(config)), now_(std::move(now)), netlink_(net::makeNetlinkMonitor(io)) {
   interface_ = config_.interface.empty() ? net::defaultRouteInterface().value_or("") : config_.interface;
   state_.since = now_();
+  state_.up = false;  // unknown until read: the safe side
   refresh();
 }
 
@@ -28,6 +29,19 @@ bool LinkMonitor::start(std::function<void()> onLinkChange, std::function<void()
   onAddressChange_ = std::move(onAddressChange);
   return netlink_->start(
       [this](const net::NetlinkEvent& e) {
+        // Without a configured interface, the link is the default route's: re-resolve it
+        // whenever routes (or links) change, so a new uplink is followed.
+        if (config_.interface.empty() &&
+            (e.kind == net::NetlinkEvent::Kind::RouteChanged || e.kind == net::NetlinkEvent::Kind::LinkChanged)) {
+          const std::string now = net::defaultRouteInterface().value_or("");
+          if (now != interface_) {
+            interface_ = now;
+            addresses_.clear();
+            refresh();
+            if (onAddressChange_) onAddressChange_();
+            return;
+          }
+        }
         if (interface_.empty() || e.interface.empty() || e.interface == interface_) refresh();
       },
       error);
@@ -35,8 +49,14 @@ bool LinkMonitor::start(std::function<void()> onLinkChange, std::function<void()
 
 void LinkMonitor::refresh() {
   if (interface_.empty()) {
-    // No interface known (no default route): we cannot see the link; say so by type only.
-    state_.type = config_.type == LinkType::Auto ? LinkType::Dedicated : config_.type;
+    // No interface known (no default route): we cannot see the link. An unknown link is
+    // the safe side: unresolved when the type is to be detected, and not up either way.
+    state_.type = config_.type == LinkType::Auto ? LinkType::Auto : config_.type;
+    if (state_.up) {
+      state_.up = false;
+      state_.since = now_();
+      if (onLinkChange_) onLinkChange_();
+    }
     return;
   }
   net::InterfaceInfo info = net::readInterface(interface_);

@@ -9,6 +9,7 @@
 #include <boost/asio/write.hpp>
 #include <cerrno>
 #include <cstring>
+#include <algorithm>
 #include <exception>
 
 #include "dynmx/status/json.hpp"
@@ -78,16 +79,39 @@ Result<ControlReply> parseControlReply(std::string_view line) {
 
 void CommandTable::add(const std::string& name, ControlHandler handler) { handlers_[name] = std::move(handler); }
 
+void CommandTable::addAsync(const std::string& name, AsyncControlHandler handler) {
+  asyncHandlers_[name] = std::move(handler);
+}
+
 std::vector<std::string> CommandTable::names() const {
   std::vector<std::string> out;
   for (const auto& [name, handler] : handlers_) out.push_back(name);
+  for (const auto& [name, handler] : asyncHandlers_) out.push_back(name);
+  std::sort(out.begin(), out.end());
   return out;
+}
+
+void CommandTable::dispatchAsync(const ControlRequest& request,
+                                 std::function<void(ControlReply)> reply) const {
+  auto it = asyncHandlers_.find(request.command);
+  if (it == asyncHandlers_.end()) {
+    reply(dispatch(request));
+    return;
+  }
+  try {
+    it->second(request, std::move(reply));
+  } catch (const std::exception& e) {
+    reply({static_cast<int>(ControlResult::Error), std::string("internal error: ") + e.what(), nullptr});
+  }
 }
 
 ControlReply CommandTable::dispatch(const ControlRequest& request) const {
   auto it = handlers_.find(request.command);
   if (it == handlers_.end()) {
-    if (request.command == "list-commands") return {0, std::to_string(handlers_.size()) + " commands", names()};
+    if (request.command == "list-commands") {
+      const auto all = names();
+      return {0, std::to_string(all.size()) + " commands", all};
+    }
     return {static_cast<int>(ControlResult::Unsupported), "unknown command \"" + shortened(request.command) + "\"", nullptr};
   }
   try {
@@ -143,7 +167,11 @@ struct ControlServer::Session : std::enable_shared_from_this<ControlServer::Sess
       reply({static_cast<int>(ControlResult::Error), req.error(), nullptr}, false);
       return;
     }
-    reply(server->commands_.dispatch(*req), false);
+    // A command may answer later (a DDNS pass): no idle timeout while it works.
+    timer.cancel();
+    server->commands_.dispatchAsync(*req, [self = shared_from_this()](ControlReply r) {
+      if (*self->alive && self->socket.is_open()) self->reply(r, false);
+    });
   }
 
   void reply(const ControlReply& r, bool thenClose) {

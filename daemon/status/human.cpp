@@ -88,6 +88,11 @@ std::string renderHuman(const Report& r, TimePoint now) {
     for (const auto& e : r.daemon.policyErrors) out << "  " << e << '\n';
   }
 
+  if (!r.daemon.restartNeeded.empty()) {
+    out << "restart needed: the reloaded policy changed";
+    for (const auto& k : r.daemon.restartNeeded) out << ' ' << k;
+    out << " (running with the old values until dynmx restarts)\n";
+  }
   if (!r.daemon.stateError.empty()) out << "state:      cannot persist state: " << r.daemon.stateError << '\n';
 
   out << "link:       " << r.link.type;

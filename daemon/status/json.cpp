@@ -152,7 +152,7 @@ bool readDaemon(Reader& rd, const json& v, DaemonInfo& d) {
   return rd.object(v, "daemon") && rd.boolean(v, "running", p, d.running) && rd.integer(v, "pid", p, d.pid) &&
          rd.time(v, "since", p, d.since) && rd.str(v, "policy", p, d.policyFile) &&
          rd.strings(v, "policy_errors", p, d.policyErrors) && rd.str(v, "state_error", p, d.stateError) &&
-         rd.str(v, "version", p, d.version);
+         rd.str(v, "version", p, d.version) && rd.strings(v, "restart_needed", p, d.restartNeeded);
 }
 
 bool readMode(Reader& rd, const json& v, ModeInfo& m) {
@@ -260,6 +260,8 @@ nlohmann::json toJson(const Report& r) {
                    {"policy_errors", r.daemon.policyErrors},
                    {"state_error", stringOrNull(r.daemon.stateError)},
                    {"version", r.daemon.version}};
+  // Only when a reload changed keys a restart applies: the usual shape stays as it was.
+  if (!r.daemon.restartNeeded.empty()) out["daemon"]["restart_needed"] = r.daemon.restartNeeded;
   out["mode"] = {{"current", r.mode.current},   {"wanted", r.mode.wanted},
                  {"since", timeOrNull(r.mode.since)}, {"policy", r.mode.policy},
                  {"reasons", reasonsJson(r.mode.reasons)}, {"review_at", timeOrNull(r.mode.reviewAt)},

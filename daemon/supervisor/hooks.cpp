@@ -79,4 +79,24 @@ void runHooks(boost::asio::io_context& io, ProcessLauncher& launcher, const std:
   run->next(0);
 }
 
+void HookQueue::run(std::vector<HookSpec> hooks, SwitchContext ctx, std::optional<uid_t> uid,
+                    std::optional<gid_t> gid, std::function<void(std::vector<status::HookRecord>)> done) {
+  queue_.push_back({std::move(hooks), std::move(ctx), uid, gid, std::move(done)});
+  if (queue_.size() == 1) startFront();
+}
+
+void HookQueue::startFront() {
+  if (queue_.empty()) return;
+  Batch& b = queue_.front();
+  std::weak_ptr<bool> alive = alive_;
+  runHooks(io_, launcher_, b.hooks, b.ctx, b.uid, b.gid,
+           [this, alive](std::vector<status::HookRecord> records) {
+             if (alive.expired()) return;
+             auto done = std::move(queue_.front().done);
+             queue_.pop_front();
+             if (done) done(std::move(records));
+             startFront();
+           });
+}
+
 }  // namespace dynmx::hooks

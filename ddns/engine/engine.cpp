@@ -135,6 +135,7 @@ struct Engine::Pass {
   std::optional<AddressSet> addresses;
   std::map<HostKey, std::size_t> rows;  // (account, normalized host) → report row
   std::size_t pending = 0;
+  std::set<HostKey> familyFailed;  // one family's request failed in this pass (single-address providers)
 
   // Verification: bounded concurrency, and system-resolver answers shared between hosts.
   std::deque<std::pair<net::DnsQuery, net::DnsHandler>> dnsQueue;
@@ -402,16 +403,18 @@ void Engine::detect(const std::shared_ptr<Pass>& pass) {
       if (!det.webSources.empty()) {
         std::vector<SourceAnswer> sa;
         for (std::size_t i = 0; i < det.webSources.size(); ++i) {
-          SourceAnswer s{det.webSources[i], std::nullopt, (*errors)[i]};
           const auto& a = (*answers)[i];
-          if (a && a->family() == fam) {
-            s.address = a;
-          } else if (a) {
-            s.error = std::string("answered with an ") + toString(a->family()) + " address";
-          }
+          // Each family agrees on its own: a source that answered in the other family has
+          // no vote here (one IPv4 and one IPv6 source each decide their family). A source
+          // that failed still counts, against agreement: the safe side.
+          if (a && a->family() != fam) continue;
+          SourceAnswer s{det.webSources[i], std::nullopt, (*errors)[i]};
+          if (a) s.address = a;
           sa.push_back(std::move(s));
         }
-        auto agreed = agree(sa, agreement);
+        auto agreed = sa.empty() ? Result<IpAddress>(fail(std::string("no web source answered with an ") +
+                                                          famName + " address"))
+                                 : agree(sa, agreement);
         if (agreed) {
           web = *agreed;
         } else {
@@ -531,6 +534,7 @@ void Engine::update(const std::shared_ptr<Pass>& pass) {
     UpdateRequest request;
     std::string password;
     std::map<std::string, UpdateDecision> decisions;
+    std::string secretTag;
   };
   std::vector<Outgoing> outgoing;
   const AddressSet addrs = pass->addresses.value_or(AddressSet{});
@@ -542,6 +546,17 @@ void Engine::update(const std::shared_ptr<Pass>& pass) {
   for (const auto& account : config_.accounts) {
     if (isRfc2136(account)) continue;
     const std::string fp = configFingerprint(account);
+    // The secret first: a new password lifts a ban (the state keeps only a short tag of it).
+    std::optional<std::string> secret = account.password;
+    std::string secretError;
+    if (!secret) {
+      SecretRead s = deps_.readSecret(account.passwordFile);
+      if (s.secret) secret = std::move(s.secret);
+      else secretError = std::move(s.error);
+    }
+    SendRules rules;
+    rules.minInterval = minUpdateInterval(account);
+    if (secret) rules.secretTag = secretTag(*secret);
     // !donator refuses the option, not the account: once refused (same configuration), the
     // hosts get plain address updates while on multidrop, so the record stays right.
     bool offlineRefused = false;
@@ -563,9 +578,9 @@ void Engine::update(const std::shared_ptr<Pass>& pass) {
       const HostState state = store_.get(account.name, *n);
       if (!state.fatalReason.empty()) row.fatal = state.fatalReason;
       const bool reassert = !offline && shouldReassert(account.name, *n, state, now);
-      const UpdateDecision d = offline ? shouldSendOffline(state, now, fp)
+      const UpdateDecision d = offline ? shouldSendOffline(state, now, fp, rules)
                                        : shouldUpdate(state, addrs, now, pass->options.force || reassert,
-                                                      pass->options.firstStart, fp);
+                                                      pass->options.firstStart, fp, rules);
       if (!d.send) {
         row.result = std::string("skip: ") + toString(d.reason);
         row.detail = d.text;
@@ -585,19 +600,13 @@ void Engine::update(const std::shared_ptr<Pass>& pass) {
         row.detail = detail;
       }
     };
-    std::string password;
-    if (account.password) {
-      password = *account.password;
-    } else {
-      const SecretRead s = deps_.readSecret(account.passwordFile);
-      if (!s.secret) {
-        const std::string err = "account " + account.name + ": password: " + s.error;
-        pass->report.errors.push_back(err);
-        markAll("error", err);
-        continue;
-      }
-      password = *s.secret;
+    if (!secret) {
+      const std::string err = "account " + account.name + ": password: " + secretError;
+      pass->report.errors.push_back(err);
+      markAll("error", err);
+      continue;
     }
+    const std::string& password = *secret;
     // http:// to a literal loopback host is as private as a pipe; accept it for tests and
     // local relays without the explicit flag the core otherwise requires.
     DdnsAccount effective = account;
@@ -620,7 +629,7 @@ void Engine::update(const std::shared_ptr<Pass>& pass) {
     for (auto& req : plan->requests) {
       std::map<std::string, UpdateDecision> ds;
       for (const auto& h : req.hostnames) ds[h] = decisions[h];
-      outgoing.push_back({&account, std::move(req), password, std::move(ds)});
+      outgoing.push_back({&account, std::move(req), password, std::move(ds), rules.secretTag});
     }
   }
 
@@ -653,7 +662,7 @@ void Engine::update(const std::shared_ptr<Pass>& pass) {
     deps_.http->request(
         std::move(req),
         [this, pass, alive, account, sent = std::move(out.request),
-         decisions = std::move(out.decisions)](net::HttpResponse r) {
+         decisions = std::move(out.decisions), tag = out.secretTag](net::HttpResponse r) {
           if (alive.expired()) return;
           const TimePoint at = deps_.now();
           const Classification c =
@@ -663,14 +672,29 @@ void Engine::update(const std::shared_ptr<Pass>& pass) {
           ctx.fingerprint = configFingerprint(*account);
           ctx.serverErrorRetry = serverErrorRetry(*account);
           ctx.offlineRequest = sent.offline;
+          ctx.secretTag = tag;
+          ctx.partialAddress = sent.partialAddress;
           for (std::size_t i = 0; i < c.hosts.size() && i < sent.hostnames.size(); ++i) {
             const std::string& host = sent.hostnames[i];
             const HostResult& hr = c.hosts[i];
             const auto dit = decisions.find(host);
             ctx.nochgExpected = dit != decisions.end() && dit->second.nochgExpected;
+            if (sent.partialAddress && hr.consequence == Consequence::Ok &&
+                pass->familyFailed.count({account->name, host}) != 0) {
+              // The other family failed in this pass: its back-off stands; only record
+              // that this family is published.
+              HostState st = store_.get(account->name, host);
+              st.confirmedAddress = mergeFamily(st.confirmedAddress, sent.myip);
+              store_.put(st);
+              continue;
+            }
+            if (sent.partialAddress && hr.consequence != Consequence::Ok)
+              pass->familyFailed.insert({account->name, host});
             const HostState next = applyResult(store_.get(account->name, host), hr, at, ctx);
             store_.put(next);
             HostReport& row = pass->row(account->name, host);
+            // One request per family (single-address providers): a failure of either stays.
+            if (row.sent && sent.partialAddress && hr.consequence == Consequence::Ok) continue;
             row.sent = true;
             row.result = toString(hr.code);
             row.detail = hr.detail;
@@ -903,7 +927,7 @@ void Engine::persist(PassReport& report) {
   // Unchanged state is not written again: no fsync (and no wake-up of the disk) per idle pass.
   std::string text = toJson(store_);
   if (text == persisted_) return;
-  if (auto w = writeFileAtomic(statePath_, text); !w)
+  if (auto w = writeFileAtomic(statePath_, text, deps_.stateFile); !w)
     report.errors.push_back("cannot save DDNS state: " + w.error());
   else
     persisted_ = std::move(text);
@@ -954,6 +978,24 @@ void Engine::requestPass(bool force) {
     }
   }
   runPass({force, false, false}, {});
+}
+
+std::size_t Engine::resetHost(const std::string& host) {
+  auto n = normalizeHostname(host);
+  const std::string key = n ? *n : host;
+  std::size_t count = 0;
+  for (auto& [k, st] : store_.hosts) {
+    if (k.second != key) continue;
+    st.fatalReason.clear();
+    st.unexpectedNochg = 0;
+    ++count;
+  }
+  if (count > 0) {
+    PassReport scratch;
+    persist(scratch);
+    if (!scratch.errors.empty()) loadError_ = scratch.errors.front();
+  }
+  return count;
 }
 
 void Engine::reconfigure(DdnsSection config) {

@@ -61,6 +61,8 @@ struct Deps {
   DdnsSource* ddns = nullptr;
   /// Render, validate with the real fetchmail, and install the rc for this policy.
   std::function<Status<>(const Policy&)> installRc;
+  /// The same without blocking the loop (fetchmail --configdump as a child); preferred when set.
+  std::function<void(const Policy&, std::function<void(Status<>)>)> installRcAsync;
   /// Run the admin hooks; `done` gets one record per hook.
   std::function<void(const std::vector<Hook>&, const hooks::SwitchContext&,
                      std::function<void(std::vector<status::HookRecord>)>)>
@@ -97,7 +99,8 @@ class Coordinator {
  private:
   void switchToMultidrop(const mail::Decision& d);
   void beginSwitchToDirect(const mail::Decision& d);
-  void ensureRetrieval();
+  void ensureRetrieval(bool policyChanged = false);
+  void onRcInstalled(const Status<>& installed);
   void journal(mail::MailMode from, mail::MailMode to, const mail::Decision& d, const std::string& detail);
   void runHooksFor(mail::MailMode from, mail::MailMode to, const mail::Decision& d);
   void scheduleReview(std::optional<TimePoint> at);
@@ -112,6 +115,8 @@ class Coordinator {
   TimePoint since_{};
   bool switching_ = false;
   bool retrievalReady_ = false;  ///< rc installed and fetchmail asked to run
+  bool installing_ = false;      ///< an asynchronous rc install is in flight
+  bool installAgain_ = false;    ///< asked again meanwhile: run once more (the policy may have changed)
   std::string retrievalError_;
   std::string drainError_;
   TimePoint directNotBefore_{};  ///< after a failed drain: no new attempt before this

@@ -28,6 +28,10 @@ fetchmail::SupervisorConfig supervisorConfig(const Policy& policy, const Account
 
 /// Render → validate with the real fetchmail (as the fetchmail account) → install 0600.
 Status<> installRcForPolicy(const Policy& policy);
+/// The same on the event loop: `fetchmail --configdump` runs as a child of `launcher`, so
+/// the loop never waits for it (up to 20 s). `done` runs once, on the loop.
+void installRcForPolicyAsync(boost::asio::io_context& io, ProcessLauncher& launcher, const Policy& policy,
+                             std::function<void(Status<>)> done);
 
 /// fetchmail's home (FETCHMAILHOME: idfile, pidfile, lock): fetchmail.home, else the rc's directory.
 std::string fetchmailHome(const Policy& policy);

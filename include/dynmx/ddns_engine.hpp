@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "dynmx/atomic_file.hpp"
 #include "dynmx/coordinator.hpp"
 #include "dynmx/ddns/address.hpp"
 #include "dynmx/ddns/health.hpp"
@@ -31,6 +32,9 @@ namespace dynmx::ddns {
 
 /// The state file's name inside [daemon] state_dir.
 inline constexpr const char* kStateFileName = "ddns-state.json";
+/// The lock file beside it: whoever writes the state file holds an exclusive flock on this
+/// (the daemon for its whole life, `dynmx update` for its pass when no daemon runs).
+inline constexpr const char* kStateLockName = "ddns-state.lock";
 /// A confirmed address that the authoritative servers contradict is sent again at most this
 /// often (the provider answers nochg; more often would look like abuse).
 inline constexpr Duration kReassertInterval = std::chrono::minutes(30);
@@ -54,6 +58,8 @@ struct EngineDeps {
   std::function<net::InterfaceInfo(const std::string&)> readInterface;
   /// rfc2136 accounts' updates (production: makeRfc2136Sender); empty = such hosts report an error.
   Rfc2136Sender rfc2136;
+  /// Mode and owner of the state file (a root-run `dynmx update` writes it for the daemon user).
+  AtomicWriteOptions stateFile{};
 };
 
 /// What one pass should do.
@@ -118,6 +124,10 @@ class Engine : public coord::DdnsSource {
   std::string address() const override;
   void setOffline(bool offline) override;
   void requestPass(bool force) override;
+  /// `dynmx update --reset HOST`: lift a fatal ban (and the unexpected-nochg count) of HOST
+  /// in every account, and persist. Back-off deadlines stay: the provider's rule binds.
+  /// Returns how many host records were reset.
+  std::size_t resetHost(const std::string& host);
   /// A reloaded policy's [ddns] section: applied before the next pass starts (never under a
   /// pass in flight), then a pass runs so an edited account lifts its bans at once.
   void reconfigure(DdnsSection config);

@@ -8,7 +8,9 @@
 #include <vector>
 #include <sys/types.h>
 
+#include "dynmx/async_process.hpp"
 #include "dynmx/policy.hpp"
+#include "dynmx/process.hpp"
 #include "dynmx/result.hpp"
 
 namespace dynmx::fetchmail {
@@ -43,8 +45,28 @@ struct Validation {
 /// Validates an rc file at a path. The real one runs `fetchmail --configdump -f PATH`.
 using Validator = std::function<Validation(const std::string& path)>;
 
+/// Who runs the validation: the user that will run fetchmail (its idfile, e.g. with
+/// `keep`, is readable by it alone). Unset uid: this process's user.
+struct ValidateAs {
+  std::optional<uid_t> uid;
+  std::optional<gid_t> gid;
+  std::string userName;  ///< FETCHMAILUSER; empty: this process's user name
+};
+
 /// The real validator: exit status 0 AND no warnings on stderr.
-Validator fetchmailValidator(const std::string& fetchmailBinary, const std::string& fetchmailHome);
+Validator fetchmailValidator(const std::string& fetchmailBinary, const std::string& fetchmailHome,
+                             const ValidateAs& as = {});
+
+/// The `fetchmail --configdump` run that validates the rc at `path` (no shell, bounded).
+ProcessSpec configdumpSpec(const std::string& fetchmailBinary, const std::string& fetchmailHome,
+                           const std::string& path, const ValidateAs& as);
+
+/// Judge a finished configdump run: ok only for exit 0 and no stderr line but the "running
+/// as root" notice. `stderrText`: its stderr; `rcText`: the candidate, whose passwords are
+/// scrubbed from the diagnostics.
+Validation judgeConfigdump(const std::string& fetchmailBinary, bool started, const std::string& startError,
+                           int exitCode, int signal, bool timedOut, const std::string& stderrText,
+                           const std::string& rcText);
 
 /// Options for installRc.
 struct InstallOptions {
@@ -60,5 +82,12 @@ std::string scrubSecrets(std::string text, const std::string& rcText);
 /// On any failure the previous file is untouched and the error says why (never the password).
 Status<> installRc(const std::string& path, std::string_view text, const Validator& validate,
                    const InstallOptions& options = {});
+
+/// installRc on the event loop: the candidate is staged, handed to `options.owner`, checked
+/// by `fetchmail --configdump` run as `as` through `launcher` (never blocking the loop),
+/// and renamed into place only when it passed. `done` runs once, on the loop.
+void installRcAsync(boost::asio::io_context& io, ProcessLauncher& launcher, const std::string& path, std::string text,
+                    const std::string& fetchmailBinary, const std::string& fetchmailHome, const ValidateAs& as,
+                    const InstallOptions& options, std::function<void(Status<>)> done);
 
 }  // namespace dynmx::fetchmail

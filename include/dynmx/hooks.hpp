@@ -3,6 +3,7 @@
 // DYNMX_* variables in the environment. They never run as root and never block the
 // switch to multidrop: their outcome is reported, not waited for by the safety path.
 #include <boost/asio/io_context.hpp>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -37,5 +38,39 @@ std::map<std::string, std::string> hookEnvironment(const SwitchContext& ctx);
 void runHooks(boost::asio::io_context& io, ProcessLauncher& launcher, const std::vector<HookSpec>& hooks,
               const SwitchContext& ctx, std::optional<uid_t> uid, std::optional<gid_t> gid,
               std::function<void(std::vector<status::HookRecord>)> done);
+
+/// Hooks of successive switches, one switch's hooks at a time, in the order the switches
+/// happened: a hook for "direct" never runs beside (or before) the one for the earlier
+/// "multidrop". Single-threaded: call from the io_context's thread.
+class HookQueue {
+ public:
+  HookQueue(boost::asio::io_context& io, ProcessLauncher& launcher) : io_(io), launcher_(launcher) {}
+  HookQueue(const HookQueue&) = delete;
+  HookQueue& operator=(const HookQueue&) = delete;
+
+  /// Run these hooks after every batch enqueued before has finished; `done` as runHooks.
+  void run(std::vector<HookSpec> hooks, SwitchContext ctx, std::optional<uid_t> uid, std::optional<gid_t> gid,
+           std::function<void(std::vector<status::HookRecord>)> done);
+  /// Batches waiting or running (0 when idle).
+  [[nodiscard]] std::size_t pending() const { return queue_.size(); }
+
+ private:
+  struct Batch {
+    std::vector<HookSpec> hooks;
+    SwitchContext ctx;
+    std::optional<uid_t> uid;
+    std::optional<gid_t> gid;
+    std::function<void(std::vector<status::HookRecord>)> done;
+  };
+  void startFront();
+
+  boost::asio::io_context& io_;
+  ProcessLauncher& launcher_;
+  std::deque<Batch> queue_;  ///< front: the batch running now
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+
+ public:
+  ~HookQueue() { *alive_ = false; }
+};
 
 }  // namespace dynmx::hooks

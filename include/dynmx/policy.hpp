@@ -69,6 +69,8 @@ struct IspMailbox {
   bool keep = false;     ///< leave messages on the server after delivery
   bool fetchAll = true;  ///< fetch old (seen) messages too
   SourcePos passwordFilePos;  ///< where password_file was written (checkPolicyFiles points here)
+  std::string passwordCredential;  ///< systemd credential name: $CREDENTIALS_DIRECTORY/NAME
+  std::string passwordEnv;         ///< environment variable holding the secret
 };
 
 /// [envelope]: the header that carries the envelope recipient at the ISP.
@@ -90,6 +92,9 @@ struct DeliverySection {
   HostPort target{"127.0.0.1", 25};  ///< smtp/lmtp
   std::string mda;                   ///< mda command line (fetchmail %T/%F expansion)
 };
+
+/// The longest poll interval fetchmail can read: `set daemon N` is parsed into a C int.
+inline constexpr Duration kMaxFetchmailPollInterval{std::chrono::seconds(2147483647)};
 
 /// [fetchmail]: how the fetchmail child runs.
 struct FetchmailSection {
@@ -126,6 +131,9 @@ struct DdnsAccount {
   SourcePos pos;
   SourcePos passwordFilePos;  ///< where password_file was written (checkPolicyFiles points here)
   Rfc2136Account rfc2136;  ///< provider = "rfc2136" only
+  int maxHostsPerRequest = 0;  ///< hostnames per request; 0 = the provider's limit (numhost above it)
+  std::string passwordCredential;  ///< systemd credential name: $CREDENTIALS_DIRECTORY/NAME
+  std::string passwordEnv;         ///< environment variable holding the secret
 };
 
 /// How our public address is found.

@@ -28,6 +28,7 @@ struct DaemonInfo {
   std::string policyFile;
   std::vector<std::string> policyErrors;  ///< file:line:col lines from a rejected reload
   std::string stateError;                 ///< non-empty: the latest state write failed (why)
+  std::vector<std::string> restartNeeded;  ///< [daemon] keys a reload changed that only a restart applies
   std::string version;
 };
 

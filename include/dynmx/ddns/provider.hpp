@@ -20,6 +20,13 @@ inline constexpr std::size_t kMaxHostsPerRequest = 20;
 /// The shortest pause after 911/dnserr any provider gets from us (No-IP's rule).
 inline constexpr Duration kMinServerErrorRetry = std::chrono::minutes(30);
 
+/// The shortest time between two updates of one host without a new address, for a custom
+/// provider (which documents none).
+inline constexpr Duration kDefaultMinInterval = std::chrono::minutes(1);
+/// The same for the presets: none of them wants a client more often (inadyn's default period,
+/// ddclient's abuse guidance); `dynmx check` refuses a check_interval below it.
+inline constexpr Duration kPresetMinInterval = std::chrono::minutes(2);
+
 /// How a provider takes an IPv4 and an IPv6 address in one request.
 enum class DualStack {
   CommaInMyip,    ///< myip=v4,v6 (Dyn, No-IP)
@@ -36,6 +43,9 @@ struct ProviderPreset {
   std::size_t batchLimit = kMaxHostsPerRequest;  ///< hostnames per request
   Duration minRetry = kMinServerErrorRetry;      ///< pause after 911/dnserr (never below 30m)
   DualStack dualStack = DualStack::CommaInMyip;
+  /// Shortest time between two updates of one host that are not an address change (a forced
+  /// run, a re-assertion): more often reads as abuse.
+  Duration minInterval = kPresetMinInterval;
 };
 
 /// All presets, in documentation order.
@@ -81,6 +91,7 @@ struct UpdateRequest {
   bool allowInsecureHttp = false;      ///< the account allows http:// explicitly
   bool tlsVerify = true;               ///< verify the provider's certificate
   std::string caFile;                  ///< extra CA bundle; empty = the system's
+  bool partialAddress = false;         ///< one family of a dual-stack set (single-address provider)
 };
 
 /// A hostname refused before any request was built.
@@ -109,5 +120,13 @@ Result<RequestPlan> buildRequests(const DdnsAccount& account,
 
 /// The 911/dnserr pause for an account: max(30m, preset minimum, account setting).
 Duration serverErrorRetry(const DdnsAccount& account);
+
+/// The provider's minimum interval between two updates of one host that carry no new
+/// address (forced or re-asserted): the preset's, kDefaultMinInterval for custom.
+Duration minUpdateInterval(const DdnsAccount& account);
+
+/// Hostnames per request for an account: the preset's limit (20 for custom), lowered by
+/// max_hosts_per_request when set (providers that answer `numhost` to fewer).
+std::size_t hostsPerRequest(const DdnsAccount& account);
 
 }  // namespace dynmx::ddns

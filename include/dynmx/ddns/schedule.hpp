@@ -16,6 +16,9 @@ namespace dynmx::ddns {
 inline constexpr Duration kBackoffStart = std::chrono::minutes(1);
 /// The transient back-off never grows beyond this.
 inline constexpr Duration kBackoffCap = std::chrono::minutes(30);
+/// Unexpected `nochg` answers in a row that stop a host: the dyndns2 rules block clients
+/// that keep sending what the provider already has (`abuse`), so we stop first.
+inline constexpr int kMaxUnexpectedNochg = 2;
 
 /// What we remember about one host across restarts (persisted by state.hpp).
 struct HostState {
@@ -30,6 +33,7 @@ struct HostState {
   std::optional<TimePoint> failingSince;   ///< first failure after the last success
   std::string fatalReason;                 ///< non-empty: disabled until the config changes
   std::string configFingerprint;           ///< configFingerprint(account) when last written
+  std::string secretTag;                   ///< secretTag(password) when last written ("" = unknown)
   int consecutiveFailures = 0;             ///< drives the transient back-off
   int unexpectedNochg = 0;                 ///< nochg replies we had no reason to expect
   bool offline = false;                    ///< the provider holds the host offline (offline=YES)
@@ -61,16 +65,26 @@ struct UpdateDecision {
   bool banLifted = false;              ///< a fatal state was lifted by a config change
 };
 
+/// Provider rules that bind every send of a host, forced or not.
+struct SendRules {
+  Duration minInterval{0};  ///< minUpdateInterval(account): binds sends without a new address
+  std::string secretTag;    ///< secretTag(current password); a change lifts a fatal ban
+};
+
 /// Decide whether to send `current` for this host now. Never re-sends a confirmed address
 /// (unless `force`); never sends before retryNotBefore (not even with `force`); never sends
 /// for a fatal state unless `fingerprint` differs from the one recorded with the ban.
 /// `firstStart`: the daemon has just started, so a `nochg` is expected.
+/// A forced send of an address the provider already confirmed waits for
+/// `rules.minInterval` after the last attempt. A ban is lifted by a new fingerprint or a new
+/// secret tag (the admin fixed the password).
 UpdateDecision shouldUpdate(const HostState& state, const AddressSet& current, TimePoint now,
-                            bool force, bool firstStart, std::string_view fingerprint);
+                            bool force, bool firstStart, std::string_view fingerprint,
+                            const SendRules& rules = {});
 
 /// Decide whether to send offline=YES for this host now.
 UpdateDecision shouldSendOffline(const HostState& state, TimePoint now,
-                                 std::string_view fingerprint);
+                                 std::string_view fingerprint, const SendRules& rules = {});
 
 /// What applyResult needs besides the reply.
 struct ApplyContext {
@@ -79,13 +93,20 @@ struct ApplyContext {
   Duration serverErrorRetry = kMinServerErrorRetry;  ///< serverErrorRetry(account)
   bool nochgExpected = false;       ///< from the UpdateDecision that led to the send
   bool offlineRequest = false;      ///< the request carried offline=YES
+  std::string secretTag;            ///< secretTag(password) the request was sent with
+  bool partialAddress = false;      ///< sentAddress is one family of the set: merge it
 };
 
-/// The new state after a reply. 911/dnserr/garbage: retryNotBefore = now + max(30m,
+/// The new state after a reply. A `nochg` nobody expected counts; kMaxUnexpectedNochg in a
+/// row make the host fatal ("repeated unexpected nochg"). 911/dnserr/garbage: retryNotBefore = now + max(30m,
 /// configured); transient: now + min(1m * 2^(n-1), 30m); fatal codes record the reason and
 /// the fingerprint; good/nochg clear every failure.
 HostState applyResult(const HostState& state, const HostResult& result, TimePoint now,
                       const ApplyContext& ctx);
+
+/// AddressSet text `part` (one family) laid over `whole`: the other family keeps what `whole`
+/// had. For providers that take one family per request.
+std::string mergeFamily(const std::string& whole, const std::string& part);
 
 /// The transient back-off after `failures` consecutive failures (1 → 1m, 2 → 2m, ... ≤ 30m).
 Duration transientBackoff(int failures);
@@ -94,6 +115,14 @@ Duration transientBackoff(int failures);
 /// username, password file path, http permission and the sorted host list. Never the
 /// password itself, so a state file cannot leak it.
 std::string configFingerprint(const DdnsAccount& account);
+
+/// A 4-hex-digit tag of a secret: enough to notice that the admin changed the password, far
+/// too little to guess one from (65536 values for any password). Never the secret itself.
+std::string secretTag(std::string_view secret);
+
+/// True when a fatal ban recorded in `state` no longer holds: the account's configuration
+/// or its secret changed since.
+bool banLifted(const HostState& state, std::string_view fingerprint, std::string_view secretTag);
 
 /// "none" / "unchanged" / "backoff" / "fatal" / "no-address" / "offline" / "refused".
 const char* toString(SkipReason r);

@@ -29,11 +29,12 @@ std::optional<std::string> defaultRouteInterface();
 
 /// What changed.
 struct NetlinkEvent {
-  enum class Kind { AddressAdded, AddressRemoved, LinkChanged } kind = Kind::LinkChanged;
+  enum class Kind { AddressAdded, AddressRemoved, LinkChanged, RouteChanged } kind = Kind::LinkChanged;
   std::string interface;
 };
 
-/// Watches rtnetlink (RTMGRP_LINK | IPV4_IFADDR | IPV6_IFADDR) on the Asio loop.
+/// Watches rtnetlink (RTMGRP_LINK | IPV4_IFADDR | IPV6_IFADDR | IPV4_ROUTE | IPV6_ROUTE) on
+/// the Asio loop. A route event names no interface: the default route may have moved.
 class NetlinkMonitor {
  public:
   virtual ~NetlinkMonitor() = default;

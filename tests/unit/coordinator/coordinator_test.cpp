@@ -385,3 +385,42 @@ TEST_F(Fixture, WallClockWiringWouldSkipTheHoldDown) {
   inputsChanged();
   EXPECT_EQ(fetcher.drains, 1) << "the wall-clock wiring is the bug this guards against";
 }
+
+// Issue 12 item 6: with the asynchronous rc install (the daemon's), the coordinator does
+// not wait for `fetchmail --configdump`: it returns at once, fetchmail starts only once the
+// rc passed, and repeated evaluations while the check runs start no second one.
+TEST_F(Fixture, RcInstallRunsOffTheLoopAndFetchmailStartsWhenItPassed) {
+  ddns.h = {mail::DdnsState::Healthy, now(), "", ""};
+  link.state.since = now() - 24h;
+  make();
+  std::vector<std::function<void(Status<>)>> pending;
+  // Replace the synchronous install with an asynchronous one that completes when told.
+  coord::Deps deps;
+  deps.now = steadyNow;
+  deps.link = &link;
+  deps.ddns = &ddns;
+  deps.fetcher = &fetcher;
+  deps.installRc = [this](const Policy&) -> Status<> {
+    ++rcInstalls;
+    return Ok{};
+  };
+  deps.installRcAsync = [&pending](const Policy&, std::function<void(Status<>)> done) {
+    pending.push_back(std::move(done));
+  };
+  deps.runHooks = [](const std::vector<Hook>&, const hooks::SwitchContext&,
+                     std::function<void(std::vector<status::HookRecord>)> done) { done({}); };
+  deps.persist = [](const status::Report&) {};
+  c = std::make_unique<coord::Coordinator>(io, autoPolicy(), std::move(deps));
+  c->start(std::nullopt);
+  EXPECT_EQ(c->mode(), mail::MailMode::Multidrop);
+  ASSERT_EQ(pending.size(), 1u);
+  EXPECT_EQ(rcInstalls, 0) << "the blocking install is not used";
+  EXPECT_EQ(fetcher.starts, 0) << "fetchmail waits for the rc check";
+  advance(1min);
+  advance(1min);
+  EXPECT_EQ(pending.size(), 1u) << "no second check while one runs";
+  auto done = std::move(pending.front());
+  pending.clear();
+  done(Ok{});
+  EXPECT_EQ(fetcher.starts, 1);
+}

@@ -655,6 +655,106 @@ TEST(WebSourceUrl, HttpsOrLiteralLoopbackOnly) {
   EXPECT_FALSE(checkWebSourceUrl("https://user:pw@ip.example.org/").ok());
   EXPECT_FALSE(checkWebSourceUrl("ftp://ip.example.org/").ok());
 }
+// Issue 12 item 9: each address family agrees on its own. One IPv4 and one IPv6 web source
+// under `majority` (or `all`) once published nothing: each family counted the other's
+// source as a failed vote.
+TEST_F(EngineTest, DualStackEachFamilyAgreesOnItsOwn) {
+  for (const char* agreement : {"majority", "all"}) {
+    http_.requests.clear();
+    config_.accounts = {account("a", 1, "example.net")};
+    config_.detect.ipv6 = true;
+    config_.detect.agreement = agreement;
+    iface_.ipv4 = {"192.168.1.10"};
+    iface_.ipv6 = {};
+    config_.detect.webSources = {"https://ip4.example.org/", "https://ip6.example.org/"};
+    http_.respond = [](const net::HttpRequest& r) {
+      if (r.url.find("/nic/update") != std::string::npos) return reply(goodBody(r.url));
+      return reply(r.url.find("ip6.") != std::string::npos ? "2001:db8::9\n" : "203.0.113.9\n");
+    };
+    std::filesystem::remove(statePath_);
+    auto e = makeEngine();
+    const PassReport r = pass(*e);
+    EXPECT_EQ(r.address, "203.0.113.9,2001:db8::9") << agreement << "\n" << formatPassTable(r);
+    ASSERT_FALSE(http_.requests.empty());
+    EXPECT_NE(http_.requests.back().url.find("myip=203.0.113.9,2001%3Adb8%3A%3A9"), std::string::npos)
+        << http_.requests.back().url;
+  }
+}
+
+// Issue 12 item 9: FreeDNS takes one address per request; dual stack once sent nothing.
+// Now each family goes in its own request, and the state holds both once both are good.
+TEST_F(EngineTest, SingleAddressProviderPublishesEachFamilyInItsOwnRequest) {
+  DdnsAccount a = account("fd", 1, "example.net");
+  a.provider = "freedns";
+  a.url.clear();
+  config_.accounts = {a};
+  config_.detect.ipv6 = true;
+  iface_.ipv4 = {"203.0.113.9"};
+  iface_.ipv6 = {"2001:db8::9"};
+  answerGood();
+  auto e = makeEngine();
+  const PassReport r = pass(*e);
+  ASSERT_EQ(http_.requests.size(), 2u) << formatPassTable(r);
+  EXPECT_NE(http_.requests[0].url.find("myip=203.0.113.9"), std::string::npos) << http_.requests[0].url;
+  EXPECT_EQ(http_.requests[0].url.find("2001"), std::string::npos) << http_.requests[0].url;
+  EXPECT_NE(http_.requests[1].url.find("myip=2001%3Adb8%3A%3A9"), std::string::npos) << http_.requests[1].url;
+  const HostState* st = e->states().find("fd", "h0.example.net");
+  ASSERT_NE(st, nullptr);
+  EXPECT_EQ(st->confirmedAddress, "203.0.113.9,2001:db8::9");
+  // Both confirmed: nothing more to send.
+  now_ += 10min;
+  pass(*e);
+  EXPECT_EQ(http_.requests.size(), 2u);
+}
+
+// Issue 12 item 10: a single `abuse` line for a request of several hosts stops every host
+// in it (it once stopped only the first; the others were sent again 30 minutes later).
+TEST_F(EngineTest, OneAbuseLineStopsEveryHostOfTheRequest) {
+  config_.accounts = {account("a", 3, "example.net")};
+  http_.respond = [](const net::HttpRequest&) { return reply("abuse\n"); };
+  auto e = makeEngine();
+  pass(*e);
+  ASSERT_EQ(http_.requests.size(), 1u);
+  for (const auto& [key, st] : e->states().hosts) EXPECT_TRUE(st.fatal()) << key.second;
+  now_ += 31min;
+  pass(*e, {true, false, false});
+  EXPECT_EQ(http_.requests.size(), 1u) << "a provider that said abuse hears nothing more";
+}
+
+// Issue 12 item 10: after badauth the host comes back when the password changes (a short
+// tag of it is kept, never the password), and `dynmx update --reset` lifts the ban too.
+TEST_F(EngineTest, ANewPasswordOrAResetLiftsABadauthBan) {
+  config_.accounts = {account("a", 1, "example.net")};
+  std::string password = "old-Zq9";
+  http_.respond = [](const net::HttpRequest&) { return reply("badauth\n"); };
+  EngineDeps d = deps();
+  d.readSecret = [&password](const std::string&) { return SecretRead{password, ""}; };
+  auto e = std::make_unique<Engine>(io_, config_, statePath_, d);
+  pass(*e);
+  ASSERT_EQ(http_.requests.size(), 1u);
+  now_ += 1h;
+  pass(*e);
+  EXPECT_EQ(http_.requests.size(), 1u) << "same password: still banned";
+  EXPECT_EQ(readFile(statePath_)->find("old-Zq9"), std::string::npos);
+  password = "new-Zq9";
+  answerGood();
+  pass(*e);
+  EXPECT_EQ(http_.requests.size(), 2u) << "a new password lifts the ban";
+
+  // --reset: ban again, then reset.
+  http_.respond = [](const net::HttpRequest&) { return reply("nohost\n"); };
+  now_ += 1h;
+  iface_.ipv4 = {"203.0.113.8"};
+  pass(*e);
+  ASSERT_EQ(http_.requests.size(), 3u);
+  ASSERT_TRUE(e->states().find("a", "h0.example.net")->fatal());
+  EXPECT_EQ(e->resetHost("H0.example.net."), 1u);
+  EXPECT_FALSE(e->states().find("a", "h0.example.net")->fatal());
+  answerGood();
+  pass(*e);
+  EXPECT_EQ(http_.requests.size(), 4u);
+}
+
 
 }  // namespace
 }  // namespace dynmx::ddns

@@ -125,7 +125,14 @@ TEST(BuildRequestsTest, Ipv6AndDualStack) {
   EXPECT_EQ(p->requests[0].url, "https://api.dynu.com/nic/update?hostname=h.example.com"
                                 "&myip=203.0.113.7&myipv6=2001%3Adb8%3A%3A7");
 
-  EXPECT_FALSE(buildRequests(account("freedns"), {"h.example.com"}, dual).ok());
+  // One address per request (FreeDNS): one request per family (issue 12, item 9).
+  p = buildRequests(account("freedns"), {"h.example.com"}, dual);
+  ASSERT_TRUE(p.ok());
+  ASSERT_EQ(p->requests.size(), 2u);
+  EXPECT_EQ(p->requests[0].url, "https://sync.afraid.org/nic/update?hostname=h.example.com&myip=203.0.113.7");
+  EXPECT_EQ(p->requests[1].url, "https://sync.afraid.org/nic/update?hostname=h.example.com&myip=2001%3Adb8%3A%3A7");
+  EXPECT_TRUE(p->requests[0].partialAddress);
+  EXPECT_EQ(p->requests[1].myip, "2001:db8::7");
 }
 
 TEST(BuildRequestsTest, Batching45HostsIs20_20_5InOrder) {

@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pwd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -254,6 +255,48 @@ TEST_F(RealFetchmail, NonAsciiBytesReachTheServerExactly) {
   ASSERT_EQ(logins.size(), 2u) << "fetchmail did not log in";
   EXPECT_EQ(logins[0], "USER " + user);
   EXPECT_EQ(logins[1], "PASS " + password);
+}
+
+// Issue 12 item 5: with `keep`, fetchmail reads its idfile, which belongs to the fetchmail
+// user alone. Validated as the daemon user (as dynmx once did), the candidate is refused
+// (exit 6: "must be owned by you") and a reload failed; validated as the user that will run
+// fetchmail, it is accepted and installed for that user.
+TEST(RealFetchmailKeep, TheFetchmailUsersIdfileIsValidatedAsThatUser) {
+  ASSERT_EQ(::geteuid(), 0u) << "needs root to validate as other users";
+  // getpwnam returns static storage: copy each entry before the next lookup.
+  const passwd* p = ::getpwnam("fetchmail");
+  ASSERT_NE(p, nullptr) << "user fetchmail (Debian's fetchmail package)";
+  const passwd fmEntry = *p;
+  const std::string fmName = p->pw_name;
+  p = ::getpwnam("dynmx");
+  ASSERT_NE(p, nullptr) << "user dynmx (scripts/deps.sh)";
+  const passwd dmEntry = *p;
+  const passwd* fm = &fmEntry;
+  const passwd* dm = &dmEntry;
+  TempDir d;
+  ::chmod(d.path.c_str(), 0755);
+  const std::string ids = d.path + "/fetchmail.ids";
+  {
+    std::ofstream out(ids);
+    out << "pop.example.test u 1 abc\n";
+  }
+  ASSERT_EQ(::chown(ids.c_str(), fm->pw_uid, fm->pw_gid), 0);
+  ::chmod(ids.c_str(), 0600);
+  const std::string text =
+      "set idfile \"" + ids + "\"\npoll pop.example.test protocol pop3 user \"u\" password \"p\" keep\n";
+  const std::string rc = d.path + "/rc";
+
+  const Status<> asDaemon = installRc(rc, text, fetchmailValidator(kFetchmail, d.path, {dm->pw_uid, dm->pw_gid, "dynmx"}),
+                                      {dm->pw_uid, dm->pw_gid});
+  ASSERT_FALSE(asDaemon.ok()) << "the assertion below can fail: the idfile is not the daemon user's";
+  EXPECT_NE(asDaemon.error().find("exit 6"), std::string::npos) << asDaemon.error();
+
+  const Status<> asFetchmail = installRc(
+      rc, text, fetchmailValidator(kFetchmail, d.path, {fm->pw_uid, fm->pw_gid, fmName}), {fm->pw_uid, fm->pw_gid});
+  ASSERT_TRUE(asFetchmail.ok()) << asFetchmail.error();
+  struct stat st {};
+  ASSERT_EQ(::stat(rc.c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, fm->pw_uid);
 }
 
 }  // namespace

@@ -5,7 +5,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <cstdlib>
+#include <fstream>
+#include <optional>
 #include <filesystem>
 
 #include "dynmx/atomic_file.hpp"
@@ -91,6 +95,57 @@ TEST(Install, UnwritableDirectoryIsAnError) {
                      [](const std::string&) { return Validation{true, 0, ""}; });
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().find("/nonexistent-dynmx-dir/fetchmailrc"), std::string::npos);
+}
+
+// Issue 12 item 6: the daemon's rc install never blocks the loop. `fetchmail --configdump`
+// (here a stand-in that takes a while) runs as a child; a handler posted after the install
+// began runs before it completes.
+TEST(InstallAsync, TheLoopRunsWhileFetchmailValidates) {
+  TempDir d;
+  const std::string fake = d.path + "/fake-fetchmail";
+  {
+    std::ofstream out(fake);
+    out << "#!/bin/sh\nsleep 0.3\ncase \"$4\" in *rc*) exit 0;; esac\nexit 9\n";
+  }
+  ::chmod(fake.c_str(), 0755);
+  const std::string rc = d.path + "/fetchmailrc";
+  boost::asio::io_context io;
+  auto launcher = makeProcessLauncher(io);
+  std::optional<Status<>> result;
+  bool ranWhileValidating = false;
+  installRcAsync(io, *launcher, rc, "poll x\n", fake, d.path, {}, {}, [&](Status<> s) { result = std::move(s); });
+  EXPECT_FALSE(result.has_value()) << "installRcAsync returned only after fetchmail finished";
+  boost::asio::post(io, [&] { ranWhileValidating = !result.has_value(); });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!result && std::chrono::steady_clock::now() < deadline) io.run_one_for(std::chrono::milliseconds(50));
+  ASSERT_TRUE(result.has_value());
+  EXPECT_TRUE(result->ok()) << result->error();
+  EXPECT_TRUE(ranWhileValidating);
+  EXPECT_EQ(*readFile(rc), "poll x\n");
+  EXPECT_EQ(modeOf(rc), 0600);
+}
+
+TEST(InstallAsync, ARejectedCandidateLeavesThePreviousFile) {
+  TempDir d;
+  const std::string fake = d.path + "/fake-fetchmail";
+  {
+    std::ofstream out(fake);
+    out << "#!/bin/sh\necho 'fetchmail: syntax error' >&2\nexit 6\n";
+  }
+  ::chmod(fake.c_str(), 0755);
+  const std::string rc = d.path + "/fetchmailrc";
+  ASSERT_TRUE(writeFileAtomic(rc, "old\n").ok());
+  boost::asio::io_context io;
+  auto launcher = makeProcessLauncher(io);
+  std::optional<Status<>> result;
+  installRcAsync(io, *launcher, rc, "new\n", fake, d.path, {}, {}, [&](Status<> s) { result = std::move(s); });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!result && std::chrono::steady_clock::now() < deadline) io.run_one_for(std::chrono::milliseconds(50));
+  ASSERT_TRUE(result.has_value());
+  ASSERT_FALSE(result->ok());
+  EXPECT_NE(result->error().find("exit 6"), std::string::npos) << result->error();
+  EXPECT_EQ(*readFile(rc), "old\n");
+  EXPECT_EQ(d.entries().size(), 2u) << "no candidate left behind";
 }
 
 TEST(Scrub, RemovesPasswordsAsWrittenAndAsRead) {

@@ -69,6 +69,31 @@ TEST(CheckCommand, ShippedExamplePasses) {
   EXPECT_EQ(r.out, file + ": OK\n");
 }
 
+// Issue 12 item 8: `explain` honours the policy's link type. A dial-up policy was explained
+// as if its link were dedicated (and so: direct).
+TEST(ExplainCommand, ADialupPolicyIsExplainedAsDialup) {
+  TempDir dir;
+  std::string text = testing::sourceFile("docs/examples/dynmx.toml");
+  ASSERT_FALSE(text.empty());
+  text = std::regex_replace(text, std::regex("/etc/dynmx/isp.password"), dir.write("isp.pw", "a"));
+  text = std::regex_replace(text, std::regex("/etc/dynmx/ddns.password"), dir.write("ddns.pw", "b"));
+  text = std::regex_replace(text, std::regex("type = \"dedicated\""), "type = \"dialup\"");
+  const std::string file = dir.write("dynmx.toml", text);
+  const char* bin = std::getenv("DYNMX_BINARY");
+  ASSERT_NE(bin, nullptr);
+  ProcessSpec spec;
+  spec.argv = {bin, "explain", "-c", file};
+  spec.timeout = std::chrono::seconds(30);
+  ProcessResult r = runProcess(spec);
+  ASSERT_EQ(r.exitCode, 0) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr("link:     dialup, up"));
+  EXPECT_THAT(r.out, HasSubstr("decision: multidrop"));
+  // The command line still describes another situation when asked to.
+  spec.argv = {bin, "explain", "-c", file, "--link", "dedicated"};
+  r = runProcess(spec);
+  EXPECT_THAT(r.out, HasSubstr("link:     dedicated, up"));
+}
+
 TEST(CheckCommand, WarningsAloneExitZeroAndQuietHidesThem) {
   TempDir dir;
   const std::string file =

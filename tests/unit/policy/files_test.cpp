@@ -2,6 +2,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
 #include <regex>
 
 #include "dynmx/policy.hpp"
@@ -139,6 +145,91 @@ TEST(LoadPolicy, ShippedExampleIsValidAndClean) {
   EXPECT_THAT(formatted(load.diagnostics), ::testing::IsEmpty());
   EXPECT_EQ(load.policy->mail.domains, std::vector<std::string>{"example.com"});
   EXPECT_EQ(load.policy->isp.server, "pop.isp.example");
+}
+
+}  // namespace
+}  // namespace dynmx
+
+namespace dynmx {
+namespace {
+
+// Issue 12 item 4: a symbolic link is refused, never followed, and never answered with a
+// chmod advice for its target (a link to /etc/shadow once got "run chmod 600").
+TEST(SecretFile, ASymlinkIsRefusedWithoutChmodAdvice) {
+  TempDir dir;
+  const std::string target = dir.write("real.password", kSecret, 0644);
+  const std::string link = dir.path() + "/isp.password";
+  ASSERT_EQ(::symlink(target.c_str(), link.c_str()), 0);
+  SecretRead r = readSecretFile(link);
+  EXPECT_FALSE(r.secret.has_value());
+  EXPECT_THAT(r.error, HasSubstr("is a symbolic link"));
+  EXPECT_THAT(r.error, Not(HasSubstr("chmod")));
+  ASSERT_EQ(::symlink("/etc/shadow", (dir.path() + "/shadow").c_str()), 0);
+  r = readSecretFile(dir.path() + "/shadow");
+  EXPECT_THAT(r.error, HasSubstr("is a symbolic link"));
+  EXPECT_THAT(r.error, Not(HasSubstr("chmod")));
+  PolicyLoad load = loadPolicy(dir.write("dynmx.toml", policyWithPasswordFile(dir.path() + "/shadow")));
+  EXPECT_FALSE(load.policy.has_value());
+  EXPECT_THAT(formatted(load.diagnostics), ::testing::Contains(HasSubstr("is a symbolic link")));
+}
+
+// Issue 12 item 4: one rule: the daemon user can read it, nobody else. Checked as root,
+// a root-owned 0600 file is refused: the daemon, no longer root, could not read it.
+TEST(LoadPolicy, AsRootThePasswordFileMustBelongToTheDaemonUser) {
+  ASSERT_EQ(::geteuid(), 0u) << "checks what `dynmx check` run as root says";
+  ASSERT_NE(::getpwnam("dynmx"), nullptr) << "the daemon user dynmx (scripts/deps.sh)";
+  TempDir dir;
+  const std::string pw = dir.write("isp.password", kSecret, 0600);
+  ASSERT_EQ(::chown(pw.c_str(), 0, 0), 0);
+  PolicyLoad load = loadPolicy(dir.write("dynmx.toml", policyWithPasswordFile(pw)));
+  EXPECT_FALSE(load.policy.has_value());
+  EXPECT_THAT(formatted(load.diagnostics),
+              ::testing::Contains(HasSubstr("belongs to root, not to the daemon user dynmx who must read it: "
+                                            "run chown dynmx " + pw)));
+  // The daemon user's own file passes.
+  const passwd* d = ::getpwnam("dynmx");
+  ASSERT_EQ(::chown(pw.c_str(), d->pw_uid, d->pw_gid), 0);
+  EXPECT_TRUE(loadPolicy(dir.path() + "/dynmx.toml").policy.has_value());
+}
+
+// Issue 12 item 4: secrets from systemd's LoadCredential= and from the environment.
+TEST(LoadPolicy, SecretsFromCredentialsDirectoryAndEnvironment) {
+  TempDir dir;
+  const std::string creds = dir.path() + "/creds";
+  ASSERT_EQ(::mkdir(creds.c_str(), 0700), 0);
+  {
+    std::ofstream(creds + "/isp") << "cred-" << kSecret << "\n";
+  }
+  ::chmod((creds + "/isp").c_str(), 0400);
+  std::string text = policyWithPasswordFile("X");
+  text.replace(text.find("password_file = \"X\""), std::string("password_file = \"X\"").size(),
+               "password_credential = \"isp\"");
+  ::setenv("CREDENTIALS_DIRECTORY", creds.c_str(), 1);
+  PolicyLoad load = loadPolicy(dir.write("cred.toml", text));
+  ::unsetenv("CREDENTIALS_DIRECTORY");
+  ASSERT_TRUE(load.policy.has_value()) << ::testing::PrintToString(formatted(load.diagnostics));
+  EXPECT_EQ(load.policy->isp.password, "cred-" + std::string(kSecret));
+  EXPECT_THAT(formatted(load.diagnostics), ::testing::IsEmpty());
+
+  // Outside systemd the credential cannot be read: check says so, as a warning.
+  load = loadPolicy(dir.path() + "/cred.toml");
+  EXPECT_THAT(formatted(load.diagnostics), ::testing::Contains(HasSubstr("$CREDENTIALS_DIRECTORY is not set")));
+
+  std::string envText = text;
+  envText.replace(envText.find("password_credential = \"isp\""), std::string("password_credential = \"isp\"").size(),
+                  "password_env = \"DYNMX_TEST_ISP_PASSWORD\"");
+  ::setenv("DYNMX_TEST_ISP_PASSWORD", kSecret, 1);
+  load = loadPolicy(dir.write("env.toml", envText));
+  ::unsetenv("DYNMX_TEST_ISP_PASSWORD");
+  ASSERT_TRUE(load.policy.has_value()) << ::testing::PrintToString(formatted(load.diagnostics));
+  EXPECT_EQ(load.policy->isp.password, kSecret);
+
+  // One way only.
+  std::string both = text;
+  both += "";
+  both.insert(both.find("password_credential"), "password_file = \"/etc/dynmx/isp.password\"\n");
+  load = loadPolicy(dir.write("both.toml", both));
+  EXPECT_THAT(formatted(load.diagnostics), ::testing::Contains(HasSubstr("give the secret one way only")));
 }
 
 }  // namespace

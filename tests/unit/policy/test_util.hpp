@@ -5,6 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <pwd.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -63,6 +66,10 @@ class TempDir {
       out << content;
     }
     ::chmod(p.c_str(), mode);
+    // As root, secrets must belong to the daemon user ([daemon] user, "dynmx" by default),
+    // who reads them after the drop: write them as the package's setup would.
+    if (::geteuid() == 0)
+      if (const passwd* pw = ::getpwnam("dynmx")) (void)::chown(p.c_str(), pw->pw_uid, pw->pw_gid);
     return p;
   }
   [[nodiscard]] const std::string& path() const { return path_; }

@@ -51,3 +51,45 @@ TEST(Hooks, RunWithoutShellReportEachResult) {
             "DYNMX_REASON=ddns.mismatch\n$(x);y");
   fs::remove_all(dir);
 }
+
+namespace {
+
+// Two switches in quick succession, each with a hook that logs its start and end.
+std::string runTwoSwitches(bool queued) {
+  std::string t = "/tmp/dmxhookq-XXXXXX";
+  fs::path dir = ::mkdtemp(t.data());
+  const std::string log = (dir / "order.txt").string();
+  boost::asio::io_context io;
+  auto launcher = makeProcessLauncher(io);
+  const std::vector<hooks::HookSpec> specs = {
+      {{"sh", "-c", "echo start $DYNMX_MODE >> \"$1\"; sleep 0.3; echo end $DYNMX_MODE >> \"$1\"", "hook", log},
+       10s}};
+  hooks::HookQueue queue(io, *launcher);
+  std::vector<std::string> finished;
+  for (const char* mode : {"multidrop", "direct"}) {
+    hooks::SwitchContext ctx{mode, "", "test", ""};
+    auto done = [&finished, mode](std::vector<status::HookRecord>) { finished.emplace_back(mode); };
+    if (queued) queue.run(specs, ctx, std::nullopt, std::nullopt, done);
+    else hooks::runHooks(io, *launcher, specs, ctx, std::nullopt, std::nullopt, done);
+  }
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (finished.size() < 2 && std::chrono::steady_clock::now() < deadline) io.run_one_for(50ms);
+  EXPECT_EQ(finished.size(), 2u);
+  std::ifstream in(log);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  fs::remove_all(dir);
+  return text;
+}
+
+}  // namespace
+
+// Issue 12 item 7: hooks of successive switches run one at a time, in order.
+TEST(Hooks, SuccessiveSwitchesRunTheirHooksOneAtATimeInOrder) {
+  EXPECT_EQ(runTwoSwitches(/*queued=*/true), "start multidrop\nend multidrop\nstart direct\nend direct\n");
+}
+
+// The daemon once called runHooks per switch: the batches overlapped. This is what the
+// assertion above catches (it can fail).
+TEST(Hooks, UnqueuedRunsOverlapWhichIsWhyTheDaemonQueues) {
+  EXPECT_NE(runTwoSwitches(/*queued=*/false), "start multidrop\nend multidrop\nstart direct\nend direct\n");
+}

@@ -47,11 +47,20 @@ Result<ControlReply> parseControlReply(std::string_view line);
 /// A handler for one command; runs on the io_context thread.
 using ControlHandler = std::function<ControlReply(const ControlRequest&)>;
 
+/// A command whose reply comes later (e.g. after a DDNS pass); call `reply` once, on the
+/// io_context thread.
+using AsyncControlHandler =
+    std::function<void(const ControlRequest&, std::function<void(ControlReply)> reply)>;
+
 /// The table of named commands.
 class CommandTable {
  public:
   /// Register (or replace) a command.
   void add(const std::string& name, ControlHandler handler);
+  /// Register (or replace) a command that answers asynchronously.
+  void addAsync(const std::string& name, AsyncControlHandler handler);
+  /// Run the named command, synchronous or not; `reply` gets the answer exactly once.
+  void dispatchAsync(const ControlRequest& request, std::function<void(ControlReply)> reply) const;
   /// Run the named command; unknown commands get result 2.
   ControlReply dispatch(const ControlRequest& request) const;
   /// Names, sorted (for "list-commands").
@@ -59,6 +68,7 @@ class CommandTable {
 
  private:
   std::map<std::string, ControlHandler> handlers_;
+  std::map<std::string, AsyncControlHandler> asyncHandlers_;
 };
 
 /// Limits of the control server.
