@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <random>
 #include <spdlog/spdlog.h>
 #include <variant>
 
@@ -566,6 +567,9 @@ Status<> GuardServer::start() {
   if (m.config.socketGroup && ::chown(path.c_str(), static_cast<uid_t>(-1), *m.config.socketGroup) != 0)
     return fail("guard socket " + path + ": chown: " + std::strerror(errno));
   if (::chmod(path.c_str(), 0660) != 0) return fail("guard socket " + path + ": chmod: " + std::strerror(errno));
+  // Attempt ids group a message's journal lines; random so they never repeat across restarts.
+  std::random_device rd;
+  m.nextAttempt = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
   m.stopped = false;
   m.accept();
   spdlog::info("guard: listening on {} (LMTP), forwarding to {} ({})", path,
