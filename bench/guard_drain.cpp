@@ -1,0 +1,180 @@
+// Benchmark: drain an ISP box of N messages (a mix of sizes) with the real fetchmail and
+// dovecot, once straight to the MTA and once through the envelope guard (`dynmx guard`, a
+// separate process, journal fdatasync'ed per message on the real disk), alternating, and
+// print messages per second and the guard's overhead.
+//
+//   dynmx-bench-guard-drain [messages=10000] [rounds=2]
+//
+// The MTA is the test suite's in-process SMTP sink on loopback (it only records), so the
+// figures measure fetchmail + guard, not a real MTA's queue. Needs DYNMX_BINARY or
+// dynmx in PATH; run as root (dovecot's test setup) like the integration tests.
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "dynmx/fetchmail_conf.hpp"
+#include "dynmx/policy.hpp"
+#include "dynmx/process.hpp"
+#include "testbed/dovecot.hpp"
+#include "testbed/fetchmail_run.hpp"
+#include "testbed/mail_sink.hpp"
+#include "testbed/temp_dir.hpp"
+
+using namespace dynmx;
+using namespace dynmx::testbed;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr const char* kPassword = "bench-pass";
+
+/// Sizes: 70 % about 2 KB, 25 % about 20 KB, 5 % about 200 KB (seeded, the same every run).
+std::vector<std::string> makeBox(int n) {
+  std::mt19937 rng(20261201);
+  std::vector<std::string> box;
+  const std::string users[] = {"alice", "bob", "carol", "dave"};
+  for (int i = 0; i < n; ++i) {
+    const int roll = static_cast<int>(rng() % 100);
+    const std::size_t size = roll < 70 ? 2000 : roll < 95 ? 20000 : 200000;
+    const std::string rcpt = users[rng() % 4] + "@example.com";
+    std::ostringstream o;
+    o << "Return-Path: <sender@example.net>\nDelivered-To: office@isp.example\nX-Original-To: " << rcpt
+      << "\nDelivered-To: " << rcpt << "\nReceived: from mx.example.net by mx.isp.example; Mon, 23 Nov 2026 10:00:00 +0000\n"
+      << "From: <sender@example.net>\nTo: <" << rcpt << ">\nSubject: bench " << i << "\nMessage-ID: <bench-" << i
+      << "@example.net>\n\n";
+    std::string line(75, 'a' + static_cast<char>(i % 26));
+    std::string body;
+    while (body.size() < size) body += line + "\n";
+    o << body;
+    box.push_back(o.str());
+  }
+  return box;
+}
+
+std::string dynmxBinary() {
+  const char* b = std::getenv("DYNMX_BINARY");
+  return b != nullptr ? b : "dynmx";
+}
+
+struct RunFigures {
+  double seconds = 0;
+  std::size_t delivered = 0;
+  int exitCode = -1;
+};
+
+RunFigures drain(bool guarded, const std::vector<std::string>& box, const std::string& diskDir) {
+  TempDir dir("gb");
+  auto started = Dovecot::start(dir);
+  if (!started.ok()) throw std::runtime_error(started.error());
+  Dovecot& isp = **started;
+  if (!isp.addUser("office", kPassword).ok()) throw std::runtime_error("addUser");
+  for (const auto& m : box)
+    if (!isp.deliver("office", m).ok()) throw std::runtime_error("deliver");
+  MailSink sink;
+  const std::string home = dir.subdir("fm", 0700);
+  // The guard's state (journal) on the real disk, not in a tmpfs.
+  const std::string state = diskDir + (guarded ? "/guard-state" : "/direct-state");
+  std::filesystem::remove_all(state);
+  std::filesystem::create_directories(state);
+
+  Policy p;
+  p.mail.mode = MailPolicy::Multidrop;
+  p.mail.domains = {"example.com"};
+  p.isp.server = "127.0.0.1";
+  p.isp.port = isp.pop3Port();
+  p.isp.tls = TlsMode::None;
+  p.isp.certificateCheck = false;
+  p.isp.user = "office";
+  p.isp.timeout = 60s;
+  p.envelope.header = "Delivered-To";
+  p.envelope.skip = 1;
+  p.users.map = {{"alice", "alice"}, {"bob", "bob"}, {"carol", "carol"}};
+  p.users.postmaster = "postmaster";
+  p.delivery.method = DeliveryMethod::Smtp;
+  p.delivery.target = {"127.0.0.1", sink.port()};
+  p.delivery.guard = guarded;
+  p.daemon.stateDir = state;
+  p.guard.socket = dir.path() + "/g.sock";
+  p.fetchmail.home = home;
+  p.fetchmail.rcPath = home + "/fetchmailrc";
+  fetchmail::RenderInput in;
+  in.password = kPassword;
+  in.idFile = home + "/fetchmail.ids";
+  in.pidFile = home + "/fetchmail.pid";
+  auto rc = fetchmail::renderRc(p, in);
+  if (!rc.ok()) throw std::runtime_error(rc.error());
+  writeTextFile(p.fetchmail.rcPath, *rc, 0600);
+
+  SpawnedProcess guard;
+  if (guarded) {
+    std::ofstream(state + "/policy.toml")
+        << "[mail]\nmode = \"multidrop\"\ndomains = [\"example.com\"]\n"
+        << "[isp]\nserver = \"127.0.0.1\"\nuser = \"office\"\npassword = \"x\"\ntls = \"none\"\n"
+        << "[envelope]\nheader = \"Delivered-To\"\nskip = 1\n"
+        << "[users]\nmap = { alice = \"alice\", bob = \"bob\", carol = \"carol\" }\npostmaster = \"postmaster\"\n"
+        << "[delivery]\nmethod = \"smtp\"\nhost = \"127.0.0.1\"\nport = " << sink.port() << "\n"
+        << "[guard]\nsocket = \"" << p.guard.socket << "\"\n[ddns]\nenabled = false\n"
+        << "[daemon]\nstate_dir = \"" << state << "\"\ncontrol_socket = \"" << state << "/c.sock\"\nlog_level = \"warn\"\n";
+    ProcessSpec spec;
+    spec.argv = {dynmxBinary(), "guard", "-c", state + "/policy.toml"};
+    spec.timeout = 0ms;
+    guard = spawnProcess(spec);
+    for (int i = 0; i < 500 && !std::filesystem::exists(p.guard.socket); ++i) std::this_thread::sleep_for(10ms);
+    if (!std::filesystem::exists(p.guard.socket)) throw std::runtime_error("dynmx guard did not start");
+  }
+
+  RunFigures f;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto run = runFetchmailOnce(p.fetchmail.rcPath, home, 3600s);
+  const auto t1 = std::chrono::steady_clock::now();
+  f.seconds = std::chrono::duration<double>(t1 - t0).count();
+  f.exitCode = run.ok() ? run->exitCode : -1;
+  sink.waitFor([&](const auto& m) { return m.size() >= box.size(); }, 30s);
+  f.delivered = sink.count();
+  if (guarded) {
+    ::kill(guard.pid, SIGTERM);
+    int status = 0;
+    ::waitpid(guard.pid, &status, 0);
+    ::close(guard.stdoutFd);
+    ::close(guard.stderrFd);
+  }
+  if (isp.count("office") != 0) std::cerr << "warning: " << isp.count("office") << " messages left at the ISP\n";
+  return f;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int n = argc > 1 ? std::atoi(argv[1]) : 10000;
+  const int rounds = argc > 2 ? std::atoi(argv[2]) : 2;
+  const std::string disk = std::filesystem::current_path().string() + "/guard-bench-state";
+  auto box = makeBox(n);
+  std::size_t bytes = 0;
+  for (const auto& m : box) bytes += m.size();
+  std::printf("box: %d messages, %.1f MB (70%% ~2 KB, 25%% ~20 KB, 5%% ~200 KB)\n", n, static_cast<double>(bytes) / 1e6);
+  std::vector<double> direct, guarded;
+  for (int r = 0; r < rounds; ++r) {
+    for (bool g : {false, true}) {
+      RunFigures f = drain(g, box, disk);
+      std::printf("round %d %-7s %8.2f s  %8.1f msg/s  delivered %zu  fetchmail exit %d\n", r + 1,
+                  g ? "guard" : "direct", f.seconds, n / f.seconds, f.delivered, f.exitCode);
+      std::fflush(stdout);
+      (g ? guarded : direct).push_back(f.seconds);
+    }
+  }
+  std::sort(direct.begin(), direct.end());
+  std::sort(guarded.begin(), guarded.end());
+  const double d = direct[direct.size() / 2], g = guarded[guarded.size() / 2];
+  std::printf("median: direct %.1f msg/s, guard %.1f msg/s, overhead %+.1f %%\n", n / d, n / g, (g / d - 1) * 100);
+  std::filesystem::remove_all(disk);
+  return 0;
+}
