@@ -3,13 +3,16 @@
 // separate process, journal fdatasync'ed per message on the real disk), alternating, and
 // print messages per second and the guard's overhead.
 //
-//   dynmx-bench-guard-drain [messages=10000] [rounds=2]
+//   dynmx-bench-guard-drain [messages=10000] [rounds=2] [mta=lmtp-unix|smtp-tcp]
 //
-// The MTA is the test suite's in-process SMTP sink on loopback (it only records), so the
-// figures measure fetchmail + guard, not a real MTA's queue. Needs DYNMX_BINARY or
+// The MTA only records (so the figures measure fetchmail + guard, not a real MTA's queue):
+// lmtp-unix is a scripted LMTP server on a unix socket (no TCP effects, the guard's own cost
+// shows); smtp-tcp is the test suite's SMTP sink on 127.0.0.1, where fetchmail's small
+// writes meet Nagle and delayed ACKs on the direct path. Needs DYNMX_BINARY or
 // dynmx in PATH; run as root (dovecot's test setup) like the integration tests.
 #include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -28,6 +31,7 @@
 #include "testbed/fetchmail_run.hpp"
 #include "testbed/mail_sink.hpp"
 #include "testbed/temp_dir.hpp"
+#include "fake_mta.hpp"
 
 using namespace dynmx;
 using namespace dynmx::testbed;
@@ -66,12 +70,13 @@ std::string dynmxBinary() {
 }
 
 struct RunFigures {
+  double guardCpu = 0;  ///< seconds of CPU the guard process used
   double seconds = 0;
   std::size_t delivered = 0;
   int exitCode = -1;
 };
 
-RunFigures drain(bool guarded, const std::vector<std::string>& box, const std::string& diskDir) {
+RunFigures drain(bool guarded, const std::vector<std::string>& box, const std::string& diskDir, bool lmtpUnix) {
   TempDir dir("gb");
   auto started = Dovecot::start(dir);
   if (!started.ok()) throw std::runtime_error(started.error());
@@ -80,6 +85,8 @@ RunFigures drain(bool guarded, const std::vector<std::string>& box, const std::s
   for (const auto& m : box)
     if (!isp.deliver("office", m).ok()) throw std::runtime_error("deliver");
   MailSink sink;
+  std::unique_ptr<guard::testing::FakeMta> lmtp;
+  if (lmtpUnix) lmtp = std::make_unique<guard::testing::FakeMta>(dir.path() + "/mta.sock");
   const std::string home = dir.subdir("fm", 0700);
   // The guard's state (journal) on the real disk, not in a tmpfs.
   const std::string state = diskDir + (guarded ? "/guard-state" : "/direct-state");
@@ -99,8 +106,8 @@ RunFigures drain(bool guarded, const std::vector<std::string>& box, const std::s
   p.envelope.skip = 1;
   p.users.map = {{"alice", "alice"}, {"bob", "bob"}, {"carol", "carol"}};
   p.users.postmaster = "postmaster";
-  p.delivery.method = DeliveryMethod::Smtp;
-  p.delivery.target = {"127.0.0.1", sink.port()};
+  p.delivery.method = lmtpUnix ? DeliveryMethod::Lmtp : DeliveryMethod::Smtp;
+  p.delivery.target = lmtpUnix ? HostPort{dir.path() + "/mta.sock", 24} : HostPort{"127.0.0.1", sink.port()};
   p.delivery.guard = guarded;
   p.daemon.stateDir = state;
   p.guard.socket = dir.path() + "/g.sock";
@@ -121,7 +128,9 @@ RunFigures drain(bool guarded, const std::vector<std::string>& box, const std::s
         << "[isp]\nserver = \"127.0.0.1\"\nuser = \"office\"\npassword = \"x\"\ntls = \"none\"\n"
         << "[envelope]\nheader = \"Delivered-To\"\nskip = 1\n"
         << "[users]\nmap = { alice = \"alice\", bob = \"bob\", carol = \"carol\" }\npostmaster = \"postmaster\"\n"
-        << "[delivery]\nmethod = \"smtp\"\nhost = \"127.0.0.1\"\nport = " << sink.port() << "\n"
+        << "[delivery]\nmethod = \"" << (lmtpUnix ? "lmtp" : "smtp") << "\"\nhost = \""
+        << (lmtpUnix ? dir.path() + "/mta.sock" : std::string("127.0.0.1")) << "\"\nport = "
+        << (lmtpUnix ? 24 : sink.port()) << "\n"
         << "[guard]\nsocket = \"" << p.guard.socket << "\"\n[ddns]\nenabled = false\n"
         << "[daemon]\nstate_dir = \"" << state << "\"\ncontrol_socket = \"" << state << "/c.sock\"\nlog_level = \"warn\"\n";
     ProcessSpec spec;
@@ -138,9 +147,24 @@ RunFigures drain(bool guarded, const std::vector<std::string>& box, const std::s
   const auto t1 = std::chrono::steady_clock::now();
   f.seconds = std::chrono::duration<double>(t1 - t0).count();
   f.exitCode = run.ok() ? run->exitCode : -1;
-  sink.waitFor([&](const auto& m) { return m.size() >= box.size(); }, 30s);
-  f.delivered = sink.count();
+  if (lmtpUnix) {
+    f.delivered = lmtp->accepted().size();
+  } else {
+    sink.waitFor([&](const auto& m) { return m.size() >= box.size(); }, 30s);
+    f.delivered = sink.count();
+  }
   if (guarded) {
+    std::ifstream stat("/proc/" + std::to_string(guard.pid) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), {});
+    std::istringstream fields(text.substr(text.rfind(')') + 2));
+    std::string x;
+    long utime = 0, stime = 0;
+    for (int i = 3; i <= 15; ++i) {
+      fields >> x;
+      if (i == 14) utime = std::stol(x);
+      if (i == 15) stime = std::stol(x);
+    }
+    f.guardCpu = static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
     ::kill(guard.pid, SIGTERM);
     int status = 0;
     ::waitpid(guard.pid, &status, 0);
@@ -156,17 +180,19 @@ RunFigures drain(bool guarded, const std::vector<std::string>& box, const std::s
 int main(int argc, char** argv) {
   const int n = argc > 1 ? std::atoi(argv[1]) : 10000;
   const int rounds = argc > 2 ? std::atoi(argv[2]) : 2;
+  const bool lmtpUnix = argc <= 3 || std::string(argv[3]) != "smtp-tcp";
   const std::string disk = std::filesystem::current_path().string() + "/guard-bench-state";
   auto box = makeBox(n);
   std::size_t bytes = 0;
   for (const auto& m : box) bytes += m.size();
-  std::printf("box: %d messages, %.1f MB (70%% ~2 KB, 25%% ~20 KB, 5%% ~200 KB)\n", n, static_cast<double>(bytes) / 1e6);
+  std::printf("box: %d messages, %.1f MB (70%% ~2 KB, 25%% ~20 KB, 5%% ~200 KB), MTA %s\n", n,
+              static_cast<double>(bytes) / 1e6, lmtpUnix ? "LMTP on a unix socket" : "SMTP on 127.0.0.1");
   std::vector<double> direct, guarded;
   for (int r = 0; r < rounds; ++r) {
     for (bool g : {false, true}) {
-      RunFigures f = drain(g, box, disk);
-      std::printf("round %d %-7s %8.2f s  %8.1f msg/s  delivered %zu  fetchmail exit %d\n", r + 1,
-                  g ? "guard" : "direct", f.seconds, n / f.seconds, f.delivered, f.exitCode);
+      RunFigures f = drain(g, box, disk, lmtpUnix);
+      std::printf("round %d %-7s %8.2f s  %8.1f msg/s  delivered %zu  fetchmail exit %d  guard CPU %.2f s\n", r + 1,
+                  g ? "guard" : "direct", f.seconds, n / f.seconds, f.delivered, f.exitCode, f.guardCpu);
       std::fflush(stdout);
       (g ? guarded : direct).push_back(f.seconds);
     }

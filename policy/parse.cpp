@@ -380,7 +380,7 @@ class Parser {
     const auto* t = table(root, "guard", "guard");
     if (t == nullptr) return;
     checkKeys(*t, "in [guard]",
-              {"socket", "journal", "received_above", "max_received", "max_message_size", "retention"});
+              {"socket", "journal", "received_above", "max_received", "max_message_size", "retention", "journal_sync"});
     auto& g = p().guard;
     getString(*t, "socket", "guard.socket", g.socket);
     getString(*t, "journal", "guard.journal", g.journal);
@@ -398,6 +398,9 @@ class Parser {
       else g.maxMessageSize = n;
     }
     getDuration(*t, "retention", "guard.retention", g.retention);
+    getString(*t, "journal_sync", "guard.journal_sync", g.journalSync);
+    if (g.journalSync != "second" && g.journalSync != "message")
+      err(d_.pos.key("guard.journal_sync"), "guard.journal_sync: expected \"second\" or \"message\"");
   }
 
   void fetchmail(const toml::table& root) {

@@ -74,7 +74,7 @@ bool Journal::delivered(const std::string& key, const std::string& envelope, con
   return done_.count(doneKey(key, envelope, user)) > 0;
 }
 
-Status<> Journal::append(const std::vector<JournalRecord>& records) {
+Status<> Journal::append(const std::vector<JournalRecord>& records, bool sync) {
   std::string text;
   for (const auto& r : records) text += formatRecord(r);
   // One write with O_APPEND: the lines land together or (after a crash) as a torn tail
@@ -88,12 +88,22 @@ Status<> Journal::append(const std::vector<JournalRecord>& records) {
     }
     off += static_cast<std::size_t>(n);
   }
-  if (::fdatasync(fd_) != 0) return fail("cannot sync " + path_ + ": " + std::strerror(errno));
+  unsynced_ = true;
+  if (sync) {
+    if (auto s = this->sync(); !s.ok()) return s;
+  }
   for (const auto& r : records) {
     records_.push_back(r);
     if (r.outcome == Outcome::Delivered || r.outcome == Outcome::Postmaster)
       done_.insert(doneKey(r.key, r.envelope, r.user));
   }
+  return Ok{};
+}
+
+Status<> Journal::sync() {
+  if (!unsynced_) return Ok{};
+  if (::fdatasync(fd_) != 0) return fail("cannot sync " + path_ + ": " + std::strerror(errno));
+  unsynced_ = false;
   return Ok{};
 }
 

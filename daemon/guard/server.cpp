@@ -74,6 +74,7 @@ GuardConfig configFromPolicy(const Policy& policy) {
   c.limits.maxMessageBytes = static_cast<std::size_t>(policy.guard.maxMessageSize);
   c.journalPath = policy.guard.journal.empty() ? policy.daemon.stateDir + "/guard.journal" : policy.guard.journal;
   c.retention = policy.guard.retention;
+  c.syncEachMessage = policy.guard.journalSync == "message";
   return c;
 }
 
@@ -81,12 +82,14 @@ GuardConfig configFromPolicy(const Policy& policy) {
 
 struct GuardServer::Impl : std::enable_shared_from_this<GuardServer::Impl> {
   Impl(asio::io_context& io, GuardConfig c, std::function<TimePoint()> n)
-      : io_(io), config(std::move(c)), now(std::move(n)), acceptor(io) {}
+      : io_(io), config(std::move(c)), now(std::move(n)), acceptor(io), syncTimer(io) {}
 
   asio::io_context& io_;
   GuardConfig config;
   std::function<TimePoint()> now;
   asio::local::stream_protocol::acceptor acceptor;
+  asio::steady_timer syncTimer;
+  bool syncPending = false;
   std::unique_ptr<Journal> journal;
   std::function<void()> onMessage;
   std::string lastError;
@@ -95,7 +98,22 @@ struct GuardServer::Impl : std::enable_shared_from_this<GuardServer::Impl> {
   std::map<void*, std::weak_ptr<UnixSocket>> sessions;
 
   void accept();
-  void record(std::vector<JournalRecord> recs);
+
+  /// Group commit: one fdatasync per second at most while messages flow.
+  void scheduleSync() {
+    if (syncPending || stopped) return;
+    syncPending = true;
+    auto self = shared_from_this();
+    syncTimer.expires_after(std::chrono::seconds(1));
+    syncTimer.async_wait([self](const error_code&) {
+      self->syncPending = false;
+      if (!self->journal) return;
+      if (auto s = self->journal->sync(); !s.ok()) {
+        self->lastError = s.error();
+        spdlog::error("guard: {}", s.error());
+      }
+    });
+  }
 };
 
 // ---------------------------------------------------------------------------------------
@@ -386,10 +404,12 @@ class MessageJob : public std::enable_shared_from_this<MessageJob> {
       spdlog::debug("guard: message {} envelope {}", key_, envelope_.empty() ? "(none)" : envelope_);
     }
     bool durable = true;
-    if (auto s = core_->journal->append(recs); !s.ok()) {
+    if (auto s = core_->journal->append(recs, c.syncEachMessage); !s.ok()) {
       durable = false;
       core_->lastError = s.error();
       spdlog::error("guard: {}", s.error());
+    } else if (!c.syncEachMessage) {
+      core_->scheduleSync();
     }
     std::vector<Reply> replies;
     for (const auto& r : rcpts_) {
@@ -582,6 +602,8 @@ void GuardServer::stop() {
   Impl& m = *impl_;
   if (m.stopped) return;
   m.stopped = true;
+  m.syncTimer.cancel();
+  if (m.journal) (void)m.journal->sync();
   error_code ignored;
   if (m.acceptor.is_open()) {
     m.acceptor.close(ignored);

@@ -33,6 +33,10 @@ struct GuardConfig {
   std::string markerId;                 ///< our hop marker value (per installation)
   std::string journalPath;
   Duration retention{std::chrono::hours(24 * 7)};
+  /// fdatasync the journal before every answer to fetchmail (else: write() before every
+  /// answer, which survives a crash of dynmx, and fdatasync at most once a second, so an
+  /// OS crash can cost the last second: at worst a duplicate, never a loss).
+  bool syncEachMessage = false;
   std::chrono::milliseconds idleTimeout{std::chrono::minutes(10)};  ///< fetchmail silent this long: close
   std::chrono::milliseconds mtaTimeout{std::chrono::minutes(2)};    ///< per MTA read/write
   std::string hostname = "dynmx-guard";
@@ -59,8 +63,11 @@ class Journal {
 
   /// Whether this message (key, envelope) already reached `user` (delivered or to the postmaster).
   [[nodiscard]] bool delivered(const std::string& key, const std::string& envelope, const std::string& user) const;
-  /// Append and make durable (write + fdatasync). On failure nothing is promised.
-  Status<> append(const std::vector<JournalRecord>& records);
+  /// Append with one write() (O_APPEND; survives a crash of this process) and, if `sync`,
+  /// fdatasync before returning. On failure nothing is promised.
+  Status<> append(const std::vector<JournalRecord>& records, bool sync = true);
+  /// fdatasync what append() wrote without it (no-op when nothing is pending).
+  Status<> sync();
   /// The records kept in memory (within the retention).
   [[nodiscard]] const std::vector<JournalRecord>& records() const { return records_; }
   /// Lines that could not be parsed at open (a torn last line after a crash).
@@ -73,6 +80,7 @@ class Journal {
   std::vector<JournalRecord> records_;
   std::unordered_set<std::string> done_;
   std::size_t skipped_ = 0;
+  bool unsynced_ = false;
 };
 
 /// Counts and state for `dynmx status`.

@@ -102,6 +102,7 @@ struct GuardSection {
   int maxReceived = 30;        ///< more Received headers than this: a loop
   long long maxMessageSize = 64LL << 20;  ///< bytes; larger messages are refused (stay at the ISP)
   Duration retention{std::chrono::hours(24 * 7)};  ///< how long the dedup journal remembers
+  std::string journalSync = "second";  ///< "second": fdatasync once a second; "message": before each answer
 };
 
 /// [fetchmail]: how the fetchmail child runs.
