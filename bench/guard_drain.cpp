@@ -1,7 +1,8 @@
 // Benchmark: drain an ISP box of N messages (a mix of sizes) with the real fetchmail and
-// dovecot, once straight to the MTA and once through the envelope guard (`dynmx guard`, a
-// separate process, journal fdatasync'ed per message on the real disk), alternating, and
-// print messages per second and the guard's overhead.
+// dovecot, once straight to the MTA and once through the envelope guard, alternating, and
+// print messages per second and the guard's overhead. The guard runs in this process on
+// its own thread (the same GuardServer `dynmx run` starts), its journal on the real disk;
+// DYNMX_BENCH_GUARD_PROCESS=1 runs `dynmx guard` as a separate process instead.
 //
 //   dynmx-bench-guard-drain [messages=10000] [rounds=2] [mta=lmtp-unix|smtp-tcp]
 //
@@ -24,7 +25,11 @@
 #include <sstream>
 #include <thread>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+
 #include "dynmx/fetchmail_conf.hpp"
+#include "dynmx/guard_server.hpp"
 #include "dynmx/policy.hpp"
 #include "dynmx/process.hpp"
 #include "testbed/dovecot.hpp"
@@ -122,7 +127,19 @@ RunFigures drain(bool guarded, const std::vector<std::string>& box, const std::s
   writeTextFile(p.fetchmail.rcPath, *rc, 0600);
 
   SpawnedProcess guard;
-  if (guarded) {
+  const bool separateProcess = std::getenv("DYNMX_BENCH_GUARD_PROCESS") != nullptr;
+  boost::asio::io_context io;
+  std::unique_ptr<guard::GuardServer> inProcess;
+  std::thread ioThread;
+  if (guarded && !separateProcess) {
+    auto config = guard::configFromPolicy(p);
+    config.markerId = "0123456789abcdef";
+    inProcess = std::make_unique<guard::GuardServer>(io, config, [] {
+      return std::chrono::time_point_cast<Duration>(Clock::now());
+    });
+    if (auto st = inProcess->start(); !st.ok()) throw std::runtime_error(st.error());
+    ioThread = std::thread([&] { io.run(); });
+  } else if (guarded) {
     std::ofstream(state + "/policy.toml")
         << "[mail]\nmode = \"multidrop\"\ndomains = [\"example.com\"]\n"
         << "[isp]\nserver = \"127.0.0.1\"\nuser = \"office\"\npassword = \"x\"\ntls = \"none\"\n"
@@ -153,7 +170,13 @@ RunFigures drain(bool guarded, const std::vector<std::string>& box, const std::s
     sink.waitFor([&](const auto& m) { return m.size() >= box.size(); }, 30s);
     f.delivered = sink.count();
   }
-  if (guarded) {
+  if (inProcess) {
+    boost::asio::post(io, [&] {
+      inProcess->stop();
+      io.stop();
+    });
+    ioThread.join();
+  } else if (guarded) {
     std::ifstream stat("/proc/" + std::to_string(guard.pid) + "/stat");
     std::string text((std::istreambuf_iterator<char>(stat)), {});
     std::istringstream fields(text.substr(text.rfind(')') + 2));
