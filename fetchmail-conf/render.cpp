@@ -56,6 +56,14 @@ class Quoter {
 
 }  // namespace
 
+bool guardActive(const Policy& policy) {
+  return policy.delivery.guard && policy.delivery.method != DeliveryMethod::Mda;
+}
+
+std::string guardSocket(const Policy& policy) {
+  return policy.guard.socket.empty() ? policy.daemon.stateDir + "/guard.sock" : policy.guard.socket;
+}
+
 Result<std::string> renderRc(const Policy& policy, const RenderInput& input) {
   const IspMailbox& isp = policy.isp;
   const UsersSection& users = policy.users;
@@ -135,7 +143,14 @@ Result<std::string> renderRc(const Policy& policy, const RenderInput& input) {
 
   const std::string& host = delivery.target.host;
   const bool socketPath = !host.empty() && host.front() == '/';
-  switch (delivery.method) {
+  const bool guarded = guardActive(policy);
+  if (guarded) {
+    // The envelope guard (docs/guard.md): LMTP on its unix socket, so each recipient gets
+    // its own answer after the real MTA answered. smtpaddress: fetchmail would otherwise
+    // append "@localhost" to the bare local names.
+    o << "    lmtp smtphost " << q("guard.socket", guardSocket(policy)) << " smtpaddress "
+      << q("mail.domains", policy.mail.domains.front()) << '\n';
+  } else switch (delivery.method) {
     case DeliveryMethod::Smtp:
     case DeliveryMethod::Lmtp: {
       std::string hunt = socketPath ? host : host + "/" + std::to_string(delivery.target.port);
@@ -166,8 +181,10 @@ Result<std::string> renderRc(const Policy& policy, const RenderInput& input) {
       o << "    sslproto \"\"\n";
       break;
   }
+  // With the guard, fetchmail must pass the ISP's Delivered-To lines through: the guard reads
+  // the envelope from them and removes them itself before the MTA sees the message.
   o << "    " << (isp.fetchAll ? "fetchall" : "no fetchall") << ' ' << (isp.keep ? "keep" : "no keep")
-    << " dropdelivered\n";
+    << (guarded ? "\n" : " dropdelivered\n");
 
   if (!q.error().empty()) return fail(q.error());
   return o.str();

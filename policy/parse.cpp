@@ -241,7 +241,7 @@ class Parser {
   void parse(const toml::table& root) {
     checkKeys(
         root, "at the top level",
-        {"mail", "link", "health", "isp", "envelope", "users", "delivery", "fetchmail", "ddns", "daemon"});
+        {"mail", "link", "health", "isp", "envelope", "users", "delivery", "fetchmail", "ddns", "daemon", "guard"});
     mail(root);
     link(root);
     health(root);
@@ -249,6 +249,7 @@ class Parser {
     envelope(root);
     users(root);
     delivery(root);
+    guard(root);
     fetchmail(root);
     ddns(root);
     daemon(root);
@@ -363,9 +364,11 @@ class Parser {
   }
 
   void delivery(const toml::table& root) {
+    p().delivery.guard = true;  // the envelope guard is on unless the policy says otherwise
     const auto* t = table(root, "delivery", "delivery");
     if (t == nullptr) return;
-    checkKeys(*t, "in [delivery]", {"method", "host", "port", "mda"});
+    checkKeys(*t, "in [delivery]", {"method", "host", "port", "mda", "guard"});
+    getBool(*t, "guard", "delivery.guard", p().delivery.guard);
     auto& dl = p().delivery;
     getChoice(*t, "method", "delivery.method",
               {{"smtp", DeliveryMethod::Smtp}, {"lmtp", DeliveryMethod::Lmtp}, {"mda", DeliveryMethod::Mda}},
@@ -373,6 +376,33 @@ class Parser {
     getString(*t, "host", "delivery.host", dl.target.host);
     getPort(*t, "port", "delivery.port", dl.target.port);
     getString(*t, "mda", "delivery.mda", dl.mda);
+  }
+
+  void guard(const toml::table& root) {
+    const auto* t = table(root, "guard", "guard");
+    if (t == nullptr) return;
+    checkKeys(*t, "in [guard]",
+              {"socket", "journal", "received_above", "max_received", "max_message_size", "retention", "journal_sync"});
+    auto& g = p().guard;
+    getString(*t, "socket", "guard.socket", g.socket);
+    getString(*t, "journal", "guard.journal", g.journal);
+    long long n = 0;
+    if (getInt(*t, "received_above", "guard.received_above", n)) {
+      if (n < 0 || n > 100) err(d_.pos.key("guard.received_above"), "guard.received_above must be 0-100");
+      else g.receivedAbove = static_cast<int>(n);
+    }
+    if (getInt(*t, "max_received", "guard.max_received", n)) {
+      if (n < 1 || n > 1000) err(d_.pos.key("guard.max_received"), "guard.max_received must be 1-1000");
+      else g.maxReceived = static_cast<int>(n);
+    }
+    if (getInt(*t, "max_message_size", "guard.max_message_size", n)) {
+      if (n < 1024 || n > (1LL << 31)) err(d_.pos.key("guard.max_message_size"), "guard.max_message_size must be 1024 bytes to 2 GiB");
+      else g.maxMessageSize = n;
+    }
+    getDuration(*t, "retention", "guard.retention", g.retention);
+    getString(*t, "journal_sync", "guard.journal_sync", g.journalSync);
+    if (g.journalSync != "second" && g.journalSync != "message")
+      err(d_.pos.key("guard.journal_sync"), "guard.journal_sync: expected \"second\" or \"message\"");
   }
 
   void fetchmail(const toml::table& root) {

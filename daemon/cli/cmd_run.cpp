@@ -20,8 +20,10 @@
 #include "dynmx/coordinator.hpp"
 #include "dynmx/daemon_adapters.hpp"
 #include "dynmx/ddns_engine.hpp"
+#include "dynmx/fetchmail_conf.hpp"
 #include "dynmx/fetchmail_supervisor.hpp"
 #include "dynmx/file_lock.hpp"
+#include "dynmx/guard_server.hpp"
 #include "dynmx/hooks.hpp"
 #include "dynmx/link_monitor.hpp"
 #include "dynmx/loop_guard.hpp"
@@ -119,6 +121,7 @@ class Daemon {
       return 1;
     }
     account_ = *account;
+    startGuard();
 
     launcher_ = makeProcessLauncher(io_);
     hookQueue_ = std::make_unique<hooks::HookQueue>(io_, *launcher_);
@@ -205,14 +208,53 @@ class Daemon {
   }
 
  private:
+  /// The envelope guard: fetchmail delivers to its LMTP socket (docs/guard.md). A guard that
+  /// cannot start leaves fetched mail at the ISP and makes the status CRITICAL.
+  void startGuard() {
+    if (!fetchmail::guardActive(policy_)) return;
+    auto config = guard::configFromPolicy(policy_);
+    auto id = guard::loadOrCreateMarkerId(policy_.daemon.stateDir + "/guard.id");
+    if (id.ok()) config.markerId = *id;
+    // fetchmail runs as its own user: the socket is 0660 with its group.
+    if (account_.uid != ::geteuid()) config.socketGroup = account_.gid;
+    guard_ = std::make_unique<guard::GuardServer>(io_, config, wallNow);
+    auto started = id.ok() ? guard_->start() : Status<>(fail("guard id: " + id.error()));
+    if (!started.ok()) {
+      guardError_ = started.error();
+      spdlog::critical("guard: {}", started.error());
+    }
+  }
+
+  /// The guard block of the status.
+  void fillGuard(status::Report& r) const {
+    if (!fetchmail::guardActive(policy_)) return;
+    r.guard.enabled = true;
+    r.guard.socket = guard::guardSocketPath(policy_);
+    if (!guard_) return;
+    const auto s = guard_->snapshot();
+    r.guard.listening = s.listening;
+    r.guard.fetched = s.last24h.fetched;
+    r.guard.delivered = s.last24h.delivered;
+    r.guard.postmaster = s.last24h.postmaster;
+    r.guard.postmasterReasons = s.last24h.postmasterReasons;
+    r.guard.duplicates = s.last24h.duplicates;
+    r.guard.deferred = s.last24h.deferred;
+    r.guard.discarded = s.last24h.discarded;
+    r.guard.noEnvelope = s.last24h.noEnvelope;
+    r.guard.summary = s.summary;
+    r.guard.warning = s.warning;
+    r.guard.lastError = guardError_.empty() ? s.lastError : guardError_;
+  }
+
   status::Report report() const {
     status::Report r = coordinator_->report();
+    fillGuard(r);
     r.daemon.pid = ::getpid();
     r.daemon.version = kVersion;
     r.daemon.policyFile = policyFile_;
     r.daemon.stateError = stateErrors(stateError_);
     r.daemon.restartNeeded = restartNeeded_;
-    if (!r.daemon.stateError.empty()) status::computeHealth(r);
+    if (!r.daemon.stateError.empty() || r.guard.enabled) status::computeHealth(r);
     return r;
   }
 
@@ -225,6 +267,7 @@ class Daemon {
 
   void persist(const status::Report& fromCoordinator) {
     status::Report r = fromCoordinator;
+    fillGuard(r);
     r.daemon.pid = ::getpid();
     r.daemon.version = kVersion;
     r.daemon.policyFile = policyFile_;
@@ -408,6 +451,7 @@ class Daemon {
       engine_->stop();
       if (control_) control_->stop();
       if (metrics_) metrics_->stop();
+      if (guard_) guard_->stop();
       signals_.cancel();
       usr1_.cancel();
       persist(coordinator_->report());
@@ -435,6 +479,8 @@ class Daemon {
   std::unique_ptr<coord::Coordinator> coordinator_;
   std::unique_ptr<status::ControlServer> control_;
   std::unique_ptr<status::MetricsServer> metrics_;
+  std::unique_ptr<guard::GuardServer> guard_;
+  std::string guardError_;  ///< the guard could not start: why
   status::Counters counters_;
   TimePoint lastSwitchSeen_{};
   TimePoint lastHookSeen_{};
@@ -458,6 +504,50 @@ int runDaemon(const RunOptions& o) {
   return daemon.run();
 }
 
+/// `dynmx guard`: only the envelope guard, in the foreground, for an admin who runs
+/// fetchmail by hand, and for the guard's tests and benchmark.
+int runGuardOnly(const RunOptions& o, const std::string& socketOverride) {
+  PolicyLoad load = loadPolicy(o.policyFile);
+  for (const auto& d : load.diagnostics) std::cerr << formatDiagnostic(d) << '\n';
+  if (!load.policy) {
+    std::cerr << "dynmx guard: " << o.policyFile << " has errors; not starting\n";
+    return 1;
+  }
+  setupLogging(o.log.empty() ? load.policy->daemon.log : o.log,
+               o.logLevel.empty() ? load.policy->daemon.logLevel : o.logLevel);
+  ::signal(SIGPIPE, SIG_IGN);
+  Policy& policy = *load.policy;
+  if (policy.delivery.method == DeliveryMethod::Mda) {
+    spdlog::critical("the guard forwards over SMTP or LMTP: [delivery] method = \"mda\" cannot be guarded");
+    return 1;
+  }
+  if (!socketOverride.empty()) policy.guard.socket = socketOverride;
+  if (::geteuid() == 0) spdlog::warn("dynmx guard runs as root; `dynmx run` drops to [daemon] user instead");
+  std::error_code ec;
+  std::filesystem::create_directories(policy.daemon.stateDir, ec);
+  auto config = guard::configFromPolicy(policy);
+  auto id = guard::loadOrCreateMarkerId(policy.daemon.stateDir + "/guard.id");
+  if (!id.ok()) {
+    spdlog::critical("guard id: {}", id.error());
+    return 1;
+  }
+  config.markerId = *id;
+  boost::asio::io_context io;
+  guard::GuardServer server(io, config, wallNow);
+  if (auto s = server.start(); !s.ok()) {
+    spdlog::critical("guard: {}", s.error());
+    return 1;
+  }
+  boost::asio::signal_set signals(io, SIGTERM, SIGINT);
+  signals.async_wait([&](const boost::system::error_code&, int) {
+    server.stop();
+    io.stop();
+  });
+  ::sd_notify(0, "READY=1");
+  io.run();
+  return 0;
+}
+
 }  // namespace
 
 void registerRun(CLI::App& app, ExitCode& exit) {
@@ -468,6 +558,16 @@ void registerRun(CLI::App& app, ExitCode& exit) {
       ->check(CLI::IsMember({"stderr", "syslog", "journald"}));
   sub->add_option("--log-level", opts->logLevel, "trace, debug, info, warn, error");
   sub->callback([opts, &exit] { exit.value = runDaemon(*opts); });
+
+  auto gopts = std::make_shared<RunOptions>();
+  auto socket = std::make_shared<std::string>();
+  auto* g = app.add_subcommand("guard", "Run only the envelope guard (foreground): fetchmail's LMTP target");
+  g->add_option("-c,--config", gopts->policyFile, "policy file")->required();
+  g->add_option("--socket", *socket, "LMTP socket path (overrides [guard] socket)");
+  g->add_option("--log", gopts->log, "log target (overrides [daemon] log)")
+      ->check(CLI::IsMember({"stderr", "syslog", "journald"}));
+  g->add_option("--log-level", gopts->logLevel, "trace, debug, info, warn, error");
+  g->callback([gopts, socket, &exit] { exit.value = runGuardOnly(*gopts, *socket); });
 }
 
 }  // namespace dynmx::cli

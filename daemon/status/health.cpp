@@ -116,6 +116,14 @@ void computeHealth(Report& r, const HealthOptions& o) {
     v.raise(Health::Warning, "policy.reload_failed",
             "policy reload rejected, running the previous policy: " + r.daemon.policyErrors.front());
 
+  if (r.guard.enabled && needsFetchmail && r.daemon.running && !r.guard.listening)
+    v.raise(Health::Critical, "guard.not_listening",
+            "the envelope guard is not listening: fetched mail stays at the ISP" +
+                (r.guard.lastError.empty() ? std::string() : ": " + r.guard.lastError));
+  else if (r.guard.enabled && !r.guard.lastError.empty())
+    v.raise(Health::Warning, "guard.error", "envelope guard: " + r.guard.lastError);
+  if (!r.guard.warning.empty()) v.raise(Health::Warning, "guard.no_envelope", r.guard.warning);
+
   if (!r.daemon.stateError.empty())
     v.raise(Health::Warning, "state.write_failed", "cannot persist state: " + r.daemon.stateError);
 

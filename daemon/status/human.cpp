@@ -142,6 +142,14 @@ std::string renderHuman(const Report& r, TimePoint now) {
   if (f.lastExit) out << "last exit:  " << *f.lastExit << '\n';
   if (!f.lastError.empty()) out << "last error: " << f.lastError << '\n';
 
+  if (r.guard.enabled) {
+    const auto& g = r.guard;
+    out << "guard:      " << (g.listening ? "listening" : "NOT listening") << "; last 24 h: "
+        << (g.summary.empty() ? "nothing fetched" : g.summary) << '\n';
+    if (!g.warning.empty()) out << "guard warning: " << g.warning << '\n';
+    if (!g.lastError.empty()) out << "guard error: " << g.lastError << '\n';
+  }
+
   if (!r.switches.empty()) {
     out << "recent switches:\n";
     const std::size_t first = r.switches.size() > 5 ? r.switches.size() - 5 : 0;

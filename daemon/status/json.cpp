@@ -202,6 +202,27 @@ bool readFetchmail(Reader& rd, const json& v, FetchmailInfo& f) {
          rd.integer(v, "poll_errors", p, f.pollErrors) && rd.optInteger(v, "messages_waiting", p, f.messagesWaiting);
 }
 
+bool readGuard(Reader& rd, const json& v, GuardInfo& g) {
+  const std::string p = "guard.";
+  if (!(rd.object(v, "guard") && rd.boolean(v, "enabled", p, g.enabled) && rd.boolean(v, "listening", p, g.listening) &&
+        rd.str(v, "socket", p, g.socket) && rd.integer(v, "fetched", p, g.fetched) &&
+        rd.integer(v, "delivered", p, g.delivered) && rd.integer(v, "postmaster", p, g.postmaster) &&
+        rd.integer(v, "duplicates", p, g.duplicates) && rd.integer(v, "deferred", p, g.deferred) &&
+        rd.integer(v, "discarded", p, g.discarded) && rd.integer(v, "no_envelope", p, g.noEnvelope) &&
+        rd.str(v, "summary", p, g.summary) && rd.str(v, "warning", p, g.warning) &&
+        rd.str(v, "last_error", p, g.lastError)))
+    return false;
+  if (const json* reasons = rd.member(v, "postmaster_reasons")) {
+    if (!rd.object(*reasons, p + "postmaster_reasons")) return false;
+    for (const auto& [code, n] : reasons->items()) {
+      long count = 0;
+      if (!rd.integerValue(n, p + "postmaster_reasons." + code, count)) return false;
+      g.postmasterReasons[code] = count;
+    }
+  }
+  return true;
+}
+
 bool readSwitches(Reader& rd, const json& v, std::vector<SwitchRecord>& out) {
   if (!v.is_array()) return rd.bad("switches", "expected an array");
   for (std::size_t i = 0; i < v.size(); ++i) {
@@ -302,6 +323,21 @@ nlohmann::json toJson(const Report& r) {
                       {"polls", f.polls},
                       {"poll_errors", f.pollErrors},
                       {"messages_waiting", f.messagesWaiting ? json(*f.messagesWaiting) : json(nullptr)}};
+  const auto& g = r.guard;
+  out["guard"] = {{"enabled", g.enabled},
+                  {"listening", g.listening},
+                  {"socket", stringOrNull(g.socket)},
+                  {"fetched", g.fetched},
+                  {"delivered", g.delivered},
+                  {"postmaster", g.postmaster},
+                  {"postmaster_reasons", json(g.postmasterReasons)},
+                  {"duplicates", g.duplicates},
+                  {"deferred", g.deferred},
+                  {"discarded", g.discarded},
+                  {"no_envelope", g.noEnvelope},
+                  {"summary", stringOrNull(g.summary)},
+                  {"warning", stringOrNull(g.warning)},
+                  {"last_error", stringOrNull(g.lastError)}};
   json switches = json::array();
   for (const auto& s : r.switches)
     switches.push_back(
@@ -329,6 +365,7 @@ Result<Report> reportFromJson(const nlohmann::json& v) {
   if (const json* h = rd.member(v, "ddns")) ok = ok && readHosts(rd, *h, r.ddns.hosts);
   if (const json* h = rd.member(v, "ddns_health")) ok = ok && readDdnsHealth(rd, *h, r.ddns);
   if (const json* f = rd.member(v, "fetchmail")) ok = ok && readFetchmail(rd, *f, r.fetchmail);
+  if (const json* g = rd.member(v, "guard")) ok = ok && readGuard(rd, *g, r.guard);
   if (const json* s = rd.member(v, "switches")) ok = ok && readSwitches(rd, *s, r.switches);
   if (const json* h = rd.member(v, "hooks")) ok = ok && readHooks(rd, *h, r.hooks);
   if (ok) {

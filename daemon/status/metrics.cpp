@@ -57,6 +57,18 @@ std::string renderMetrics(const Report& r, const Counters& c) {
   out << "dynmx_fetchmail_polls_total " << r.fetchmail.polls << '\n';
   family(out, "dynmx_fetchmail_errors_total", "counter", "fetchmail polls that ended in an error.");
   out << "dynmx_fetchmail_errors_total " << r.fetchmail.pollErrors << '\n';
+  if (r.guard.enabled) {
+    family(out, "dynmx_guard_listening", "gauge", "1 when the envelope guard's LMTP socket is open.");
+    out << "dynmx_guard_listening " << (r.guard.listening ? 1 : 0) << '\n';
+    family(out, "dynmx_guard_messages_24h", "gauge", "Messages through the envelope guard in the last 24 hours, by outcome.");
+    const std::pair<const char*, long> outcomes[] = {{"fetched", r.guard.fetched},       {"delivered", r.guard.delivered},
+                                                     {"postmaster", r.guard.postmaster}, {"duplicate", r.guard.duplicates},
+                                                     {"deferred", r.guard.deferred},     {"discarded", r.guard.discarded}};
+    for (const auto& [name, n] : outcomes) out << "dynmx_guard_messages_24h{" << label("outcome", name) << "} " << n << '\n';
+    family(out, "dynmx_guard_postmaster_24h", "gauge", "Messages the guard sent to the postmaster in the last 24 hours, by reason.");
+    for (const auto& [code, n] : r.guard.postmasterReasons)
+      out << "dynmx_guard_postmaster_24h{" << label("reason", code) << "} " << n << '\n';
+  }
   family(out, "dynmx_switches_total", "counter", "Mail mode switches by target mode.");
   for (const char* mode : {"direct", "multidrop"}) {
     auto it = c.switches.find(mode);

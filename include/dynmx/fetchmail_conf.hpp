@@ -31,6 +31,12 @@ struct RenderInput {
   std::string pidFile;          ///< default: <home>/fetchmail.pid
 };
 
+/// Whether fetchmail delivers to the envelope guard ([delivery] guard, smtp/lmtp only).
+bool guardActive(const Policy& policy);
+
+/// The guard's LMTP socket: [guard] socket, or <state dir>/guard.sock.
+std::string guardSocket(const Policy& policy);
+
 /// Render the multidrop rc. Fails with a reason if the policy cannot be rendered safely
 /// (e.g. no envelope header, no postmaster).
 Result<std::string> renderRc(const Policy& policy, const RenderInput& input);

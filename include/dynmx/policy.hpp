@@ -91,6 +91,20 @@ struct DeliverySection {
   DeliveryMethod method = DeliveryMethod::Smtp;
   HostPort target{"127.0.0.1", 25};  ///< smtp/lmtp
   std::string mda;                   ///< mda command line (fetchmail %T/%F expansion)
+  /// fetchmail delivers to dynmx's envelope guard, which forwards to `target` (smtp/lmtp
+  /// only). Parsed policies default to on; false keeps fetchmail -> MTA direct.
+  bool guard = false;
+};
+
+/// [guard]: the envelope guard between fetchmail and the MTA (docs/guard.md).
+struct GuardSection {
+  std::string socket;          ///< LMTP unix socket; empty = <state dir>/guard.sock
+  std::string journal;         ///< empty = <state dir>/guard.journal
+  int receivedAbove = 0;       ///< Received headers the ISP writes above its envelope header
+  int maxReceived = 30;        ///< more Received headers than this: a loop
+  long long maxMessageSize = 64LL << 20;  ///< bytes; larger messages are refused (stay at the ISP)
+  Duration retention{std::chrono::hours(24 * 7)};  ///< how long the dedup journal remembers
+  std::string journalSync = "second";  ///< "second": fdatasync once a second; "message": before each answer
 };
 
 /// The longest poll interval fetchmail can read: `set daemon N` is parsed into a C int.
@@ -192,6 +206,7 @@ struct Policy {
   EnvelopeSection envelope;
   UsersSection users;
   DeliverySection delivery;
+  GuardSection guard;
   FetchmailSection fetchmail;
   DdnsSection ddns;
   DaemonSection daemon;

@@ -2,6 +2,7 @@
 // The one status shape: the daemon fills it, the control socket sends it as JSON,
 // `dynmx status --json` prints it, the human table and the metrics are rendered from it,
 // and the state file persists the parts that must survive a restart.
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -91,6 +92,24 @@ struct FetchmailInfo {
   std::optional<int> messagesWaiting;  ///< last known count at the ISP, if known
 };
 
+/// The envelope guard (docs/guard.md): its listener and the last 24 hours of its journal.
+struct GuardInfo {
+  bool enabled = false;    ///< fetchmail delivers through the guard
+  bool listening = false;  ///< the LMTP socket is open
+  std::string socket;
+  long fetched = 0;        ///< messages fetchmail handed over in the last 24 h
+  long delivered = 0;
+  long postmaster = 0;
+  std::map<std::string, long> postmasterReasons;  ///< reason code -> count
+  long duplicates = 0;
+  long deferred = 0;
+  long discarded = 0;
+  long noEnvelope = 0;
+  std::string summary;    ///< "fetched 132: delivered 129, to postmaster 2 (...)..."
+  std::string warning;    ///< non-empty: messages without envelope header rise (WARNING)
+  std::string lastError;  ///< e.g. the journal could not be written
+};
+
 /// One mode switch in the journal.
 struct SwitchRecord {
   TimePoint at{};
@@ -116,6 +135,7 @@ struct Report {
   LinkInfo link;
   DdnsInfo ddns;
   FetchmailInfo fetchmail;
+  GuardInfo guard;
   std::vector<SwitchRecord> switches;  ///< newest last, bounded
   std::vector<HookRecord> hooks;       ///< newest last, bounded
   Health health = Health::Unknown;
