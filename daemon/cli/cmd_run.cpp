@@ -11,10 +11,10 @@
 #include <iostream>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/sinks/syslog_sink.h>
-#include <spdlog/sinks/systemd_sink.h>
 #include <spdlog/spdlog.h>
 
 #include "commands.hpp"
+#include "journal_sink.hpp"
 #include "run_user.hpp"
 #include "dynmx/atomic_file.hpp"
 #include "dynmx/coordinator.hpp"
@@ -55,7 +55,7 @@ void setupLogging(const std::string& target, const std::string& level) {
         "dynmx", std::make_shared<spdlog::sinks::syslog_sink_mt>("dynmx", LOG_PID, LOG_MAIL, false));
     logger->set_pattern("%v");
   } else if (target == "journald") {
-    logger = std::make_shared<spdlog::logger>("dynmx", std::make_shared<spdlog::sinks::systemd_sink_mt>());
+    logger = std::make_shared<spdlog::logger>("dynmx", std::make_shared<JournalSink>());
     logger->set_pattern("%v");
   } else {
     logger = std::make_shared<spdlog::logger>("dynmx", std::make_shared<spdlog::sinks::stderr_sink_mt>());
@@ -246,8 +246,13 @@ class Daemon {
            pos = text.find(*policy_.isp.password, pos))
         text.replace(pos, policy_.isp.password->size(), "********");
     }
-    if (isStderr) spdlog::warn("fetchmail: {}", text);
-    else spdlog::info("fetchmail: {}", text);
+    // Routine lines and the protocol trace only at debug; addresses never above it.
+    const auto relayed = fetchmail::relayLine(text, isStderr);
+    switch (relayed.level) {
+      case fetchmail::RelayedLine::Level::Debug: spdlog::debug("fetchmail: {}", relayed.text); break;
+      case fetchmail::RelayedLine::Level::Info: spdlog::info("fetchmail: {}", relayed.text); break;
+      case fetchmail::RelayedLine::Level::Warn: spdlog::warn("fetchmail: {}", relayed.text); break;
+    }
   }
 
   void onLinkChange() {
@@ -285,7 +290,12 @@ class Daemon {
       return status::ControlReply{0, "update pass requested", nlohmann::json()};
     });
     std::error_code ec;
-    std::filesystem::create_directories(std::filesystem::path(policy_.daemon.controlSocket).parent_path(), ec);
+    const auto socketDir = std::filesystem::path(policy_.daemon.controlSocket).parent_path();
+    // A directory we create as root goes to the daemon user: it must remove the socket at stop.
+    if (std::filesystem::create_directories(socketDir, ec) && ::geteuid() == 0)
+      if (auto user = lookupUser(policy_.daemon.user); user.ok())
+        if (::chown(socketDir.c_str(), user->uid, user->gid) != 0)
+          spdlog::warn("cannot hand {} to {}: the socket may stay after a stop", socketDir.string(), user->name);
     control_ = std::make_unique<status::ControlServer>(io_, policy_.daemon.controlSocket, std::move(commands));
     return control_->start();
   }
@@ -341,8 +351,15 @@ class Daemon {
       if (metrics_) metrics_->stop();
       signals_.cancel();
       usr1_.cancel();
-      persist(coordinator_->report());
-      supervisor_->stop([this] { io_.stop(); });
+      supervisor_->stop([this] {
+        // The last word in the state file: stopped cleanly, and when (a file without it
+        // was left by a daemon that died).
+        status::Report last = coordinator_->report();
+        last.daemon.running = false;
+        last.daemon.stoppedAt = wallNow();
+        persist(last);
+        io_.stop();
+      });
     });
   }
 
