@@ -46,6 +46,15 @@ struct RunOptions {
 /// How the DDNS engine reports a failed save of its state file.
 constexpr std::string_view kDdnsSaveError = "cannot save DDNS state: ";
 
+/// Whether uid/gid (without supplementary groups) may create and remove entries in `dir`.
+bool dirWritableBy(const std::string& dir, uid_t uid, gid_t gid) {
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) return false;
+  if (st.st_uid == uid) return (st.st_mode & S_IWUSR) && (st.st_mode & S_IXUSR);
+  if (st.st_gid == gid) return (st.st_mode & S_IWGRP) && (st.st_mode & S_IXGRP);
+  return (st.st_mode & S_IWOTH) && (st.st_mode & S_IXOTH);
+}
+
 TimePoint wallNow() { return std::chrono::time_point_cast<Duration>(Clock::now()); }
 
 void setupLogging(const std::string& target, const std::string& level) {
@@ -248,10 +257,12 @@ class Daemon {
     }
     // Routine lines and the protocol trace only at debug; addresses never above it.
     const auto relayed = fetchmail::relayLine(text, isStderr);
+    // fetchmail names itself on most lines: once is enough.
+    const char* prefix = relayed.text.rfind("fetchmail: ", 0) == 0 ? "" : "fetchmail: ";
     switch (relayed.level) {
-      case fetchmail::RelayedLine::Level::Debug: spdlog::debug("fetchmail: {}", relayed.text); break;
-      case fetchmail::RelayedLine::Level::Info: spdlog::info("fetchmail: {}", relayed.text); break;
-      case fetchmail::RelayedLine::Level::Warn: spdlog::warn("fetchmail: {}", relayed.text); break;
+      case fetchmail::RelayedLine::Level::Debug: spdlog::debug("{}{}", prefix, relayed.text); break;
+      case fetchmail::RelayedLine::Level::Info: spdlog::info("{}{}", prefix, relayed.text); break;
+      case fetchmail::RelayedLine::Level::Warn: spdlog::warn("{}{}", prefix, relayed.text); break;
     }
   }
 
@@ -292,16 +303,22 @@ class Daemon {
     std::error_code ec;
     const auto socketDir = std::filesystem::path(policy_.daemon.controlSocket).parent_path();
     // A directory we create as root goes to the daemon user: it must remove the socket at stop.
-    if (std::filesystem::create_directories(socketDir, ec) && ::geteuid() == 0)
-      if (auto user = lookupUser(policy_.daemon.user); user.ok())
-        if (::chown(socketDir.c_str(), user->uid, user->gid) != 0)
+    const bool created = std::filesystem::create_directories(socketDir, ec);
+    if (::geteuid() == 0)
+      if (auto user = lookupUser(policy_.daemon.user); user.ok()) {
+        if (created && ::chown(socketDir.c_str(), user->uid, user->gid) != 0)
           spdlog::warn("cannot hand {} to {}: the socket may stay after a stop", socketDir.string(), user->name);
+        else if (!created && !dirWritableBy(socketDir.string(), user->uid, user->gid))
+          spdlog::warn("{} is not writable by user {}: the control socket will stay after a stop (give the "
+                       "directory to {}, or use systemd's RuntimeDirectory=)",
+                       socketDir.string(), user->name, user->name);
+      }
     control_ = std::make_unique<status::ControlServer>(io_, policy_.daemon.controlSocket, std::move(commands));
     return control_->start();
   }
 
   void reload() {
-    spdlog::info("reloading policy from {}", policyFile_);
+    spdlog::debug("reloading policy from {}", policyFile_);  // the outcome is the info line
     PolicyLoad load = loadPolicy(policyFile_);
     for (const auto& d : load.diagnostics)
       if (d.severity == Severity::Warning) spdlog::warn("{}", formatDiagnostic(d));

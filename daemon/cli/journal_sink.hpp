@@ -2,6 +2,8 @@
 // `--log journald`: every line goes to the journal with its priority and identifier, and the
 // lines that report an event (a mode switch, a provider answer, a policy reload) carry a
 // fixed MESSAGE_ID and DYNMX_* fields, so `journalctl MESSAGE_ID=...` selects them.
+// The call site would always be this sink: leave CODE_FILE/CODE_LINE out.
+#define SD_JOURNAL_SUPPRESS_LOCATION
 #include <systemd/sd-journal.h>
 #include <syslog.h>
 

@@ -53,8 +53,8 @@ RelayedLine relayLine(const std::string& line, bool isStderr) {
   static const std::regex kRoutine(
       R"(^(fetchmail: (POP3|IMAP|SMTP|LMTP|ESMTP)[<>])|^Trying to connect|^reading message |^ (not )?flushed|)"
       R"(^fetchmail: (sleeping at|awakened|starting fetchmail|normal termination|Query status=|No mail for|)"
-      R"(WARNING: Running as root|connection to |Connection errors for this poll)|^fetchmail: \d+\.\d+[.\d]* querying |)"
-      R"(^name \d+: connection to |^fetchmail: skipping message )");
+      R"(WARNING: Running as root|connection to |Connection errors for this poll|terminated with signal)|)"
+      R"(^fetchmail: \d+\.\d+[.\d]* querying |^name \d+: connection to |^fetchmail: skipping message |^[#*. ]+$)");
   if (std::regex_search(line, kRoutine)) return {RelayedLine::Level::Debug, line};
   return {isStderr ? RelayedLine::Level::Warn : RelayedLine::Level::Info, redactAddresses(line)};
 }

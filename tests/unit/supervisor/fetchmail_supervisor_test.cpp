@@ -114,7 +114,8 @@ TEST(FetchmailOutput, RelayKeepsAddressesAndTheTraceBelowInfo) {
                            "fetchmail: WARNING: Running as root is discouraged.",
                            "fetchmail: 6.4.37 querying 127.0.0.1 (protocol POP3) at Tue Dec  1 04:27:31 2026: poll started",
                            "fetchmail: normal termination, status 0", "fetchmail: Connection errors for this poll:",
-                           "name 0: connection to 127.0.0.1:21110 [127.0.0.1/21110] failed: Connection refused."}) {
+                           "name 0: connection to 127.0.0.1:21110 [127.0.0.1/21110] failed: Connection refused.",
+                           "#*", "fetchmail: terminated with signal 15"}) {
     auto r = fetchmail::relayLine(line, true);
     EXPECT_EQ(r.level, L::Debug) << line;
     EXPECT_EQ(r.text, line);
