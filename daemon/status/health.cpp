@@ -122,7 +122,7 @@ void computeHealth(Report& r, const HealthOptions& o) {
               "fetchmail keeps failing (" + std::to_string(f.restarts) + " restarts): " + f.lastError);
     } else if (!f.lastError.empty() && f.lastExit == 10) {
       v.raise(Health::Warning, "fetchmail.delivery_failed",
-              "fetched mail is not delivered, it stays at the ISP: " + f.lastError);
+              "local delivery fails: " + f.lastError);
     } else if (!f.lastError.empty()) {
       v.raise(Health::Warning, "fetchmail.error", "fetchmail: " + f.lastError);
     }

@@ -161,8 +161,8 @@ void Supervisor::launchDaemon() {
   std::weak_ptr<bool> alive = alive_;
   daemon_ = launcher_.launch(
       fetchmailSpec(config_, true, false),
-      {.onStdout = [this, alive](const std::string& l) { if (!alive.expired()) handleLine(l, false); },
-       .onStderr = [this, alive](const std::string& l) { if (!alive.expired()) handleLine(l, true); },
+      {.onStdout = [this, alive](const std::string& l) { if (!alive.expired()) handleLine(l, false, true); },
+       .onStderr = [this, alive](const std::string& l) { if (!alive.expired()) handleLine(l, true, true); },
        .onExit = [this, alive](const ChildExit& e) { if (!alive.expired()) onDaemonExit(e); }},
       error);
   if (!daemon_) {
@@ -177,17 +177,20 @@ void Supervisor::launchDaemon() {
   changed();
 }
 
+std::string Supervisor::refusalText() const {
+  return "SMTP: the local mail server refused the fetched mail" +
+         (cycleRefusal_.empty() ? std::string() : " (" + cycleRefusal_ + ")") + "; it stays at the ISP";
+}
+
 std::string Supervisor::takeRefusals() {
   if (cycleRefused_ == 0) return {};
-  std::string out = "SMTP: the local mail server refused " + std::to_string(cycleRefused_) +
-                    (cycleRefused_ == 1 ? " message" : " messages") +
-                    (cycleRefusal_.empty() ? "" : " (" + cycleRefusal_ + ")") + "; they stay at the ISP";
+  std::string out = refusalText();
   cycleRefused_ = 0;
   cycleRefusal_.clear();
   return out;
 }
 
-void Supervisor::handleLine(const std::string& line, bool isStderr) {
+void Supervisor::handleLine(const std::string& line, bool isStderr, bool fromDaemon) {
   if (events_.onOutput) events_.onOutput(line, isStderr);
   LineEvent ev = parseOutputLine(line);
   switch (ev.kind) {
@@ -195,13 +198,8 @@ void Supervisor::handleLine(const std::string& line, bool isStderr) {
       info_.lastPoll = std::chrono::time_point_cast<Duration>(Clock::now());
       ++info_.polls;
       backoff_ = config_.restartBackoffMin;  // a completed poll proves it works
-      if (auto refused = takeRefusals(); !refused.empty()) {
-        // Fetched but not delivered: fetchmail calls that a success; nothing reached a mailbox.
-        cycleFailed_ = true;
-        ++info_.pollErrors;
-        info_.lastExit = 10;
-        info_.lastError = refused;
-      }
+      cycleRefused_ = 0;
+      cycleRefusal_.clear();
       if (!cycleFailed_) {
         // A poll without an error: whatever failed before (a wrong password, the ISP
         // down, a crash) is over, and status must stop naming it.
@@ -230,8 +228,18 @@ void Supervisor::handleLine(const std::string& line, bool isStderr) {
       }
       break;
     case LineEvent::Kind::DeliveryRefused:
-      ++cycleRefused_;
       if (!ev.text.empty()) cycleRefusal_ = redactAddresses(ev.text);
+      if (++cycleRefused_ == 1 && fromDaemon) {
+        // Recorded at once: stderr and stdout are read apart, so a refusal may arrive after
+        // the poll's end marker. fetchmail calls such a poll a success; nothing was delivered.
+        cycleFailed_ = true;
+        ++info_.pollErrors;
+      }
+      if (fromDaemon) {
+        info_.lastExit = 10;
+        info_.lastError = refusalText();
+        changed();
+      }
       break;
     case LineEvent::Kind::AuthFailure:
       cycleFailed_ = true;
@@ -320,8 +328,8 @@ void Supervisor::drainStep(int attempt, std::function<void(bool, const std::stri
   std::weak_ptr<bool> alive = alive_;
   oneShot_ = launcher_.launch(
       fetchmailSpec(config_, false, false),
-      {.onStdout = [this, alive](const std::string& l) { if (!alive.expired()) handleLine(l, false); },
-       .onStderr = [this, alive](const std::string& l) { if (!alive.expired()) handleLine(l, true); },
+      {.onStdout = [this, alive](const std::string& l) { if (!alive.expired()) handleLine(l, false, false); },
+       .onStderr = [this, alive](const std::string& l) { if (!alive.expired()) handleLine(l, true, false); },
        .onExit =
            [this, alive, attempt, done](const ChildExit& e) {
              if (alive.expired()) return;

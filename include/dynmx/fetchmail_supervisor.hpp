@@ -97,7 +97,7 @@ class Supervisor {
  private:
   void launchDaemon();
   void onDaemonExit(const ChildExit& e, const std::string& detail = {});
-  void handleLine(const std::string& line, bool isStderr);
+  void handleLine(const std::string& line, bool isStderr, bool fromDaemon);
   void drainStep(int attempt, std::function<void(bool, const std::string&)> done);
   void changed();
 
@@ -118,6 +118,8 @@ class Supervisor {
   std::string cycleRefusal_;   ///< the MTA's last refusal reply in the current poll
   /// The poll's refusals as a status error ("" when none), and reset them for the next poll.
   std::string takeRefusals();
+  /// The status error for the refusals seen in this poll.
+  std::string refusalText() const;
   std::function<void()> stopped_;
   status::FetchmailInfo info_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

@@ -46,13 +46,13 @@ TEST(PrintedStatus, ALocalMailServerThatRefusesEveryMessageIsADeliveryError) {
   r.fetchmail.pollErrors = 1;
   r.fetchmail.lastExit = 10;
   r.fetchmail.messagesWaiting = 2;
-  r.fetchmail.lastError = "SMTP: the local mail server refused 2 messages (451 4.3.0 try later); they stay at the ISP";
+  r.fetchmail.lastError =
+      "SMTP: the local mail server refused the fetched mail (451 4.3.0 try later); it stays at the ISP";
   computeHealth(r);
   const std::string text = renderHuman(r, kNow);
   EXPECT_EQ(text.substr(0, text.find('\n')),
-            "dynmx: WARNING: mail via multidrop since 2026-11-23T10:00:00Z (fetchmail.delivery_failed: fetched mail is "
-            "not delivered, it stays at the ISP: SMTP: the local mail server refused 2 messages (451 4.3.0 try later); "
-            "they stay at the ISP)");
+            "dynmx: WARNING: mail via multidrop since 2026-11-23T10:00:00Z (fetchmail.delivery_failed: local delivery "
+            "fails: SMTP: the local mail server refused the fetched mail (451 4.3.0 try later); it stays at the ISP)");
   EXPECT_TRUE(hasLine(text,
                       "fetchmail:  running, pid 456, last poll 2026-11-23T12:10:00Z; 1 polls, 1 errors, 0 restarts; 2 "
                       "waiting at the ISP"))

@@ -272,7 +272,8 @@ TEST(Supervisor, AMailServerThatRefusesEveryMessageIsADeliveryError) {
   EXPECT_FALSE(*drained);
   EXPECT_EQ(sup.info().lastExit, 10);
   EXPECT_EQ(sup.info().lastError,
-            "SMTP: the local mail server refused 2 messages (451 4.3.0 <*@example.com>: try later); they stay at the ISP");
+            "SMTP: the local mail server refused the fetched mail (451 4.3.0 <*@example.com>: try later); it stays at the "
+            "ISP");
   EXPECT_EQ(sup.info().pollErrors, 4);
   EXPECT_NE(detail.find("last: SMTP"), std::string::npos) << detail;
 }
@@ -287,7 +288,8 @@ TEST(Supervisor, RefusalsInDaemonModeAreAPollError) {
   ASSERT_TRUE(runUntil(io, [&] { return sup.info().polls >= 1; }));
   EXPECT_EQ(sup.info().pollErrors, 1);
   EXPECT_EQ(sup.info().lastExit, 10);
-  EXPECT_EQ(sup.info().lastError, "SMTP: the local mail server refused 2 messages (451 4.3.0 try later); they stay at the ISP");
+  EXPECT_EQ(sup.info().lastError,
+            "SMTP: the local mail server refused the fetched mail (451 4.3.0 try later); it stays at the ISP");
   EXPECT_EQ(sup.info().messagesWaiting, 2);
   sup.stop();
   ASSERT_TRUE(runUntil(io, [&] { return !sup.info().running; }));
