@@ -1,6 +1,7 @@
 // `dynmx render-fetchmail -c FILE [--write] [--password-file F]`: show the multidrop rc the
-// policy produces (password redacted, no secret read), or write the real one: read the
-// secret, validate with the real fetchmail, install 0600 for the fetchmail user.
+// policy produces (password redacted, no secret read, so a missing password file is only a
+// note), or write the real one: read the secret, validate with the real fetchmail, install
+// 0600 for the fetchmail user.
 // Exit 0: done; 1: cannot render/validate/install (the reason is printed); 2: bad policy.
 #include <unistd.h>
 
@@ -8,6 +9,7 @@
 #include <memory>
 
 #include "commands.hpp"
+#include "teaching_policy.hpp"
 #include "dynmx/daemon_adapters.hpp"
 #include "dynmx/fetchmail_conf.hpp"
 #include "dynmx/policy.hpp"
@@ -27,20 +29,26 @@ int fail1(const std::string& why) {
 }
 
 int runRender(const RenderOptions& o) {
+  if (!o.write) {
+    if (!o.passwordFile.empty()) {
+      std::cerr << "dynmx render-fetchmail: --password-file is only read with --write; leave it out\n";
+      return 2;
+    }
+    auto policy = loadPolicyWithoutSecrets(o.policyFile, std::cerr);
+    if (!policy) return 2;
+    fetchmail::RenderInput input;
+    input.redactPassword = true;
+    auto text = fetchmail::renderRc(*policy, input);
+    if (!text.ok()) return fail1(text.error());
+    std::cout << *text;
+    return 0;
+  }
+
   PolicyLoad load = loadPolicy(o.policyFile);
   for (const auto& d : load.diagnostics)
     if (d.severity == Severity::Error) std::cerr << formatDiagnostic(d) << '\n';
   if (!load.policy) return 2;
   const Policy& policy = *load.policy;
-
-  fetchmail::RenderInput input;
-  if (!o.write) {
-    input.redactPassword = true;
-    auto text = fetchmail::renderRc(policy, input);
-    if (!text.ok()) return fail1(text.error());
-    std::cout << *text;
-    return 0;
-  }
 
   // The daemon's own path: read the secret, render, validate with the real fetchmail as
   // staged, hand the home to the fetchmail user, rename into place (0600).

@@ -11,10 +11,10 @@
 #include <iostream>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/sinks/syslog_sink.h>
-#include <spdlog/sinks/systemd_sink.h>
 #include <spdlog/spdlog.h>
 
 #include "commands.hpp"
+#include "journal_sink.hpp"
 #include "run_user.hpp"
 #include "dynmx/atomic_file.hpp"
 #include "dynmx/coordinator.hpp"
@@ -50,6 +50,15 @@ struct RunOptions {
 /// How the DDNS engine reports a failed save of its state file.
 constexpr std::string_view kDdnsSaveError = "cannot save DDNS state: ";
 
+/// Whether uid/gid (without supplementary groups) may create and remove entries in `dir`.
+bool dirWritableBy(const std::string& dir, uid_t uid, gid_t gid) {
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) return false;
+  if (st.st_uid == uid) return (st.st_mode & S_IWUSR) && (st.st_mode & S_IXUSR);
+  if (st.st_gid == gid) return (st.st_mode & S_IWGRP) && (st.st_mode & S_IXGRP);
+  return (st.st_mode & S_IWOTH) && (st.st_mode & S_IXOTH);
+}
+
 void setupLogging(const std::string& target, const std::string& level) {
   std::shared_ptr<spdlog::logger> logger;
   if (target == "syslog") {
@@ -57,7 +66,7 @@ void setupLogging(const std::string& target, const std::string& level) {
         "dynmx", std::make_shared<spdlog::sinks::syslog_sink_mt>("dynmx", LOG_PID, LOG_MAIL, false));
     logger->set_pattern("%v");
   } else if (target == "journald") {
-    logger = std::make_shared<spdlog::logger>("dynmx", std::make_shared<spdlog::sinks::systemd_sink_mt>());
+    logger = std::make_shared<spdlog::logger>("dynmx", std::make_shared<JournalSink>());
     logger->set_pattern("%v");
   } else {
     logger = std::make_shared<spdlog::logger>("dynmx", std::make_shared<spdlog::sinks::stderr_sink_mt>());
@@ -315,8 +324,15 @@ class Daemon {
            pos = text.find(*policy_.isp.password, pos))
         text.replace(pos, policy_.isp.password->size(), "********");
     }
-    if (isStderr) spdlog::warn("fetchmail: {}", text);
-    else spdlog::info("fetchmail: {}", text);
+    // Routine lines and the protocol trace only at debug; addresses never above it.
+    const auto relayed = fetchmail::relayLine(text, isStderr);
+    // fetchmail names itself on most lines: once is enough.
+    const char* prefix = relayed.text.rfind("fetchmail: ", 0) == 0 ? "" : "fetchmail: ";
+    switch (relayed.level) {
+      case fetchmail::RelayedLine::Level::Debug: spdlog::debug("{}{}", prefix, relayed.text); break;
+      case fetchmail::RelayedLine::Level::Info: spdlog::info("{}{}", prefix, relayed.text); break;
+      case fetchmail::RelayedLine::Level::Warn: spdlog::warn("{}{}", prefix, relayed.text); break;
+    }
   }
 
   void onLinkChange() {
@@ -371,13 +387,24 @@ class Daemon {
       });
     });
     std::error_code ec;
-    std::filesystem::create_directories(std::filesystem::path(policy_.daemon.controlSocket).parent_path(), ec);
+    const auto socketDir = std::filesystem::path(policy_.daemon.controlSocket).parent_path();
+    // A directory we create as root goes to the daemon user: it must remove the socket at stop.
+    const bool created = std::filesystem::create_directories(socketDir, ec);
+    if (::geteuid() == 0)
+      if (auto user = lookupUser(policy_.daemon.user); user.ok()) {
+        if (created && ::chown(socketDir.c_str(), user->uid, user->gid) != 0)
+          spdlog::warn("cannot hand {} to {}: the socket may stay after a stop", socketDir.string(), user->name);
+        else if (!created && !dirWritableBy(socketDir.string(), user->uid, user->gid))
+          spdlog::warn("{} is not writable by user {}: the control socket will stay after a stop (give the "
+                       "directory to {}, or use systemd's RuntimeDirectory=)",
+                       socketDir.string(), user->name, user->name);
+      }
     control_ = std::make_unique<status::ControlServer>(io_, policy_.daemon.controlSocket, std::move(commands));
     return control_->start();
   }
 
   void reload() {
-    spdlog::info("reloading policy from {}", policyFile_);
+    spdlog::debug("reloading policy from {}", policyFile_);  // the outcome is the info line
     PolicyLoad load = loadPolicy(policyFile_);
     for (const auto& d : load.diagnostics)
       if (d.severity == Severity::Warning) spdlog::warn("{}", formatDiagnostic(d));
@@ -454,8 +481,15 @@ class Daemon {
       if (guard_) guard_->stop();
       signals_.cancel();
       usr1_.cancel();
-      persist(coordinator_->report());
-      supervisor_->stop([this] { io_.stop(); });
+      supervisor_->stop([this] {
+        // The last word in the state file: stopped cleanly, and when (a file without it
+        // was left by a daemon that died).
+        status::Report last = coordinator_->report();
+        last.daemon.running = false;
+        last.daemon.stoppedAt = wallNow();
+        persist(last);
+        io_.stop();
+      });
     });
   }
 

@@ -261,7 +261,12 @@ status::Report Coordinator::report() const {
   r.mode.wanted = mail::toString(lastDecision_.mode);
   r.mode.since = since_;
   r.mode.policy = toString(policy_.mail.mode);
-  for (const auto& reason : lastDecision_.reasons) r.mode.reasons.push_back({reason.code, reason.text});
+  // Reason texts carry durations ("healthy for 2h"): word them as of now, not as of the
+  // last decision, which may be hours old. Same inputs otherwise; the mode stays the decided one.
+  const mail::Decision now =
+      mail::decide({&policy_, deps_.link->current(), deps_.ddns->health(), {current_, since_}, deps_.now()});
+  for (const auto& reason : (now.mode == lastDecision_.mode ? now : lastDecision_).reasons)
+    r.mode.reasons.push_back({reason.code, reason.text});
   if (!retrievalError_.empty() && current_ == mail::MailMode::Multidrop)
     r.mode.reasons.push_back({"fetchmail.rc_failed", retrievalError_});
   if (!drainError_.empty()) r.mode.reasons.push_back({"drain.failed", drainError_});

@@ -16,7 +16,7 @@ int severity(Health h) {
 }
 
 // fetchmail exit codes that no restart will cure (see fetchmail(1)): the admin must act.
-bool fatalFetchmailExit(int code) { return code == 3 || code == 5 || code == 6 || code == 12 || code == 127; }
+bool fatalFetchmailExit(int code) { return fetchmailExitMeaning(code).critical; }
 
 bool hasCode(const std::vector<Reason>& reasons, const std::string& code) {
   return std::any_of(reasons.begin(), reasons.end(), [&](const Reason& r) { return r.code == code; });
@@ -47,7 +47,47 @@ std::vector<const HookRecord*> failedRecentHooks(const Report& r) {
   return out;
 }
 
+// After a (re)start, e.g. a reboot, the record is not verified yet and the first checks may
+// fail while the network comes up: DDNS failing ever since this daemon started, on a check
+// that only verification can settle, while the decision rides it out within its grace, is
+// the start-up itself, not news. Should it last beyond the grace, mail leaves direct and that
+// is a WARNING.
+bool stillStarting(const Report& r) {
+  constexpr Duration kStartSlack = std::chrono::seconds(5);  // the engine starts just before the coordinator
+  if (!r.daemon.since || !r.ddns.since || *r.ddns.since > *r.daemon.since + kStartSlack) return false;
+  if (r.ddns.code != "ddns.resolution_failing" && r.ddns.code != "ddns.mismatch" && !r.ddns.code.empty()) return false;
+  return hasCode(r.mode.reasons, "grace.ddns");
+}
+
 }  // namespace
+
+FetchmailExitMeaning fetchmailExitMeaning(int code) {
+  switch (code) {
+    case 0: return {"SUCCESS", "messages were retrieved", false, true};
+    case 1: return {"NOMAIL", "no mail waiting", false, false};
+    case 2: return {"SOCKET", "cannot connect to the mail server", false, false};
+    case 3: return {"AUTHFAIL", "the ISP mailbox refused the user name or password", true, false};
+    case 4: return {"PROTOCOL", "fatal protocol error", false, false};
+    case 5: return {"SYNTAX", "syntax error in the rc file or arguments", true, false};
+    case 6: return {"IOERR", "the rc file has bad permissions or cannot be read", true, false};
+    case 7: return {"ERROR", "the server reported an error (or timed out)", false, false};
+    case 8: return {"EXCLUDE", "another fetchmail is running for this user", false, false};
+    case 9: return {"LOCKBUSY", "the server says the mailbox is locked", false, false};
+    case 10: return {"SMTP", "local delivery (SMTP/LMTP) failed; mail stays at the ISP", false, false};
+    case 11: return {"DNS", "fatal DNS error", false, false};
+    case 12: return {"BSMTP", "cannot open the BSMTP file", true, false};
+    case 13: return {"MAXFETCH", "poll ended by a fetch limit", false, true};
+    case 14: return {"SERVBUSY", "the server is busy", false, false};
+    case 23: return {"UNDEFINED", "fetchmail internal error", false, false};
+    case 127: return {"EXEC", "fetchmail could not be started", true, false};
+    default: return {"EXIT" + std::to_string(code), "unexpected exit code " + std::to_string(code), false, false};
+  }
+}
+
+std::string exitMeaningText(int code) {
+  const FetchmailExitMeaning m = fetchmailExitMeaning(code);
+  return m.name + ": " + m.text;
+}
 
 Health worse(Health a, Health b) { return severity(a) >= severity(b) ? a : b; }
 
@@ -80,6 +120,9 @@ void computeHealth(Report& r, const HealthOptions& o) {
     } else if (!f.lastError.empty() && f.restarts >= o.fetchmailRestartsCritical) {
       v.raise(Health::Critical, "fetchmail.failing",
               "fetchmail keeps failing (" + std::to_string(f.restarts) + " restarts): " + f.lastError);
+    } else if (!f.lastError.empty() && f.lastExit == 10) {
+      v.raise(Health::Warning, "fetchmail.delivery_failed",
+              "local delivery fails: " + f.lastError);
     } else if (!f.lastError.empty()) {
       v.raise(Health::Warning, "fetchmail.error", "fetchmail: " + f.lastError);
     }
@@ -101,7 +144,7 @@ void computeHealth(Report& r, const HealthOptions& o) {
     }
     if (!any) v.raise(Health::Warning, "mode.multidrop", "mail via multidrop (policy " + r.mode.policy + ")");
   } else if (direct) {
-    if (r.ddns.health == "failing")
+    if (r.ddns.health == "failing" && !stillStarting(r))
       v.raise(Health::Warning, r.ddns.code.empty() ? "ddns.failing" : r.ddns.code,
               r.ddns.text.empty() ? "DDNS is failing" : r.ddns.text);
     if (!r.link.up) v.raise(Health::Warning, "link.down", "the link is down");
@@ -128,8 +171,10 @@ void computeHealth(Report& r, const HealthOptions& o) {
     v.raise(Health::Warning, "state.write_failed", "cannot persist state: " + r.daemon.stateError);
 
   if (!r.daemon.running) {
-    // A report from the state file is stale: whatever it says, never better than WARNING.
-    v.raise(Health::Warning, "daemon.not_running", "daemon not running");
+    // Nothing switches the mail while the daemon is down, however it stopped.
+    v.raise(Health::Critical, "daemon.not_running",
+            r.daemon.stoppedAt ? "daemon stopped cleanly at " + formatTime(*r.daemon.stoppedAt)
+                               : "daemon not running, and it did not stop cleanly (it died or was killed)");
   }
 }
 

@@ -26,8 +26,10 @@ std::string pad(const std::string& s, std::size_t width) {
 }
 
 const Reason* headline(const Report& r) {
+  // A daemon that is not running is the news, whatever else the last state says.
   for (const auto& reason : r.healthReasons)
-    if (reason.code != "daemon.not_running") return &reason;
+    if (reason.code == "daemon.not_running") return &reason;
+  if (!r.healthReasons.empty()) return &r.healthReasons.front();
   if (!r.mode.reasons.empty()) return &r.mode.reasons.front();
   return nullptr;
 }
@@ -49,14 +51,12 @@ std::string summaryLine(const Report& r) {
 std::string renderHuman(const Report& r, TimePoint now) {
   std::ostringstream out;
   out << summaryLine(r) << '\n';
-  if (!r.daemon.running) {
-    std::string note = "daemon not running";
-    for (const auto& reason : r.healthReasons)
-      if (reason.code == "daemon.not_running") note = reason.text;
-    out << note << '\n';
-  }
   // Nothing known at all (no daemon, no state): defaults would only mislead.
-  if (!r.daemon.running && r.mode.current != "direct" && r.mode.current != "multidrop") return out.str();
+  if (!r.daemon.running && r.mode.current != "direct" && r.mode.current != "multidrop") {
+    for (const auto& reason : r.healthReasons)
+      if (reason.code == "daemon.not_running") out << reason.text << '\n';
+    return out.str();
+  }
   out << '\n';
 
   out << "mode:       " << r.mode.current << " since " << sinceText(r.mode.since, now) << '\n';
@@ -65,7 +65,11 @@ std::string renderHuman(const Report& r, TimePoint now) {
   else if (r.mode.switching) out << "; a switch is in progress";
   out << '\n';
   if (!r.mode.reasons.empty()) {
-    out << "why:\n";
+    // A live report's texts are as of this moment; a state file's as of its writing.
+    if (!r.daemon.running && r.daemon.stateWrittenAt)
+      out << "why (as of " << formatTime(*r.daemon.stateWrittenAt) << ", the last state written):\n";
+    else
+      out << "why:\n";
     for (const auto& reason : r.mode.reasons) out << "  - " << reason.code << ": " << reason.text << '\n';
   }
   if (r.mode.reviewAt) out << "review at:  " << formatTime(*r.mode.reviewAt) << '\n';
@@ -77,8 +81,10 @@ std::string renderHuman(const Report& r, TimePoint now) {
   if (r.daemon.running) {
     out << "running, pid " << r.daemon.pid;
     if (r.daemon.since) out << ", since " << sinceText(r.daemon.since, now);
+  } else if (r.daemon.stoppedAt) {
+    out << "stopped cleanly at " << formatTime(*r.daemon.stoppedAt);
   } else {
-    out << "not running";
+    out << "not running (died or killed)";
   }
   if (!r.daemon.version.empty()) out << ", version " << r.daemon.version;
   out << '\n';
@@ -139,7 +145,7 @@ std::string renderHuman(const Report& r, TimePoint now) {
   out << "; " << f.polls << " polls, " << f.pollErrors << " errors, " << f.restarts << " restarts";
   if (f.messagesWaiting) out << "; " << *f.messagesWaiting << " waiting at the ISP";
   out << '\n';
-  if (f.lastExit) out << "last exit:  " << *f.lastExit << '\n';
+  if (f.lastExit) out << "last exit:  " << *f.lastExit << " (" << exitMeaningText(*f.lastExit) << ")\n";
   if (!f.lastError.empty()) out << "last error: " << f.lastError << '\n';
 
   if (r.guard.enabled) {

@@ -152,7 +152,8 @@ bool readDaemon(Reader& rd, const json& v, DaemonInfo& d) {
   return rd.object(v, "daemon") && rd.boolean(v, "running", p, d.running) && rd.integer(v, "pid", p, d.pid) &&
          rd.time(v, "since", p, d.since) && rd.str(v, "policy", p, d.policyFile) &&
          rd.strings(v, "policy_errors", p, d.policyErrors) && rd.str(v, "state_error", p, d.stateError) &&
-         rd.str(v, "version", p, d.version) && rd.strings(v, "restart_needed", p, d.restartNeeded);
+         rd.str(v, "version", p, d.version) && rd.strings(v, "restart_needed", p, d.restartNeeded) &&
+         rd.time(v, "stopped_at", p, d.stoppedAt) && rd.time(v, "state_written_at", p, d.stateWrittenAt);
 }
 
 bool readMode(Reader& rd, const json& v, ModeInfo& m) {
@@ -277,6 +278,8 @@ nlohmann::json toJson(const Report& r) {
   out["daemon"] = {{"running", r.daemon.running},
                    {"pid", r.daemon.pid},
                    {"since", timeOrNull(r.daemon.since)},
+                   {"stopped_at", timeOrNull(r.daemon.stoppedAt)},
+                   {"state_written_at", timeOrNull(r.daemon.stateWrittenAt)},
                    {"policy", r.daemon.policyFile},
                    {"policy_errors", r.daemon.policyErrors},
                    {"state_error", stringOrNull(r.daemon.stateError)},
@@ -318,6 +321,7 @@ nlohmann::json toJson(const Report& r) {
                       {"pid", f.pid},
                       {"last_poll", timeOrNull(f.lastPoll)},
                       {"last_exit", f.lastExit ? json(*f.lastExit) : json(nullptr)},
+                      {"last_exit_meaning", f.lastExit ? json(exitMeaningText(*f.lastExit)) : json(nullptr)},
                       {"last_error", stringOrNull(f.lastError)},
                       {"restarts", f.restarts},
                       {"polls", f.polls},

@@ -36,10 +36,14 @@ Result<Report> loadState(const std::string& path) {
 Report staleReport(Report r, const std::string& file, TimePoint writtenAt) {
   r.daemon.running = false;
   r.daemon.pid = 0;
+  r.daemon.stateWrittenAt = writtenAt;
   computeHealth(r);
   for (auto& reason : r.healthReasons)
     if (reason.code == "daemon.not_running")
-      reason.text = "daemon not running; last known state from " + file + " at " + formatTime(writtenAt);
+      reason.text = r.daemon.stoppedAt ? "daemon stopped cleanly at " + formatTime(*r.daemon.stoppedAt) +
+                                             "; last known state from " + file
+                                       : "daemon died or was killed (no clean stop recorded); last known state from " +
+                                             file + ", written at " + formatTime(writtenAt);
   return r;
 }
 

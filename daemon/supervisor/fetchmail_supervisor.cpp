@@ -15,31 +15,10 @@
 
 namespace dynmx::fetchmail {
 
-ExitMeaning interpretExit(int code) {
-  switch (code) {
-    case 0: return {"SUCCESS", "messages were retrieved", false, true};
-    case 1: return {"NOMAIL", "no mail waiting", false, false};
-    case 2: return {"SOCKET", "cannot connect to the mail server", false, false};
-    case 3: return {"AUTHFAIL", "the ISP mailbox refused the user name or password", true, false};
-    case 4: return {"PROTOCOL", "fatal protocol error", false, false};
-    case 5: return {"SYNTAX", "syntax error in the rc file or arguments", true, false};
-    case 6: return {"IOERR", "the rc file has bad permissions or cannot be read", true, false};
-    case 7: return {"ERROR", "the server reported an error (or timed out)", false, false};
-    case 8: return {"EXCLUDE", "another fetchmail is running for this user", false, false};
-    case 9: return {"LOCKBUSY", "the server says the mailbox is locked", false, false};
-    case 10: return {"SMTP", "local delivery (SMTP/LMTP) failed; mail stays at the ISP", false, false};
-    case 11: return {"DNS", "fatal DNS error", false, false};
-    case 12: return {"BSMTP", "cannot open the BSMTP file", true, false};
-    case 13: return {"MAXFETCH", "poll ended by a fetch limit", false, true};
-    case 14: return {"SERVBUSY", "the server is busy", false, false};
-    case 23: return {"UNDEFINED", "fetchmail internal error", false, false};
-    case 127: return {"EXEC", "fetchmail could not be started", true, false};
-    default: return {"EXIT" + std::to_string(code), "unexpected exit code " + std::to_string(code), false, false};
-  }
-}
-
 LineEvent parseOutputLine(const std::string& line) {
-  static const std::regex kMessages(R"(^fetchmail: (\d+) messages? (\(\d+ seen\) )?for .* at )");
+  // fetchmail prints the count without its "fetchmail: " prefix (6.4, with and without -v).
+  static const std::regex kMessages(R"(^(?:fetchmail: )?(\d+) messages? (\(\d+ seen\) )?for .* at )");
+  static const std::regex kSmtpError(R"(^fetchmail: (?:SMTP|LMTP) error: (.*)$)");
   static const std::regex kStatus(R"(Query status=(\d+))");
   LineEvent ev;
   std::smatch m;
@@ -50,6 +29,9 @@ LineEvent parseOutputLine(const std::string& line) {
   } else if (std::regex_search(line, m, kMessages)) {
     ev.kind = LineEvent::Kind::MessagesFound;
     ev.messages = std::stoi(m[1].str());
+  } else if (std::regex_search(line, m, kSmtpError)) {
+    ev.kind = LineEvent::Kind::DeliveryRefused;
+    ev.text = m[1].str();
   } else if (std::regex_search(line, m, kStatus)) {
     ev.kind = LineEvent::Kind::QueryStatus;
     ev.status = std::stoi(m[1].str());
@@ -58,6 +40,23 @@ LineEvent parseOutputLine(const std::string& line) {
     ev.kind = LineEvent::Kind::AuthFailure;
   }
   return ev;
+}
+
+std::string redactAddresses(std::string_view text) {
+  static const std::regex kAddress(R"([A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@([A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*))");
+  return std::regex_replace(std::string(text), kAddress, "*@$1");
+}
+
+RelayedLine relayLine(const std::string& line, bool isStderr) {
+  // Routine progress and the protocol trace of -v: the supervisor reads them, the admin
+  // needs them only when debugging. Several of them carry recipient addresses.
+  static const std::regex kRoutine(
+      R"(^(fetchmail: (POP3|IMAP|SMTP|LMTP|ESMTP)[<>])|^Trying to connect|^reading message |^ (not )?flushed|)"
+      R"(^fetchmail: (sleeping at|awakened|starting fetchmail|normal termination|Query status=|No mail for|)"
+      R"(WARNING: Running as root|connection to |Connection errors for this poll|terminated with signal)|)"
+      R"(^fetchmail: \d+\.\d+[.\d]* querying |^name \d+: connection to |^fetchmail: skipping message |^[#*. ]+$)");
+  if (std::regex_search(line, kRoutine)) return {RelayedLine::Level::Debug, line};
+  return {isStderr ? RelayedLine::Level::Warn : RelayedLine::Level::Info, redactAddresses(line)};
 }
 
 namespace {
@@ -162,8 +161,8 @@ void Supervisor::launchDaemon() {
   std::weak_ptr<bool> alive = alive_;
   daemon_ = launcher_.launch(
       fetchmailSpec(config_, true, false),
-      {.onStdout = [this, alive](const std::string& l) { if (!alive.expired()) handleLine(l, false); },
-       .onStderr = [this, alive](const std::string& l) { if (!alive.expired()) handleLine(l, true); },
+      {.onStdout = [this, alive](const std::string& l) { if (!alive.expired()) handleLine(l, false, true); },
+       .onStderr = [this, alive](const std::string& l) { if (!alive.expired()) handleLine(l, true, true); },
        .onExit = [this, alive](const ChildExit& e) { if (!alive.expired()) onDaemonExit(e); }},
       error);
   if (!daemon_) {
@@ -174,10 +173,24 @@ void Supervisor::launchDaemon() {
   info_.pid = daemon_->pid();
   cycleFailed_ = false;
   cycleFetched_ = false;
+  cycleRefused_ = 0;
   changed();
 }
 
-void Supervisor::handleLine(const std::string& line, bool isStderr) {
+std::string Supervisor::refusalText() const {
+  return "SMTP: the local mail server refused the fetched mail" +
+         (cycleRefusal_.empty() ? std::string() : " (" + cycleRefusal_ + ")") + "; it stays at the ISP";
+}
+
+std::string Supervisor::takeRefusals() {
+  if (cycleRefused_ == 0) return {};
+  std::string out = refusalText();
+  cycleRefused_ = 0;
+  cycleRefusal_.clear();
+  return out;
+}
+
+void Supervisor::handleLine(const std::string& line, bool isStderr, bool fromDaemon) {
   if (events_.onOutput) events_.onOutput(line, isStderr);
   LineEvent ev = parseOutputLine(line);
   switch (ev.kind) {
@@ -185,6 +198,8 @@ void Supervisor::handleLine(const std::string& line, bool isStderr) {
       info_.lastPoll = wallNow();
       ++info_.polls;
       backoff_ = config_.restartBackoffMin;  // a completed poll proves it works
+      cycleRefused_ = 0;
+      cycleRefusal_.clear();
       if (!cycleFailed_) {
         // A poll without an error: whatever failed before (a wrong password, the ISP
         // down, a crash) is over, and status must stop naming it.
@@ -209,6 +224,20 @@ void Supervisor::handleLine(const std::string& line, bool isStderr) {
         info_.lastExit = ev.status;
         ExitMeaning m = interpretExit(ev.status);
         info_.lastError = m.name + ": " + m.text;
+        changed();
+      }
+      break;
+    case LineEvent::Kind::DeliveryRefused:
+      if (!ev.text.empty()) cycleRefusal_ = redactAddresses(ev.text);
+      if (++cycleRefused_ == 1 && fromDaemon) {
+        // Recorded at once: stderr and stdout are read apart, so a refusal may arrive after
+        // the poll's end marker. fetchmail calls such a poll a success; nothing was delivered.
+        cycleFailed_ = true;
+        ++info_.pollErrors;
+      }
+      if (fromDaemon) {
+        info_.lastExit = 10;
+        info_.lastError = refusalText();
         changed();
       }
       break;
@@ -293,18 +322,23 @@ void Supervisor::drain(std::function<void(bool, const std::string&)> done) {
 }
 
 void Supervisor::drainStep(int attempt, std::function<void(bool, const std::string&)> done) {
+  cycleRefused_ = 0;
+  cycleRefusal_.clear();
   std::string error;
   std::weak_ptr<bool> alive = alive_;
   oneShot_ = launcher_.launch(
       fetchmailSpec(config_, false, false),
-      {.onStdout = [this, alive](const std::string& l) { if (!alive.expired()) handleLine(l, false); },
-       .onStderr = [this, alive](const std::string& l) { if (!alive.expired()) handleLine(l, true); },
+      {.onStdout = [this, alive](const std::string& l) { if (!alive.expired()) handleLine(l, false, false); },
+       .onStderr = [this, alive](const std::string& l) { if (!alive.expired()) handleLine(l, true, false); },
        .onExit =
            [this, alive, attempt, done](const ChildExit& e) {
              if (alive.expired()) return;
              info_.lastPoll = wallNow();
              ++info_.polls;
              int code = e.signal == 0 ? e.exitCode : -1;
+             const std::string refused = takeRefusals();
+             // Fetched but refused by the local mail server: no progress, whatever fetchmail says.
+             if (!refused.empty() && (code == 0 || code == 13)) code = 10;
              info_.lastExit = code;
              if (code == 0 || code == 1 || code == 13) info_.lastError.clear();  // this poll worked
              if (code == 1) {  // NOMAIL: the box is empty
@@ -315,7 +349,9 @@ void Supervisor::drainStep(int attempt, std::function<void(bool, const std::stri
              }
              if (code != 0 && code != 13) {
                ++info_.pollErrors;
-               info_.lastError = e.timedOut ? "poll timed out" : interpretExit(code).name + ": " + interpretExit(code).text;
+               info_.lastError = e.timedOut          ? std::string("poll timed out")
+                                 : !refused.empty() ? refused
+                                                    : interpretExit(code).name + ": " + interpretExit(code).text;
              }
              changed();
              if (attempt >= config_.maxDrainPolls) {

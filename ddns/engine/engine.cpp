@@ -9,7 +9,10 @@
 #include <system_error>
 #include <utility>
 
+#include <spdlog/spdlog.h>
+
 #include "dynmx/atomic_file.hpp"
+#include "dynmx/ddns/answer_line.hpp"
 #include "dynmx/ddns/response.hpp"
 #include "dynmx/ddns/schedule.hpp"
 #include "dynmx/version.hpp"
@@ -713,6 +716,9 @@ void Engine::update(const std::shared_ptr<Pass>& pass) {
             } else {
               lastError_[{account->name, host}] = row.detail.empty() ? toString(hr.code) : row.detail;
             }
+            spdlog::log(hr.consequence == Consequence::Ok ? spdlog::level::info : spdlog::level::warn, "{}",
+                        describeAnswer({host, account->provider, account->name, row.result, sent.myip, row.detail,
+                                        hr.consequence, next.retryNotBefore}));
           }
           if (--pass->pending == 0) {
             persist(pass->report);

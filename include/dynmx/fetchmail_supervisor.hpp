@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -15,24 +16,33 @@
 
 namespace dynmx::fetchmail {
 
-/// What fetchmail's exit code means (fetchmail(1) "EXIT CODES").
-struct ExitMeaning {
-  std::string name;   ///< e.g. "AUTHFAIL"
-  std::string text;   ///< human sentence
-  bool critical = false;  ///< needs the admin (authentication, configuration)
-  bool mailWaiting = false;  ///< exit 0: mail was (or is) there
-};
+/// What fetchmail's exit code means (fetchmail(1) "EXIT CODES"); one table, in status.
+using ExitMeaning = status::FetchmailExitMeaning;
 
 /// Interpret an exit code. Pure.
-ExitMeaning interpretExit(int code);
+inline ExitMeaning interpretExit(int code) { return status::fetchmailExitMeaning(code); }
 
 /// What one line of fetchmail's output tells us. Pure.
 struct LineEvent {
-  enum class Kind { None, PollDone, MessagesFound, NoMail, QueryStatus, AuthFailure, Error } kind = Kind::None;
+  enum class Kind { None, PollDone, MessagesFound, NoMail, QueryStatus, AuthFailure, DeliveryRefused, Error } kind =
+      Kind::None;
   int status = 0;      ///< QueryStatus: the status number
   int messages = 0;    ///< MessagesFound: count
+  std::string text;    ///< DeliveryRefused: the local MTA's reply, e.g. "451 4.3.0 try later"
 };
 LineEvent parseOutputLine(const std::string& line);
+
+/// A line of fetchmail's output as dynmx's log shows it.
+struct RelayedLine {
+  enum class Level { Debug, Info, Warn } level = Level::Info;
+  std::string text;  ///< above Debug: every mail address's local part replaced by "*"
+};
+/// Routine progress and the -v protocol trace go to debug (verbatim); anything else to
+/// info (stdout) or warn (stderr) with the addresses redacted. Pure.
+RelayedLine relayLine(const std::string& line, bool isStderr);
+
+/// "alice@example.com" → "*@example.com", everywhere in `text`. Pure.
+std::string redactAddresses(std::string_view text);
 
 /// How to run fetchmail.
 struct SupervisorConfig {
@@ -87,7 +97,7 @@ class Supervisor {
  private:
   void launchDaemon();
   void onDaemonExit(const ChildExit& e, const std::string& detail = {});
-  void handleLine(const std::string& line, bool isStderr);
+  void handleLine(const std::string& line, bool isStderr, bool fromDaemon);
   void drainStep(int attempt, std::function<void(bool, const std::string&)> done);
   void changed();
 
@@ -104,6 +114,12 @@ class Supervisor {
   bool restartPending_ = false;  ///< a back-off timer will restart the daemon
   bool cycleFailed_ = false;   ///< the daemon's current poll cycle reported an error
   bool cycleFetched_ = false;  ///< the daemon's current poll cycle found messages
+  int cycleRefused_ = 0;       ///< messages the local MTA refused in the current poll
+  std::string cycleRefusal_;   ///< the MTA's last refusal reply in the current poll
+  /// The poll's refusals as a status error ("" when none), and reset them for the next poll.
+  std::string takeRefusals();
+  /// The status error for the refusals seen in this poll.
+  std::string refusalText() const;
   std::function<void()> stopped_;
   status::FetchmailInfo info_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

@@ -31,6 +31,8 @@ struct DaemonInfo {
   std::string stateError;                 ///< non-empty: the latest state write failed (why)
   std::vector<std::string> restartNeeded;  ///< [daemon] keys a reload changed that only a restart applies
   std::string version;
+  std::optional<TimePoint> stoppedAt;  ///< set by a clean stop; a state file without it: the daemon died
+  std::optional<TimePoint> stateWrittenAt;  ///< a report read from the state file: when it was written
 };
 
 /// The mail mode.
@@ -144,5 +146,19 @@ struct Report {
 
 /// "ok" / "warning" / "critical" / "unknown".
 const char* toString(Health h);
+
+/// What a fetchmail exit code means (fetchmail(1) "EXIT CODES").
+struct FetchmailExitMeaning {
+  std::string name;          ///< e.g. "AUTHFAIL"
+  std::string text;          ///< human sentence
+  bool critical = false;     ///< needs the admin (authentication, configuration)
+  bool mailWaiting = false;  ///< exit 0: mail was (or is) there
+};
+
+/// Interpret a fetchmail exit code. Pure.
+FetchmailExitMeaning fetchmailExitMeaning(int code);
+
+/// "NOMAIL: no mail waiting" for status reports. Pure.
+std::string exitMeaningText(int code);
 
 }  // namespace dynmx::status

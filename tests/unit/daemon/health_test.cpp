@@ -146,7 +146,7 @@ const HealthCase kCases[] = {
        r.daemon.running = false;
        return r;
      },
-     Health::Warning, "daemon.not_running"},
+     Health::Critical, "daemon.not_running"},
     {"daemon down, state says critical",
      [] {
        Report r = multidropByPolicy();

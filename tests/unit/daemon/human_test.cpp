@@ -62,7 +62,8 @@ TEST(Human, SaysForHowLong) {
 TEST(Human, StaleReportNamesTheFileAndTime) {
   Report r = staleReport(test::directHealthy(), "/var/lib/dynmx/state.json", at("2026-11-23T11:00:00Z"));
   const std::string text = renderHuman(r, kNow);
-  EXPECT_NE(text.find("daemon not running; last known state from /var/lib/dynmx/state.json at 2026-11-23T11:00:00Z"),
+  EXPECT_NE(text.find("daemon died or was killed (no clean stop recorded); last known state from "
+                      "/var/lib/dynmx/state.json, written at 2026-11-23T11:00:00Z"),
             std::string::npos)
       << text;
 }

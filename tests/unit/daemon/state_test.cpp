@@ -82,10 +82,10 @@ TEST_F(StateFile, SaveIntoMissingDirectoryIsAnErrorValue) {
   EXPECT_FALSE(saveState(dir_ + "/nope/state.json", test::directHealthy()).ok());
 }
 
-TEST(StaleReport, NeverBetterThanWarning) {
+TEST(StaleReport, ADaemonThatIsNotRunningIsCritical) {
   Report r = staleReport(test::directHealthy(), "/var/lib/dynmx/state.json", test::at("2026-11-23T11:00:00Z"));
   EXPECT_FALSE(r.daemon.running);
-  EXPECT_EQ(r.health, Health::Warning);
+  EXPECT_EQ(r.health, Health::Critical);
 }
 
 TEST(StaleReport, KeepsCritical) {

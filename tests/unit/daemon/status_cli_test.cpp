@@ -74,9 +74,27 @@ TEST_F(StatusCli, NoDaemonNoStateIsUnknown) {
 TEST_F(StatusCli, NoDaemonUsesTheStateFileAndSaysSo) {
   ASSERT_TRUE(saveState(state_, test::directHealthy()).ok());
   auto r = run({});
-  EXPECT_EQ(r.exitCode, 1) << r.out << r.err;
-  EXPECT_EQ(r.out.rfind("dynmx: WARNING: mail via direct", 0), 0u) << r.out;
-  EXPECT_NE(r.out.find("daemon not running; last known state from " + state_ + " at "), std::string::npos) << r.out;
+  EXPECT_EQ(r.exitCode, 2) << r.out << r.err;
+  EXPECT_EQ(r.out.rfind("dynmx: CRITICAL: mail via direct since 2026-11-23T10:00:00Z (daemon.not_running: daemon died "
+                        "or was killed (no clean stop recorded); last known state from " + state_ + ", written at ", 0),
+            0u)
+      << r.out;
+}
+
+TEST_F(StatusCli, NoDaemonAfterACleanStopSaysWhen) {
+  Report last = test::directHealthy();
+  last.daemon.running = false;
+  last.daemon.stoppedAt = test::at("2026-11-23T11:30:00Z");
+  ASSERT_TRUE(saveState(state_, last).ok());
+  auto r = run({});
+  EXPECT_EQ(r.exitCode, 2) << r.out << r.err;
+  EXPECT_EQ(r.out.rfind("dynmx: CRITICAL: mail via direct since 2026-11-23T10:00:00Z (daemon.not_running: daemon "
+                        "stopped cleanly at 2026-11-23T11:30:00Z; last known state from " + state_ + ")\n", 0),
+            0u)
+      << r.out;
+  auto j = run({"--json"});
+  EXPECT_EQ(j.exitCode, 2);
+  EXPECT_NE(j.out.find("\"stopped_at\": \"2026-11-23T11:30:00Z\""), std::string::npos) << j.out;
 }
 
 TEST_F(StatusCli, NoDaemonJson) {

@@ -100,6 +100,51 @@ TEST(FetchmailOutput, LinesAreClassified) {
   EXPECT_EQ(fetchmail::parseOutputLine("fetchmail: POP3> STAT").kind, K::None);
 }
 
+TEST(FetchmailOutput, RealFetchmailLinesAreClassified) {
+  using K = fetchmail::LineEvent::Kind;
+  // fetchmail 6.4 prints the count without its prefix (seen with and without -v).
+  auto m = fetchmail::parseOutputLine("2 messages for office at 127.0.0.1 (195 octets).");
+  EXPECT_EQ(m.kind, K::MessagesFound);
+  EXPECT_EQ(m.messages, 2);
+  auto r = fetchmail::parseOutputLine("fetchmail: SMTP error: 451 4.3.0 try later");
+  EXPECT_EQ(r.kind, K::DeliveryRefused);
+  EXPECT_EQ(r.text, "451 4.3.0 try later");
+  EXPECT_EQ(fetchmail::parseOutputLine("fetchmail: LMTP error: 452 4.2.2 mailbox full").kind, K::DeliveryRefused);
+  EXPECT_EQ(fetchmail::parseOutputLine("reading message office@127.0.0.1:1 of 2 (99 octets) not flushed").kind,
+            K::None);
+}
+
+TEST(FetchmailOutput, RelayKeepsAddressesAndTheTraceBelowInfo) {
+  using L = fetchmail::RelayedLine::Level;
+  // The -v protocol trace and routine progress: debug only, verbatim.
+  for (const char* line : {"fetchmail: SMTP> RCPT TO:<alice@example.com>", "fetchmail: POP3< +OK 2 195",
+                           "fetchmail: IMAP> A0004 FETCH 1 RFC822.HEADER", "Trying to connect to 127.0.0.1/21110...connected.",
+                           "reading message office@127.0.0.1:1 of 2 (99 octets)", " not flushed", " flushed",
+                           "fetchmail: sleeping at Tue Dec  1 04:28:51 2026 for 3 seconds",
+                           "fetchmail: awakened at Tue Dec  1 04:28:54 2026", "fetchmail: No mail for office at 127.0.0.1",
+                           "fetchmail: Query status=2 (SOCKET)", "fetchmail: starting fetchmail 6.4.37 daemon",
+                           "fetchmail: WARNING: Running as root is discouraged.",
+                           "fetchmail: 6.4.37 querying 127.0.0.1 (protocol POP3) at Tue Dec  1 04:27:31 2026: poll started",
+                           "fetchmail: normal termination, status 0", "fetchmail: Connection errors for this poll:",
+                           "name 0: connection to 127.0.0.1:21110 [127.0.0.1/21110] failed: Connection refused.",
+                           "#*", "fetchmail: terminated with signal 15"}) {
+    auto r = fetchmail::relayLine(line, true);
+    EXPECT_EQ(r.level, L::Debug) << line;
+    EXPECT_EQ(r.text, line);
+  }
+  // What an admin must see: at info/warn, with every address's local part hidden.
+  auto e = fetchmail::relayLine("fetchmail: SMTP error: 550 5.1.1 <alice@example.com>: Recipient address rejected", true);
+  EXPECT_EQ(e.level, L::Warn);
+  EXPECT_EQ(e.text, "fetchmail: SMTP error: 550 5.1.1 <*@example.com>: Recipient address rejected");
+  auto c = fetchmail::relayLine("POP3 connection to 127.0.0.1 failed: Connection refused", true);
+  EXPECT_EQ(c.level, L::Warn);
+  auto n = fetchmail::relayLine("2 messages for office at 127.0.0.1 (195 octets).", false);
+  EXPECT_EQ(n.level, L::Info);
+  EXPECT_EQ(n.text, "2 messages for office at 127.0.0.1 (195 octets).");
+  EXPECT_EQ(fetchmail::redactAddresses("to Bob.Smith+x@Mail.Example.COM and carol@example.com."),
+            "to *@Mail.Example.COM and *@example.com.");
+}
+
 TEST(FetchmailSpec, DaemonAndOneShotArguments) {
   fetchmail::SupervisorConfig c;
   c.binary = "/usr/bin/fetchmail";
@@ -253,4 +298,44 @@ TEST(Supervisor, MissingBinaryIsAnErrorNotACrashLoopOfTheDaemon) {
   EXPECT_EQ(sup.info().lastExit, 127);
   EXPECT_NE(sup.info().lastError.find("No such file"), std::string::npos) << sup.info().lastError;
   sup.stop();
+}
+
+TEST(Supervisor, AMailServerThatRefusesEveryMessageIsADeliveryError) {
+  // fetchmail exits 0 (messages were retrieved) although the local MTA answered 451 to each.
+  TempDir d;
+  d.write("oneshot-codes", "refused\nrefused\nrefused\nrefused\n");
+  boost::asio::io_context io;
+  auto launcher = makeProcessLauncher(io);
+  fetchmail::Supervisor sup(io, *launcher, config(d), {});
+  std::optional<bool> drained;
+  std::string detail;
+  sup.drain([&](bool ok, const std::string& why) {
+    drained = ok;
+    detail = why;
+  });
+  ASSERT_TRUE(runUntil(io, [&] { return drained.has_value(); }));
+  EXPECT_FALSE(*drained);
+  EXPECT_EQ(sup.info().lastExit, 10);
+  EXPECT_EQ(sup.info().lastError,
+            "SMTP: the local mail server refused the fetched mail (451 4.3.0 <*@example.com>: try later); it stays at the "
+            "ISP");
+  EXPECT_EQ(sup.info().pollErrors, 4);
+  EXPECT_NE(detail.find("last: SMTP"), std::string::npos) << detail;
+}
+
+TEST(Supervisor, RefusalsInDaemonModeAreAPollError) {
+  TempDir d;
+  d.write("daemon-refuse", "");
+  boost::asio::io_context io;
+  auto launcher = makeProcessLauncher(io);
+  fetchmail::Supervisor sup(io, *launcher, config(d), {});
+  sup.start();
+  ASSERT_TRUE(runUntil(io, [&] { return sup.info().polls >= 1; }));
+  EXPECT_EQ(sup.info().pollErrors, 1);
+  EXPECT_EQ(sup.info().lastExit, 10);
+  EXPECT_EQ(sup.info().lastError,
+            "SMTP: the local mail server refused the fetched mail (451 4.3.0 try later); it stays at the ISP");
+  EXPECT_EQ(sup.info().messagesWaiting, 2);
+  sup.stop();
+  ASSERT_TRUE(runUntil(io, [&] { return !sup.info().running; }));
 }
