@@ -10,9 +10,9 @@
 #include <tuple>
 
 #include "commands.hpp"
-#include "teaching_policy.hpp"
 #include "dynmx/maildecision.hpp"
 #include "dynmx/policy.hpp"
+#include "teaching_policy.hpp"
 
 namespace dynmx::cli {
 namespace {
@@ -27,7 +27,7 @@ struct ExplainOptions {
   std::string ddnsCode = "ddns.mismatch";
   std::string current = "multidrop";
   std::string currentFor = "1d";
-  std::string now;  ///< empty: the clock; else RFC 3339 (reproducible examples and tests)
+  std::string now;                    ///< empty: the clock; else RFC 3339 (reproducible examples and tests)
   std::map<std::string, bool> given;  ///< option name → given on the command line
 };
 
@@ -91,8 +91,9 @@ int runExplain(const ExplainOptions& o) {
     *out = *d;
   }
   // A fixed link type in the policy is the situation's default; "auto" assumes dedicated.
-  const std::string link =
-      !o.link.empty() ? o.link : policy->link.type == LinkType::Dialup ? "dialup" : "dedicated";
+  const std::string link = !o.link.empty()                         ? o.link
+                           : policy->link.type == LinkType::Dialup ? "dialup"
+                                                                   : "dedicated";
   s.dialup = link == "dialup";
   s.linkDown = o.linkDown;
   s.ddns = ddnsState(o.ddns);
@@ -103,7 +104,8 @@ int runExplain(const ExplainOptions& o) {
   if (!o.now.empty()) {
     auto t = parseTime(o.now);
     if (!t) {
-      std::cerr << "dynmx explain: --now " << o.now << ": expected an RFC 3339 UTC time like 2026-11-23T10:00:00Z\n";
+      std::cerr << "dynmx explain: --now " << o.now
+                << ": expected an RFC 3339 UTC time like 2026-11-23T10:00:00Z\n";
       return 2;
     }
     now = *t;
@@ -115,15 +117,22 @@ int runExplain(const ExplainOptions& o) {
   const std::vector<std::pair<std::string, std::vector<std::function<void(Situation&)>>>> variations = {
       {"--link", {[](Situation& v) { v.dialup = !v.dialup; }}},
       {"--link-down", {[](Situation& v) { v.linkDown = !v.linkDown; }}},
-      {"--link-for", {[](Situation& v) { v.linkFor = Duration{0}; }, [](Situation& v) { v.linkFor = std::chrono::days(3650); }}},
+      {"--link-for",
+       {[](Situation& v) { v.linkFor = Duration{0}; },
+        [](Situation& v) { v.linkFor = std::chrono::days(3650); }}},
       {"--ddns",
-       {[](Situation& v) { v.ddns = mail::DdnsState::Healthy; }, [](Situation& v) { v.ddns = mail::DdnsState::Failing; },
-        [](Situation& v) { v.ddns = mail::DdnsState::Disabled; }, [](Situation& v) { v.ddns = mail::DdnsState::Unknown; }}},
-      {"--ddns-for", {[](Situation& v) { v.ddnsFor = Duration{0}; }, [](Situation& v) { v.ddnsFor = std::chrono::days(3650); }}},
+       {[](Situation& v) { v.ddns = mail::DdnsState::Healthy; },
+        [](Situation& v) { v.ddns = mail::DdnsState::Failing; },
+        [](Situation& v) { v.ddns = mail::DdnsState::Disabled; },
+        [](Situation& v) { v.ddns = mail::DdnsState::Unknown; }}},
+      {"--ddns-for",
+       {[](Situation& v) { v.ddnsFor = Duration{0}; },
+        [](Situation& v) { v.ddnsFor = std::chrono::days(3650); }}},
       {"--ddns-code", {[](Situation& v) { v.ddnsCode += ".other"; }}},
       {"--current", {[](Situation& v) { v.currentDirect = !v.currentDirect; }}},
       {"--current-for",
-       {[](Situation& v) { v.currentFor = Duration{0}; }, [](Situation& v) { v.currentFor = std::chrono::days(3650); }}},
+       {[](Situation& v) { v.currentFor = Duration{0}; },
+        [](Situation& v) { v.currentFor = std::chrono::days(3650); }}},
   };
   for (const auto& [name, changes] : variations) {
     auto it = o.given.find(name);
@@ -136,7 +145,8 @@ int runExplain(const ExplainOptions& o) {
     }
     if (!matters) {
       std::cerr << "dynmx explain: " << name << " is ignored in this situation (the decision is the same "
-                << "whatever its value" << (policy->mail.mode == MailPolicy::Auto ? "" : ": the policy fixes the mode")
+                << "whatever its value"
+                << (policy->mail.mode == MailPolicy::Auto ? "" : ": the policy fixes the mode")
                 << "); leave it out\n";
       return 2;
     }
@@ -153,7 +163,8 @@ int runExplain(const ExplainOptions& o) {
             << label({"--link", "--link-down", "--link-for"}) << '\n'
             << "  ddns:    " << o.ddns << (s.ddns == mail::DdnsState::Failing ? " (" + o.ddnsCode + ")" : "")
             << " for " << o.ddnsFor << label({"--ddns", "--ddns-for", "--ddns-code"}) << '\n'
-            << "  current: " << o.current << " for " << o.currentFor << label({"--current", "--current-for"}) << '\n'
+            << "  current: " << o.current << " for " << o.currentFor << label({"--current", "--current-for"})
+            << '\n'
             << "decision:  " << mail::toString(d.mode) << '\n';
   for (const auto& r : d.reasons) std::cout << "  - [" << r.code << "] " << r.text << '\n';
   if (d.reviewAt)
@@ -180,11 +191,12 @@ void registerExplain(CLI::App& app, ExitCode& exit) {
   sub->add_option("--ddns-code", opts->ddnsCode, "failure code when --ddns failing (default ddns.mismatch)");
   sub->add_option("--current", opts->current, "current mode (default multidrop)")
       ->check(CLI::IsMember({"direct", "multidrop"}));
-  sub->add_option("--current-for", opts->currentFor, "how long the current mode has been in force (default 1d)");
+  sub->add_option("--current-for", opts->currentFor,
+                  "how long the current mode has been in force (default 1d)");
   sub->add_option("--now", opts->now, "pretend it is this time (RFC 3339), for reproducible examples");
   sub->callback([opts, sub, &exit] {
-    for (const char* name :
-         {"--link", "--link-down", "--link-for", "--ddns", "--ddns-for", "--ddns-code", "--current", "--current-for"})
+    for (const char* name : {"--link", "--link-down", "--link-for", "--ddns", "--ddns-for", "--ddns-code",
+                             "--current", "--current-for"})
       opts->given[name] = sub->count(name) > 0;
     exit.value = runExplain(*opts);
   });

@@ -4,11 +4,11 @@
 // fixed MESSAGE_ID and DYNMX_* fields, so `journalctl MESSAGE_ID=...` selects them.
 // The call site would always be this sink: leave CODE_FILE/CODE_LINE out.
 #define SD_JOURNAL_SUPPRESS_LOCATION
-#include <systemd/sd-journal.h>
+#include <spdlog/sinks/base_sink.h>
 #include <syslog.h>
+#include <systemd/sd-journal.h>
 
 #include <mutex>
-#include <spdlog/sinks/base_sink.h>
 #include <string>
 
 #include "dynmx/status/log_events.hpp"
@@ -23,7 +23,8 @@ class JournalSink : public spdlog::sinks::base_sink<std::mutex> {
     const int priority = toPriority(msg.level);
     const auto event = status::logEventOf(text);
     if (!event) {
-      ::sd_journal_send("MESSAGE=%s", text.c_str(), "PRIORITY=%i", priority, "SYSLOG_IDENTIFIER=dynmx", nullptr);
+      ::sd_journal_send("MESSAGE=%s", text.c_str(), "PRIORITY=%i", priority, "SYSLOG_IDENTIFIER=dynmx",
+                        nullptr);
       return;
     }
     if (!event->host.empty()) {
@@ -41,12 +42,18 @@ class JournalSink : public spdlog::sinks::base_sink<std::mutex> {
   static int toPriority(spdlog::level::level_enum level) {
     switch (level) {
       case spdlog::level::trace:
-      case spdlog::level::debug: return LOG_DEBUG;
-      case spdlog::level::info: return LOG_INFO;
-      case spdlog::level::warn: return LOG_WARNING;
-      case spdlog::level::err: return LOG_ERR;
-      case spdlog::level::critical: return LOG_CRIT;
-      default: return LOG_INFO;
+      case spdlog::level::debug:
+        return LOG_DEBUG;
+      case spdlog::level::info:
+        return LOG_INFO;
+      case spdlog::level::warn:
+        return LOG_WARNING;
+      case spdlog::level::err:
+        return LOG_ERR;
+      case spdlog::level::critical:
+        return LOG_CRIT;
+      default:
+        return LOG_INFO;
     }
   }
 };

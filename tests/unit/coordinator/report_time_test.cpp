@@ -43,7 +43,9 @@ struct IdleFetcher : coord::MailFetcher {
     i.running = false;
     if (stopped) stopped();
   }
-  void drain(std::function<void(bool, const std::string&)> done) override { done(true, "the ISP mailbox is empty"); }
+  void drain(std::function<void(bool, const std::string&)> done) override {
+    done(true, "the ISP mailbox is empty");
+  }
   const status::FetchmailInfo& info() const override { return i; }
 };
 
@@ -87,7 +89,8 @@ TEST(ReportTime, ReasonDurationsAreWordedWhenTheReportIsPrinted) {
       << text;
   EXPECT_EQ(text.find("healthy for 0s"), std::string::npos) << text;
   const auto j = nlohmann::json::parse(status::dumpJson(status::toJson(r), 2));
-  EXPECT_EQ(j["mode"]["reasons"][0]["text"], "the link is dedicated and up, DDNS is verified; healthy for 2h");
+  EXPECT_EQ(j["mode"]["reasons"][0]["text"],
+            "the link is dedicated and up, DDNS is verified; healthy for 2h");
 }
 
 }  // namespace

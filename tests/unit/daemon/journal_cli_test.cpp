@@ -2,6 +2,7 @@
 // tmpfs hides /run, and this test binds the journal's socket itself and reads the entries
 // the real daemon sends (a direct-only policy: no network, no fetchmail). Needs root (CI).
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <sched.h>
 #include <sys/mount.h>
@@ -16,7 +17,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <gtest/gtest.h>
 #include <string>
 #include <vector>
 
@@ -57,7 +57,8 @@ int journalChild(const std::string& binary, const std::string& policy, const std
     if (n <= 0) break;
     const std::string entry(buf.data(), static_cast<std::size_t>(n));
     if (::write(out, entry.data(), entry.size()) < 0 || ::write(out, &kSeparator, 1) < 0) break;
-    if (entry.find("MESSAGE=dynmx ") != std::string::npos && entry.find(" running (pid ") != std::string::npos)
+    if (entry.find("MESSAGE=dynmx ") != std::string::npos &&
+        entry.find(" running (pid ") != std::string::npos)
       ::kill(daemon, SIGHUP);
     if (entry.find("MESSAGE=policy reloaded from ") != std::string::npos) ::kill(daemon, SIGTERM);
     if (entry.find("MESSAGE=dynmx stopped\n") != std::string::npos) break;
@@ -69,8 +70,9 @@ int journalChild(const std::string& binary, const std::string& policy, const std
 }
 
 TEST(JournalCli, EventsCarryTheirMessageIdAndEveryEntryItsPriority) {
-  ASSERT_EQ(::geteuid(), 0u) << "this test needs root: it mounts a tmpfs over /run in its own mount namespace "
-                                "to receive the journal entries (CI runs as root)";
+  ASSERT_EQ(::geteuid(), 0u)
+      << "this test needs root: it mounts a tmpfs over /run in its own mount namespace "
+         "to receive the journal entries (CI runs as root)";
   const char* bin = std::getenv("DYNMX_BINARY");
   ASSERT_NE(bin, nullptr) << "DYNMX_BINARY is set by the test harness";
   char tmpl[] = "/tmp/dynmx-journal-XXXXXX";
@@ -81,7 +83,8 @@ TEST(JournalCli, EventsCarryTheirMessageIdAndEveryEntryItsPriority) {
   std::ofstream(policy) << "[mail]\nmode = \"direct\"\ndomains = [\"example.com\"]\n"
                            "[link]\ntype = \"dedicated\"\n"
                            "[ddns]\nenabled = false\nstatic_address = \"203.0.113.7\"\n"
-                           "[daemon]\nstate_dir = \"" + dir + "/state\"\ncontrol_socket = \"" + dir + "/run/ctl.sock\"\n";
+                           "[daemon]\nstate_dir = \"" +
+                               dir + "/state\"\ncontrol_socket = \"" + dir + "/run/ctl.sock\"\n";
   int fds[2];
   ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
   const pid_t child = ::fork();
@@ -93,7 +96,8 @@ TEST(JournalCli, EventsCarryTheirMessageIdAndEveryEntryItsPriority) {
   ::close(fds[1]);
   std::string all;
   char chunk[4096];
-  for (ssize_t n; (n = ::read(fds[0], chunk, sizeof chunk)) > 0;) all.append(chunk, static_cast<std::size_t>(n));
+  for (ssize_t n; (n = ::read(fds[0], chunk, sizeof chunk)) > 0;)
+    all.append(chunk, static_cast<std::size_t>(n));
   ::close(fds[0]);
   int ws = 0;
   ::waitpid(child, &ws, 0);

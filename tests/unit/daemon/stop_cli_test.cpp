@@ -2,6 +2,7 @@
 // policy with a static address: no network, no fetchmail) is stopped cleanly or killed, and
 // the printed report says which and when, CRITICAL either way. A clean stop also removes
 // the control socket. As root (CI) the daemon becomes the `dynmx` user, as in production.
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -9,7 +10,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -30,13 +30,14 @@ class StopCli : public ::testing::Test {
     char tmpl[] = "/tmp/dynmx-stop-XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
-    ::chmod(dir_.c_str(), 0755);  // the daemon user must reach its state dir below
+    ::chmod(dir_.c_str(), 0755);       // the daemon user must reach its state dir below
     socket_ = dir_ + "/run/ctl.sock";  // run/ does not exist: the daemon creates it
     policy_ = dir_ + "/dynmx.toml";
     std::ofstream(policy_) << "[mail]\nmode = \"direct\"\ndomains = [\"example.com\"]\n"
                               "[link]\ntype = \"dedicated\"\n"
                               "[ddns]\nenabled = false\nstatic_address = \"203.0.113.7\"\n"
-                              "[daemon]\nstate_dir = \"" + dir_ + "/state\"\ncontrol_socket = \"" + socket_ + "\"\n";
+                              "[daemon]\nstate_dir = \"" +
+                                  dir_ + "/state\"\ncontrol_socket = \"" + socket_ + "\"\n";
   }
   void TearDown() override {
     if (pid_ > 0) {
@@ -116,9 +117,11 @@ TEST_F(StopCli, ADaemonThatWasKilledIsCriticalAndSaysSo) {
   stopDaemon(SIGKILL);
   auto text = status({});
   EXPECT_EQ(text.exitCode, 2) << text.out << text.err;
-  EXPECT_NE(text.out.find("(daemon.not_running: daemon died or was killed (no clean stop recorded); last known "
-                          "state from " + dir_ + "/state/state.json, written at "),
-            std::string::npos)
+  EXPECT_NE(
+      text.out.find("(daemon.not_running: daemon died or was killed (no clean stop recorded); last known "
+                    "state from " +
+                    dir_ + "/state/state.json, written at "),
+      std::string::npos)
       << text.out;
   EXPECT_NE(text.out.find("\ndaemon:     not running (died or killed)"), std::string::npos) << text.out;
   auto json = status({"--json"});

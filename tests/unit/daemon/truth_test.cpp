@@ -19,7 +19,9 @@ using test::at;
 const TimePoint kNow = at("2026-11-23T12:13:00Z");
 
 /// The JSON exactly as `dynmx status --json` prints it, parsed back for the assertions.
-nlohmann::json printedJson(const Report& r) { return nlohmann::json::parse(dumpJson(toJson(r), 2)); }
+nlohmann::json printedJson(const Report& r) {
+  return nlohmann::json::parse(dumpJson(toJson(r), 2));
+}
 
 bool hasLine(const std::string& text, const std::string& line) {
   return ("\n" + text).find("\n" + line + "\n") != std::string::npos;
@@ -51,13 +53,18 @@ TEST(PrintedStatus, ALocalMailServerThatRefusesEveryMessageIsADeliveryError) {
   computeHealth(r);
   const std::string text = renderHuman(r, kNow);
   EXPECT_EQ(text.substr(0, text.find('\n')),
-            "dynmx: WARNING: mail via multidrop since 2026-11-23T10:00:00Z (fetchmail.delivery_failed: local delivery "
-            "fails: SMTP: the local mail server refused the fetched mail (451 4.3.0 try later); it stays at the ISP)");
-  EXPECT_TRUE(hasLine(text,
-                      "fetchmail:  running, pid 456, last poll 2026-11-23T12:10:00Z; 1 polls, 1 errors, 0 restarts; 2 "
-                      "waiting at the ISP"))
+            "dynmx: WARNING: mail via multidrop since 2026-11-23T10:00:00Z (fetchmail.delivery_failed: local "
+            "delivery "
+            "fails: SMTP: the local mail server refused the fetched mail (451 4.3.0 try later); it stays at "
+            "the ISP)");
+  EXPECT_TRUE(hasLine(
+      text,
+      "fetchmail:  running, pid 456, last poll 2026-11-23T12:10:00Z; 1 polls, 1 errors, 0 restarts; 2 "
+      "waiting at the ISP"))
       << text;
-  EXPECT_TRUE(hasLine(text, "last exit:  10 (SMTP: local delivery (SMTP/LMTP) failed; mail stays at the ISP)")) << text;
+  EXPECT_TRUE(
+      hasLine(text, "last exit:  10 (SMTP: local delivery (SMTP/LMTP) failed; mail stays at the ISP)"))
+      << text;
   const auto j = printedJson(r);
   EXPECT_EQ(j["health"], "warning");
   EXPECT_EQ(j["health_reasons"][0]["code"], "fetchmail.delivery_failed");
@@ -71,7 +78,8 @@ TEST(PrintedStatus, ADaemonThatStoppedCleanlyIsCriticalAndSaysWhen) {
   const Report r = staleReport(last, "/var/lib/dynmx/state.json", at("2026-11-23T11:30:00Z"));
   const std::string text = renderHuman(r, kNow);
   EXPECT_EQ(text.substr(0, text.find('\n')),
-            "dynmx: CRITICAL: mail via direct since 2026-11-23T10:00:00Z (daemon.not_running: daemon stopped cleanly "
+            "dynmx: CRITICAL: mail via direct since 2026-11-23T10:00:00Z (daemon.not_running: daemon stopped "
+            "cleanly "
             "at 2026-11-23T11:30:00Z; last known state from /var/lib/dynmx/state.json)");
   EXPECT_TRUE(hasLine(text, "daemon:     stopped cleanly at 2026-11-23T11:30:00Z, version 0.1.0")) << text;
   const auto j = printedJson(r);
@@ -82,12 +90,14 @@ TEST(PrintedStatus, ADaemonThatStoppedCleanlyIsCriticalAndSaysWhen) {
 }
 
 TEST(PrintedStatus, ADaemonThatDiedIsCriticalAndSaysSo) {
-  const Report r = staleReport(test::directHealthy(), "/var/lib/dynmx/state.json", at("2026-11-23T11:00:00Z"));
+  const Report r =
+      staleReport(test::directHealthy(), "/var/lib/dynmx/state.json", at("2026-11-23T11:00:00Z"));
   const std::string text = renderHuman(r, kNow);
-  EXPECT_EQ(text.substr(0, text.find('\n')),
-            "dynmx: CRITICAL: mail via direct since 2026-11-23T10:00:00Z (daemon.not_running: daemon died or was "
-            "killed (no clean stop recorded); last known state from /var/lib/dynmx/state.json, written at "
-            "2026-11-23T11:00:00Z)");
+  EXPECT_EQ(
+      text.substr(0, text.find('\n')),
+      "dynmx: CRITICAL: mail via direct since 2026-11-23T10:00:00Z (daemon.not_running: daemon died or was "
+      "killed (no clean stop recorded); last known state from /var/lib/dynmx/state.json, written at "
+      "2026-11-23T11:00:00Z)");
   EXPECT_TRUE(hasLine(text, "daemon:     not running (died or killed), version 0.1.0")) << text;
   const auto j = printedJson(r);
   EXPECT_EQ(j["health"], "critical");
@@ -97,7 +107,8 @@ TEST(PrintedStatus, ADaemonThatDiedIsCriticalAndSaysSo) {
 TEST(PrintedStatus, AStaleReportDatesItsReasons) {
   // The reasons' texts were written with the state file; the report must not pass them off
   // as current.
-  const Report r = staleReport(test::directHealthy(), "/var/lib/dynmx/state.json", at("2026-11-23T11:00:00Z"));
+  const Report r =
+      staleReport(test::directHealthy(), "/var/lib/dynmx/state.json", at("2026-11-23T11:00:00Z"));
   EXPECT_TRUE(hasLine(renderHuman(r, kNow), "why (as of 2026-11-23T11:00:00Z, the last state written):"))
       << renderHuman(r, kNow);
 }
@@ -132,7 +143,8 @@ TEST(PrintedStatus, AfterARestartDirectWithinGraceIsNotAWarning) {
   const std::string text = renderHuman(r, kNow);
   EXPECT_EQ(text.substr(0, text.find('\n')),
             "dynmx: OK: mail via direct since 2026-11-23T10:00:00Z (grace.ddns: DDNS is failing "
-            "(ddns.resolution_failing: ...) (for 3m1s); mail leaves direct in 1m59s (2026-11-23T12:14:59Z) unless it "
+            "(ddns.resolution_failing: ...) (for 3m1s); mail leaves direct in 1m59s (2026-11-23T12:14:59Z) "
+            "unless it "
             "recovers)");
   EXPECT_EQ(printedJson(r)["health"], "ok");
 }
@@ -162,10 +174,12 @@ TEST(LogEvents, SwitchesReloadsAndProviderAnswersHaveFixedIds) {
                 "4dc9cc8f614342e490512ecfa3db98f8"},
            Case{"returning mail to direct SMTP: draining the ISP mailbox first", "mode.draining",
                 "fcdec9a011b94175b5f07490ea92784e"},
-           Case{"mail is direct again (the ISP mailbox is empty)", "mode.direct", "0a7eadc8d2384a1db4bd2ddc682b33fa"},
+           Case{"mail is direct again (the ISP mailbox is empty)", "mode.direct",
+                "0a7eadc8d2384a1db4bd2ddc682b33fa"},
            Case{"not returning to direct: the decision changed while draining", "mode.direct_refused",
                 "e768d6cddcc2469597177f2e64c630c6"},
-           Case{"policy reloaded from /etc/dynmx/dynmx.toml", "policy.reloaded", "fcd7343d41fc4d209b0428240799093d"},
+           Case{"policy reloaded from /etc/dynmx/dynmx.toml", "policy.reloaded",
+                "fcd7343d41fc4d209b0428240799093d"},
            Case{"policy reload rejected (2 errors); keeping the running policy", "policy.rejected",
                 "abd46dbbaf594dfa92e228ea24cc0dd5"},
        }) {
