@@ -3,8 +3,10 @@
 
 #include <sched.h>
 #include <sys/mount.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <sstream>
 
@@ -27,10 +29,24 @@ Status<> ip(const std::vector<std::string>& args) {
   return Ok{};
 }
 
-Status<> enterFreshNamespace() {
-  if (::unshare(CLONE_NEWNET | CLONE_NEWNS) != 0)
+Status<> enterFreshNamespace(char** argv) {
+  if (std::getenv("DYNMX_WORLD_UNSHARED") != nullptr) return ip({"link", "set", "lo", "up"});
+  if (::unshare(CLONE_NEWNET | CLONE_NEWNS) != 0) {
+    if (errno == EINVAL && argv != nullptr) {
+      // A runtime that already started a thread (a sanitizer, say) makes CLONE_NEWNS fail:
+      // start over inside unshare(1), which does the same before our first instruction.
+      ::setenv("DYNMX_WORLD_UNSHARED", "1", 1);
+      std::vector<std::string> words = {"unshare", "-n", "-m", "--propagation", "private", "/proc/self/exe"};
+      for (char** a = argv + 1; *a != nullptr; ++a) words.emplace_back(*a);
+      std::vector<char*> args;
+      for (auto& w : words) args.push_back(w.data());
+      args.push_back(nullptr);
+      ::execv("/usr/bin/unshare", args.data());
+      return fail(std::string("exec unshare(1): ") + std::strerror(errno));
+    }
     return fail(std::string("unshare(CLONE_NEWNET|CLONE_NEWNS): ") + std::strerror(errno) +
                 " (the senders' world needs root: it builds its own network namespace)");
+  }
   // Without this, the bind mount over /etc/resolv.conf would propagate to the host.
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
     return fail(std::string("mount --make-rprivate /: ") + std::strerror(errno));

@@ -9,8 +9,9 @@
 namespace dynmx::world {
 
 /// unshare(CLONE_NEWNET | CLONE_NEWNS), make / private (so nothing mounted here leaks out),
-/// bring `lo` up. Must run before any thread exists (unshare(CLONE_NEWNS) refuses threads).
-Status<> enterFreshNamespace();
+/// bring `lo` up. Must run before any thread exists (unshare(CLONE_NEWNS) refuses threads);
+/// if one does anyway, re-executes the program (`argv`) under unshare(1).
+Status<> enterFreshNamespace(char** argv);
 
 /// True when this process is alone in its network namespace (no interface but lo and ours):
 /// the world refuses to touch interfaces anywhere else.

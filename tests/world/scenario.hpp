@@ -70,6 +70,8 @@ struct RowResult {
   std::string variant;
   Account account;
   std::vector<std::string> timeline;  ///< what happened when (for failure messages)
+  double startSeconds = 0;  ///< building the world until dynmx was steady
+  double totalSeconds = 0;  ///< the whole row, drain included
 };
 
 /// Build the world for `variant`, play `scenario`, drain, count. Fails when the world cannot

@@ -9,6 +9,7 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <future>
 #include <set>
 
 #include "dynmx/process.hpp"
@@ -159,13 +160,15 @@ Status<> World::start(const DaemonSetup& setup) {
                      // One delivery per recipient: each copy gets its own envelope header.
                      "virtual_destination_recipient_limit = 1\n"
                      "smtpd_recipient_restrictions = reject_unauth_destination\n"};
-  auto ispMta = Postfix::start(dir_, ispOptions);
-  if (!ispMta.ok()) return fail("ISP postfix: " + ispMta.error());
-  ispMta_ = std::move(*ispMta);
   // The senders: relay for the feeder only, deliver by MX.
   PostfixOptions senderOptions{"sender", "sender.example.org", kSenderAddress,
-                        "smtpd_recipient_restrictions = permit_mynetworks, reject\n"};
+                               "smtpd_recipient_restrictions = permit_mynetworks, reject\n"};
+  // Both instances at once: `postfix check` takes seconds each.
+  auto pendingIsp = std::async(std::launch::async, [&] { return Postfix::start(dir_, ispOptions); });
   auto senderMta = Postfix::start(dir_, senderOptions);
+  auto ispMta = pendingIsp.get();
+  if (!ispMta.ok()) return fail("ISP postfix: " + ispMta.error());
+  ispMta_ = std::move(*ispMta);
   if (!senderMta.ok()) return fail("sender postfix: " + senderMta.error());
   senderMta_ = std::move(*senderMta);
 

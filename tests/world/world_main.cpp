@@ -108,7 +108,7 @@ int main(int argc, char** argv) {
   if (table) return printTable(jobs);
   if (!listing) {
     // A world that cannot be built fails; it never skips.
-    if (auto s = enterFreshNamespace(); !s.ok()) {
+    if (auto s = enterFreshNamespace(argv); !s.ok()) {
       std::cerr << "dynmx_world_test: " << s.error() << "\n";
       return 1;
     }

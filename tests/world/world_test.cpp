@@ -27,6 +27,9 @@ std::vector<RowName> allRows() {
   return rows;
 }
 
+/// How gtest and ctest name a row's parameter.
+void PrintTo(const RowName& row, std::ostream* os) { *os << row.scenario << "/" << row.variant; }
+
 class WorldRow : public ::testing::TestWithParam<RowName> {};
 
 TEST_P(WorldRow, NothingLostNothingDuplicatedExposureAsPinned) {
