@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <set>
+#include <thread>
 
 #include "scenario.hpp"
 #include "smtp_client.hpp"
@@ -79,6 +80,50 @@ TEST(WorldIsp, OneCopyPerRecipientWithEnvelopeHeaders) {
   EXPECT_EQ(deliveredTo, both);
   const Account a = w.account();
   EXPECT_EQ(a.messages, 0) << "the stream never ran";
+}
+
+// The end-to-end story of tests/integration-e2e, with the mail sent by the senders instead
+// of being put into the ISP box: the office's link drops, the senders fall back to the ISP,
+// dynmx leaves direct and fetches; the link returns, dynmx waits out the hold-down, drains
+// the box and returns to direct. Every copy arrives exactly once, none at a stranger.
+TEST(WorldEndToEnd, FailoverAndRecoveryBySenders) {
+  World w(dynmxBinary(), dyndns2dBinary(), "we2e");
+  auto started = w.start({"auto", "dedicated", ""});
+  ASSERT_TRUE(started.ok()) << started.error();
+  auto modeIs = [&](const std::string& want) {
+    auto st = w.status();
+    return st && (*st)["mode"]["current"] == want && !(*st)["mode"]["switching"].get<bool>();
+  };
+  ASSERT_TRUE(modeIs("direct"));
+  w.startStream(1000ms);
+  std::this_thread::sleep_for(3s);
+  ASSERT_TRUE(w.linkDown().ok());
+  ASSERT_TRUE(testbed::eventually([&] { return modeIs("multidrop"); }, 30s)) << w.logs();
+  auto down = w.status();
+  ASSERT_TRUE(down);
+  EXPECT_NE((*down)["mode"]["reasons"].dump().find("link.down"), std::string::npos) << (*down)["mode"].dump(2);
+  // The senders' mail now reaches the office through the ISP box and fetchmail.
+  ASSERT_TRUE(testbed::eventually([&] { return w.account().viaIsp > 0; }, 40s)) << w.logs();
+  ASSERT_TRUE(w.linkUp().ok());
+  ASSERT_TRUE(testbed::eventually([&] { return modeIs("direct"); }, 60s)) << w.logs();
+  std::this_thread::sleep_for(3s);  // direct again: the senders' mail reaches the office itself
+  auto drained = w.drain(120s);
+  ASSERT_TRUE(drained.ok()) << drained.error();
+  const Account a = w.account();
+  EXPECT_EQ(a.lost, 0) << ::testing::PrintToString(a.problems);
+  EXPECT_EQ(a.duplicates, 0) << ::testing::PrintToString(a.problems);
+  EXPECT_EQ(a.misdirected, 0);
+  EXPECT_EQ(a.atIsp, 0) << "the drain before direct left mail at the ISP";
+  EXPECT_GT(a.viaIsp, 0);
+  EXPECT_GT(a.direct, 0);
+  EXPECT_TRUE(w.feederErrors().empty()) << ::testing::PrintToString(w.feederErrors());
+  auto end = w.status();
+  ASSERT_TRUE(end);
+  const auto& switches = (*end)["switches"];
+  ASSERT_GE(switches.size(), 3u) << switches.dump(2);  // start → direct, → multidrop, → direct
+  EXPECT_EQ(switches[switches.size() - 2]["to"], "multidrop") << switches.dump(2);
+  EXPECT_EQ(switches.back()["to"], "direct") << switches.dump(2);
+  std::cout << a.toJson().dump() << "\n";
 }
 
 }  // namespace
