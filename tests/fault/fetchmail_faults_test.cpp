@@ -1,11 +1,13 @@
 // Fault class "fetchmail": the fetching side breaks while mail must come from the ISP box.
 // The policy forces `mode = "multidrop"`, so every message reaches us only through
-// fetchmail. Two worlds (two TESTs, so ctest can run them side by side):
+// fetchmail. Three worlds (three TESTs, so ctest can run them side by side):
 //   Server  — auth-failure (a wrong ISP password), isp-down (dovecot stopped, then started
 //             again on the same ports from its own config);
 //   Binary  — binary-missing (`[fetchmail] binary` does not exist: the rc cannot be
 //             validated), crashing (a wrapper that validates with the real fetchmail but
-//             dies of SIGSEGV in daemon mode).
+//             dies of SIGSEGV in daemon mode);
+//   AutoHijack — under `mode = "auto"`: the record hijacked (dynmx leaves direct), then
+//             auth-failure on top; back to direct once the record is ours again.
 // Each scenario: inject, see status name the problem (and the health say how bad), deposit
 // mail at the ISP during the fault, restore, see every message delivered exactly once to the
 // right user, the ISP box empty, the status healthy again and the daemon alive throughout.
@@ -80,7 +82,16 @@ struct FetchmailFault {
   std::function<bool(const Json&)> named;
   std::string namedWhat;  ///< for the failure message
   std::function<void()> restore;
+  /// Under `auto` with the record hijacked: DDNS is failing throughout (health at least a
+  /// WARNING, dynmx may re-send its update), so only fetchmail's own health is compared.
+  bool hijacked = false;
 };
+
+bool hasFetchmailReason(const Json& status) {
+  for (const auto& r : status["health_reasons"])
+    if (r["code"].get<std::string>().rfind("fetchmail.", 0) == 0) return true;
+  return false;
+}
 
 /// The common course of a fetchmail fault.
 void runFetchmailFault(Scenario& s, LoopbackWorld& w, const std::string& tag, const FetchmailFault& f) {
@@ -89,7 +100,7 @@ void runFetchmailFault(Scenario& s, LoopbackWorld& w, const std::string& tag, co
       [&] {
         Json st = statusOf(w);
         return st["mode"]["current"] == "multidrop" && st["fetchmail"]["running"] == true &&
-               st["health"] == "ok";
+               (f.hijacked ? !hasFetchmailReason(st) : st["health"] == "ok");
       },
       kNamedBound))
       << "precondition for " << tag << ":\n"
@@ -131,7 +142,8 @@ void runFetchmailFault(Scenario& s, LoopbackWorld& w, const std::string& tag, co
   EXPECT_TRUE(eventually(
       [&] {
         after = statusOf(w);
-        return after["health"] == "ok" && after["fetchmail"]["running"] == true;
+        return (f.hijacked ? !hasFetchmailReason(after) : after["health"] == "ok") &&
+               after["fetchmail"]["running"] == true;
       },
       kNamedBound))
       << tag << ": status still unhealthy after the restore:\n"
@@ -139,7 +151,9 @@ void runFetchmailFault(Scenario& s, LoopbackWorld& w, const std::string& tag, co
   EXPECT_TRUE(eventually([&] { return w.dovecot->count("office") == 0; }, kNamedBound))
       << tag << ": " << w.dovecot->count("office") << " messages left at the ISP";
   ASSERT_TRUE(daemonAnswers(w)) << tag << ": the daemon died\n" << w.daemon->log();
-  EXPECT_EQ(w.providerRequests(), requestsBefore) << tag << ": a fetchmail fault is no reason to update DDNS";
+  if (!f.hijacked) {
+    EXPECT_EQ(w.providerRequests(), requestsBefore) << tag << ": a fetchmail fault is no reason to update DDNS";
+  }
   s.lost = ledger.lost(w);
 }
 
@@ -263,6 +277,52 @@ TEST(FetchmailFaults, Binary) {
     runFetchmailFault(s, w, "crashing", f);
   });
 
+  fm.report();
+  ASSERT_TRUE(daemonAnswers(w));
+  w.daemon->stop(20s);
+}
+
+// The same fault under `mode = "auto"`: dynmx is on direct, the record is hijacked, dynmx
+// leaves for multidrop, and then fetchmail breaks (a wrong ISP password). Mail deposited
+// during both faults must arrive exactly once after the password is fixed, and once the
+// record is ours again dynmx returns to direct with the ISP box drained.
+TEST(FetchmailFaults, AutoHijack) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root (dovecot mail users, fetchmail as nobody)";
+  LoopbackWorld w(dynmxBinary(), DYNDNS2D_BINARY, "ffm-h");
+  ASSERT_TRUE(w.start().ok());
+  {
+    auto s = w.startDaemon();
+    ASSERT_TRUE(s.ok()) << s.error();
+  }
+  ASSERT_TRUE(w.waitForMode("direct", 90s)) << w.daemon->log();
+  ASSERT_TRUE(w.setRecord(testbed::kWorldHijacker).ok());
+  ASSERT_TRUE(w.waitForMode("multidrop", 60s)) << w.daemon->log();
+  const std::string passwordFile = w.dir.path() + "/isp.password";
+  FaultClass fm("fetchmail");
+  fm.scenario("auto-hijack-auth-failure", [&](Scenario& s) {
+    FetchmailFault f;
+    f.hijacked = true;
+    f.inject = [&] {
+      testbed::writeTextFile(passwordFile, "not-the-isp-password\n", 0600);
+      giveToDaemonUser(passwordFile);
+      reloadWith(w, w.goodPolicy);
+    };
+    f.namedWhat = "the authentication failure (exit 3, CRITICAL) while hijacked";
+    f.named = [](const Json& st) {
+      return st["fetchmail"]["last_exit"] == 3 && hasHealthReason(st, "fetchmail.authfail") &&
+             st["health"] == "critical" && st["mode"]["current"] == "multidrop";
+    };
+    f.restore = [&] {
+      testbed::writeTextFile(passwordFile, "isp-secret-E2E\n", 0600);
+      giveToDaemonUser(passwordFile);
+      reloadWith(w, w.goodPolicy);
+    };
+    runFetchmailFault(s, w, "auto-hijack-auth-failure", f);
+    // The record is ours again: back to direct after the hold-down, nothing left at the ISP.
+    ASSERT_TRUE(w.setRecord(testbed::kWorldAddress).ok());
+    EXPECT_TRUE(w.waitForMode("direct", 90s)) << w.daemon->log();
+    EXPECT_EQ(w.dovecot->count("office"), 0u);
+  });
   fm.report();
   ASSERT_TRUE(daemonAnswers(w));
   w.daemon->stop(20s);

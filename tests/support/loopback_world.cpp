@@ -135,10 +135,12 @@ std::pair<int, std::string> LoopbackWorld::dynmx(std::vector<std::string> args) 
   return {r.started ? r.exitCode : -1, r.out + r.err};
 }
 
-std::optional<std::pair<int, Json>> LoopbackWorld::status() const {
+std::optional<std::pair<int, Json>> LoopbackWorld::status() const { return daemonStatus(dynmxBinary_, dir.path()); }
+
+std::optional<std::pair<int, Json>> daemonStatus(const std::string& dynmxBinary, const std::string& dir) {
   // Explicit paths: while a test leaves an invalid policy on disk, the CLI cannot read them from it.
-  auto r = runProcess({.argv = {dynmxBinary_, "status", "--socket", dir.path() + "/ctl.sock", "--state",
-                                dir.path() + "/state/state.json", "--json"},
+  auto r = runProcess({.argv = {dynmxBinary, "status", "--socket", dir + "/ctl.sock", "--state",
+                                dir + "/state/state.json", "--json"},
                        .timeout = 20s});
   if (!r.started || r.timedOut) return std::nullopt;
   try {

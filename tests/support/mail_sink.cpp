@@ -108,14 +108,20 @@ std::string headerValue(const std::string& message, const std::string& name) {
   return inWanted ? trim(found) : "";
 }
 
-MailSink::MailSink() {
+MailSink::MailSink() : MailSink("127.0.0.1", 0) {}
+
+MailSink::MailSink(const std::string& address, int port) {
   listenFd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (listenFd_ < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
   int one = 1;
   ::setsockopt(listenFd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   sockaddr_in a{};
   a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  if (::inet_pton(AF_INET, address.c_str(), &a.sin_addr) != 1) {
+    ::close(listenFd_);
+    throw std::runtime_error("mail sink: not an IPv4 address: " + address);
+  }
   socklen_t len = sizeof a;
   if (::bind(listenFd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(listenFd_, 16) != 0 ||
       ::getsockname(listenFd_, reinterpret_cast<sockaddr*>(&a), &len) != 0) {

@@ -19,7 +19,7 @@ Result<std::unique_ptr<Named>> Named::start(const TempDir& dir, NamedOptions opt
   const NamedOptions& o = n->options_;
   try {
     n->root_ = dir.subdir("named");
-    n->port_ = freePort();
+    n->port_ = o.port != 0 ? o.port : freePort();
   } catch (const std::exception& e) {
     return fail(std::string(e.what()));
   }
@@ -37,20 +37,28 @@ Result<std::unique_ptr<Named>> Named::start(const TempDir& dir, NamedOptions opt
   n->keySecret_ = key.out.substr(s, key.out.find('"', s) - s);
 
   const std::string zoneFile = n->root_ + "/" + o.zone + ".zone";
-  std::string zone = "$TTL 60\n@ IN SOA ns1." + o.zone + ". hostmaster." + o.zone + ". 1 3600 600 86400 60\n" +
-                     "@ IN NS ns1." + o.zone + ".\nns1 IN A 192.0.2.53\n" + o.extraRecords + "\n";
+  const std::string ttl = std::to_string(o.defaultTtl);
+  auto zoneText = [&](const std::string& name, const std::string& records) {
+    return "$TTL " + ttl + "\n@ IN SOA ns1." + name + ". hostmaster." + name + ". 1 3600 600 86400 " + ttl + "\n" +
+           "@ IN NS ns1." + name + ".\nns1 IN A 192.0.2.53\n" + records + "\n";
+  };
+  const std::string zone = zoneText(o.zone, o.extraRecords);
   // controls {}: no control channel, so named neither reads /etc/bind/rndc.key nor takes :953.
   std::string conf = "options {\n  directory \"" + n->root_ + "\";\n  pid-file \"" + n->root_ +
                      "/named.pid\";\n  session-keyfile \"" + n->root_ + "/session.key\";\n" +
                      "  managed-keys-directory \"" + n->root_ + "\";\n  listen-on port " +
-                     std::to_string(n->port_) + " { 127.0.0.1; };\n  listen-on-v6 { none; };\n" +
+                     std::to_string(n->port_) + " { " + o.address + "; };\n  listen-on-v6 { none; };\n" +
                      "  recursion no;\n  dnssec-validation no;\n  notify no;\n  allow-transfer { none; };\n};\n" +
                      "controls { };\n" + "include \"" + n->keyFile_ + "\";\n" + "zone \"" + o.zone +
                      "\" {\n  type primary;\n  file \"" + zoneFile + "\";\n  update-policy { grant " + o.keyName +
                      " zonesub " + o.updateTypes + "; };\n};\n";
+  for (const auto& [name, records] : o.staticZones)
+    conf += "zone \"" + name + "\" {\n  type primary;\n  file \"" + n->root_ + "/" + name + ".zone\";\n};\n";
   try {
     writeTextFile(n->keyFile_, key.out, 0600);
     writeTextFile(zoneFile, zone, 0644);
+    for (const auto& [name, records] : o.staticZones)
+      writeTextFile(n->root_ + "/" + name + ".zone", zoneText(name, records), 0644);
     writeTextFile(n->root_ + "/named.conf", conf, 0644);
   } catch (const std::exception& e) {
     return fail(std::string(e.what()));
@@ -61,8 +69,11 @@ Result<std::unique_ptr<Named>> Named::start(const TempDir& dir, NamedOptions opt
   if (!proc.ok()) return fail(proc.error());
   n->process_ = std::move(*proc);
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  auto up = n->process_->waitForPort(n->port_, timeout);
-  if (!up.ok()) return fail(up.error());
+  // waitForPort knows 127.0.0.1 only; elsewhere the SOA query below is the readiness test.
+  if (o.address == "127.0.0.1") {
+    auto up = n->process_->waitForPort(n->port_, timeout);
+    if (!up.ok()) return fail(up.error());
+  }
   // Listening is not loaded: ask for the SOA until it answers (dig itself bounds each try).
   for (;;) {
     auto soa = n->dig(o.zone, "SOA");
@@ -93,7 +104,7 @@ ProcessResult Named::nsupdate(const std::string& commands, bool signedUpdate) co
   spec.timeout = std::chrono::seconds(30);
   // runProcess has no stdin: write the script to a file and pass it as the argument instead.
   const std::string script = root_ + "/nsupdate.txt";
-  writeTextFile(script, "server 127.0.0.1 " + std::to_string(port_) + "\nzone " + options_.zone + "\n" + commands +
+  writeTextFile(script, "server " + options_.address + " " + std::to_string(port_) + "\nzone " + options_.zone + "\n" + commands +
                             (commands.empty() || commands.back() == '\n' ? "" : "\n") + "send\n",
                 0600);
   spec.argv.back() = script;
@@ -102,7 +113,7 @@ ProcessResult Named::nsupdate(const std::string& commands, bool signedUpdate) co
 
 Result<std::string> Named::dig(const std::string& name, const std::string& type) const {
   ProcessSpec spec;
-  spec.argv = {"dig", "@127.0.0.1", "-p", std::to_string(port_), name, type, "+short", "+tries=1", "+time=1"};
+  spec.argv = {"dig", "@" + options_.address, "-p", std::to_string(port_), name, type, "+short", "+tries=1", "+time=1"};
   spec.timeout = std::chrono::seconds(10);
   auto r = runProcess(spec);
   if (!r.succeeded()) return fail("dig failed (exit " + std::to_string(r.exitCode) + "): " + r.error + r.out + r.err);

@@ -34,6 +34,10 @@ void giveToDaemonUser(const std::vector<std::string>& paths);
 /// A message as the ISP stores it: its own Delivered-To first, then the envelope headers.
 std::string ispMessage(const std::string& id, const std::string& rcpt);
 
+/// `dynmx status --json` of the daemon whose control socket is DIR/ctl.sock and state
+/// DIR/state/state.json → (exit code, report); nullopt if the daemon did not answer.
+std::optional<std::pair<int, nlohmann::json>> daemonStatus(const std::string& dynmxBinary, const std::string& dir);
+
 /// Poll an observable condition until it holds or `bound` passes.
 bool eventually(const std::function<bool()>& cond, std::chrono::milliseconds bound);
 

@@ -24,12 +24,15 @@ struct SinkMessage {
 /// The value of header `name` (case-insensitive, unfolded, trimmed) in `message`, or "".
 std::string headerValue(const std::string& message, const std::string& name);
 
-/// A sink on 127.0.0.1:port(). The protocol is chosen per session by the client's greeting:
-/// LHLO means LMTP (one reply per recipient after DATA), EHLO/HELO means SMTP.
+/// A sink on 127.0.0.1:port() (or the address given). The protocol is chosen per session by
+/// the client's greeting: LHLO means LMTP (one reply per recipient after DATA), EHLO/HELO means SMTP.
 class MailSink {
  public:
   /// Binds a free loopback port and starts the server thread; throws if it cannot bind.
   MailSink();
+  /// Listens on address:port instead (e.g. an actor's public address and port 25 inside a
+  /// test's own network namespace); throws if it cannot bind.
+  MailSink(const std::string& address, int port);
   ~MailSink();
   MailSink(const MailSink&) = delete;
   MailSink& operator=(const MailSink&) = delete;

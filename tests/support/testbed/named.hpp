@@ -4,6 +4,8 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "dynmx/process.hpp"
 #include "dynmx/result.hpp"
@@ -19,6 +21,11 @@ struct NamedOptions {
   std::string algorithm = "hmac-sha256";
   std::string updateTypes = "A AAAA TXT MX";  ///< what the key may change (update-policy zonesub)
   std::string extraRecords;  ///< zone-file lines appended after the SOA/NS, e.g. "office 60 IN A 192.0.2.1"
+  std::string address = "127.0.0.1";  ///< where named listens (a world's own address, e.g. 192.0.2.53)
+  int port = 0;                       ///< 0 = a free loopback port
+  int defaultTtl = 60;                ///< $TTL and the SOA minimum (negative caching) of every zone
+  /// Further zones this server is authoritative for (not updatable): name → zone-file lines.
+  std::vector<std::pair<std::string, std::string>> staticZones;
 };
 
 /// `named -g -4 -n 1 -c DIR/named/named.conf` (no -u: as root it would drop privileges
@@ -32,8 +39,10 @@ class Named {
   Named(const Named&) = delete;
   Named& operator=(const Named&) = delete;
 
-  /// The DNS port (UDP and TCP) on 127.0.0.1.
+  /// The DNS port (UDP and TCP) on address().
   [[nodiscard]] int port() const { return port_; }
+  /// The address it listens on.
+  [[nodiscard]] const std::string& address() const { return options_.address; }
   /// The zone name (no trailing dot).
   [[nodiscard]] const std::string& zone() const { return options_.zone; }
   /// The TSIG key file (named.conf syntax, accepted by `nsupdate -k`).

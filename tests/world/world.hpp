@@ -1,0 +1,176 @@
+#pragma once
+// The senders' world: a loopback internet in the test's own network namespace, in which
+// a real Postfix follows example.com's MX and every message is counted where it lands.
+//
+//   feeder ──SMTP──▶ sender Postfix 192.0.2.25 ──MX via unbound 192.0.2.54──▶ BIND 192.0.2.53
+//                     │ MX 10 office.dyn.example.net (A: whatever DDNS published, TTL 10 s)
+//                     │ MX 20 mx.isp.example 198.51.100.25 (ISP Postfix → dovecot domain box)
+//                     ▼
+//   office listener 203.0.113.7:25 │ stranger (takes the old address) │ hijacker 198.51.100.66
+//   dynmx run: DDNS via the dyndns2 provider (→ nsupdate into BIND), fetchmail from the
+//   ISP box into the office's local MTA (a sink on 127.0.0.1).
+// See docs/world.md for the scaled time and how to add a scenario.
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "dynmx/result.hpp"
+#include "postfix.hpp"
+#include "testbed/dovecot.hpp"
+#include "testbed/mail_sink.hpp"
+#include "testbed/named.hpp"
+#include "testbed/server_process.hpp"
+#include "testbed/temp_dir.hpp"
+#include "unbound.hpp"
+
+namespace dynmx::world {
+
+/// Who is where (documentation addresses only).
+inline constexpr const char* kMailDomain = "example.com";
+inline constexpr const char* kDdnsZone = "dyn.example.net";
+inline constexpr const char* kOfficeHost = "office.dyn.example.net";
+inline constexpr const char* kOfficeAddress = "203.0.113.7";    ///< the office's address at the start
+inline constexpr const char* kHijackAddress = "198.51.100.66";  ///< where a hijacked record points
+inline constexpr const char* kIspMxAddress = "198.51.100.25";   ///< mx.isp.example
+inline constexpr const char* kAuthorityAddress = "192.0.2.53";  ///< BIND
+inline constexpr const char* kResolverAddress = "192.0.2.54";   ///< unbound
+inline constexpr const char* kSenderAddress = "192.0.2.25";     ///< the senders' Postfix
+
+/// Scaled time (docs/world.md): the TTL of MX and A records, and dynmx's knobs.
+inline constexpr int kRecordTtlSeconds = 10;
+
+/// How dynmx runs in this world: the variant's part of the policy.
+struct DaemonSetup {
+  std::string mode = "auto";         ///< [mail] mode
+  std::string linkType = "dedicated";  ///< [link] type
+  /// TOML appended at the very end: bare keys land in the [[ddns.account]] table, which is
+  /// the policy's last table; further tables may follow.
+  std::string policyFragment;
+};
+
+/// Where each copy (message × envelope recipient) ended up.
+struct Account {
+  int messages = 0;       ///< messages the senders accepted
+  int copies = 0;         ///< message × recipient
+  int direct = 0;         ///< reached the office's SMTP listener
+  int viaIsp = 0;         ///< stored at the ISP and delivered by fetchmail
+  int misdirected = 0;    ///< reached the stranger or the hijacker
+  int atIsp = 0;          ///< still in the ISP box at the end (nobody fetched it)
+  int lost = 0;           ///< nowhere at all
+  int duplicates = 0;     ///< deliveries beyond the first of a copy
+  int misdirectedMessages = 0;
+  std::optional<double> exposureFirst;  ///< send time (s after the stream began) of the first misdirected message
+  std::optional<double> exposureLast;   ///< ... and of the last one
+  std::vector<std::string> problems;    ///< one line per lost or duplicated copy
+  /// exposureLast - exposureFirst, 0 without misdirection.
+  [[nodiscard]] double exposureSeconds() const {
+    return exposureFirst ? *exposureLast - *exposureFirst : 0.0;
+  }
+  [[nodiscard]] nlohmann::json toJson() const;
+};
+
+/// The running world. Every method that waits is bounded.
+class World {
+ public:
+  World(std::string dynmxBinary, std::string dyndns2dBinary, std::string tag = "w");
+  ~World();
+  World(const World&) = delete;
+  World& operator=(const World&) = delete;
+
+  /// Build the network, start BIND, unbound, the ISP (Postfix + dovecot), the senders'
+  /// Postfix, the provider, the office's listener and local MTA, and `dynmx run`; then
+  /// wait until mail is on its steady path (auto: direct after the hold-down).
+  Status<> start(const DaemonSetup& setup);
+
+  // --- world events -----------------------------------------------------------------
+  /// DHCP/PPPoE reconnect: the office's address becomes `address` (the old one is free).
+  Status<> moveOffice(const std::string& address);
+  /// The office's link drops; its address goes with it (as on a PPP link).
+  Status<> linkDown();
+  /// The link is back, with `address` (empty: the address it had).
+  Status<> linkUp(const std::string& address = "");
+  /// The stranger's server now holds `address` and accepts everything on port 25.
+  Status<> strangerTakes(const std::string& address);
+  /// The provider answers every update with `code` (e.g. 911); "" returns it to normal.
+  Status<> providerAnswers(const std::string& code);
+  /// Point the office's A record at `address` behind dynmx's back (nsupdate).
+  Status<> setRecord(const std::string& address);
+  /// Stop `dynmx run` with `signal` (SIGTERM or SIGKILL) and start it again.
+  Status<> restartDaemon(int signal);
+
+  // --- traffic and the count --------------------------------------------------------
+  /// Feed the senders one message every `interval` from now on (a background thread).
+  void startStream(std::chrono::milliseconds interval);
+  /// Stop feeding (joins the thread).
+  void stopStream();
+  /// Seconds since the stream began.
+  [[nodiscard]] double elapsed() const;
+  /// Wait until every queue is empty and the ISP box is drained where dynmx fetches.
+  Status<> drain(std::chrono::milliseconds bound);
+  /// Where every copy went.
+  [[nodiscard]] Account account() const;
+
+  /// `dynmx status --json`, nullopt if it did not answer.
+  [[nodiscard]] std::optional<nlohmann::json> status() const;
+  /// The office's current address ("" while its link is down).
+  [[nodiscard]] const std::string& officeAddress() const { return officeAddress_; }
+  /// Submission failures of the feeder (should stay empty).
+  [[nodiscard]] std::vector<std::string> feederErrors() const;
+  /// The ISP's Postfix (for tests that look at its box directly).
+  [[nodiscard]] Postfix& isp() { return *ispMta_; }
+  /// The ISP's domain box.
+  [[nodiscard]] testbed::Dovecot& ispBox() { return *dovecot_; }
+  /// Every log worth reading after a failure (dynmx, provider, both Postfix).
+  [[nodiscard]] std::string logs() const;
+
+ private:
+  struct Sent {
+    std::string id;
+    double at = 0;
+    std::vector<std::string> recipients;  ///< local parts
+  };
+  Status<> startDaemon();
+  std::string policyText(const DaemonSetup& setup) const;
+  Status<> officeListenOn(const std::string& address);
+  void releaseOfficeListener(const std::string& address);
+  void feed(std::chrono::milliseconds interval);
+
+  testbed::TempDir dir_;
+  std::string dynmxBinary_;
+  std::string dyndns2dBinary_;
+  DaemonSetup setup_;
+  std::unique_ptr<testbed::Named> named_;
+  std::unique_ptr<Unbound> unbound_;
+  std::unique_ptr<testbed::Dovecot> dovecot_;
+  std::unique_ptr<Postfix> ispMta_;
+  std::unique_ptr<Postfix> senderMta_;
+  std::unique_ptr<testbed::ServerProcess> provider_;
+  std::unique_ptr<testbed::ServerProcess> daemon_;
+  std::vector<std::string> interfaces_;  ///< created by start(), deleted by the destructor
+  bool resolvConfMounted_ = false;
+  int providerPort_ = 0;
+  int daemonStarts_ = 0;
+  std::string officeAddress_;
+  std::string lastOfficeAddress_;
+  std::unique_ptr<testbed::MailSink> localMta_;  ///< where fetchmail delivers
+  std::map<std::string, std::unique_ptr<testbed::MailSink>> officeListeners_;  ///< by address
+  std::map<std::string, std::unique_ptr<testbed::MailSink>> strangers_;        ///< by address
+  std::vector<testbed::SinkMessage> retiredOffice_;  ///< what listeners of given-up addresses received
+  std::unique_ptr<testbed::MailSink> hijacker_;
+
+  mutable std::mutex sentMutex_;
+  std::vector<Sent> sent_;
+  std::vector<std::string> feederErrors_;
+  std::atomic<bool> feeding_{false};
+  std::thread feeder_;
+  std::chrono::steady_clock::time_point streamStart_{};
+};
+
+}  // namespace dynmx::world
