@@ -52,6 +52,15 @@ if [ "${DYNMX_RELEASE_PASS:-0}" = 1 ]; then
   run_suite build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo
 fi
 
+# The Debian package, built once (release, no tests; lintian must report no error); the
+# package test in the ASan suite installs this .deb, checks it and purges it.
+echo "== Debian package (scripts/package.sh) =="
+SECONDS=0
+bash scripts/package.sh build/package
+DYNMX_DEB=$(ls "$PWD"/build/package/dynmx_*.deb | head -n 1)
+export DYNMX_DEB
+echo "== Debian package: $DYNMX_DEB in ${SECONDS} s =="
+
 if [ "${DYNMX_SKIP_FUZZ:-0}" != 1 ]; then
   echo "== fuzz smoke (clang, libFuzzer + ASan/UBSan, 10 s per target) =="
   bash scripts/fuzz.sh 10
