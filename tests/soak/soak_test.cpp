@@ -138,6 +138,7 @@ struct PureDaemon {
           a.error = "timeout";
         } else {
           a.answered = true;
+          a.authoritative = true;
           const std::string rec = tl.hijacked(now) ? soak::kHijackAddress : provider.record(h);
           if (!rec.empty()) a.addresses = {rec};
           a.ttl = kTtl;
@@ -292,7 +293,7 @@ struct WorldDdns : coord::DdnsSource {
     return i;
   }
   std::string address() const override { return "203.0.113.10"; }
-  void setOffline(bool) override { ++offline; }
+  void setIntent(ddns::AddressIntent) override { ++offline; }
   void requestPass(bool) override { ++passes; }
 };
 

@@ -13,7 +13,7 @@ const TimePoint kT0 = fromUnix(1'800'000'000);
 const AddressSet kA{IpAddress::parse("203.0.113.7"), std::nullopt};
 
 ServerAnswer answer(const char* server, std::vector<std::string> addrs, std::uint32_t ttl = 60) {
-  return ServerAnswer{server, true, std::move(addrs), ttl, {}};
+  return ServerAnswer{server, true, std::move(addrs), ttl, {}, true};
 }
 ServerAnswer failed(const char* server, const char* why) {
   return ServerAnswer{server, false, {}, 0, why};
