@@ -308,6 +308,7 @@ class Checker {
         err(a.pos, path + " needs a name (used in logs, status and the state file)");
       else if (!names.insert(a.name).second)
         err(pos_.key(path + ".name"), "duplicate [[ddns.account]] name \"" + a.name + "\"");
+      if (checkRfc2136Account(d_, a, path)) continue;  // its own keys: policy/rfc2136.cpp
       if (a.provider.empty() && !pos_.has(path + ".provider"))
         err(a.pos, path + " needs a provider (one of dyn, noip, dynu, freedns, custom)");
       if (a.provider == "custom" && a.url.empty()) err(a.pos, path + ": provider custom needs a url");

@@ -81,6 +81,7 @@ std::vector<Diagnostic> checkPolicyFiles(const Policy& policy) {
                             key + ": " + a.caFile + " cannot be read: " + std::strerror(errno));
     }
   }
+  policy_detail::checkRfc2136KeyFiles(out, policy);
   return out;
 }
 

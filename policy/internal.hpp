@@ -53,4 +53,12 @@ std::string addressProblem(const std::string& text);
 /// True for 127.0.0.0/8, ::1 and "localhost".
 bool isLoopbackHost(const std::string& host);
 
+/// Checks of the `rfc2136` provider kind's keys (policy/rfc2136.cpp). True when the account is
+/// an rfc2136 one (the dyndns2 checks then do not apply); for other providers it reports
+/// rfc2136-only keys that were set.
+bool checkRfc2136Account(Draft& draft, const DdnsAccount& account, const std::string& path);
+
+/// The rfc2136 accounts' key files: readable, 0600, no symlink, a key that parses.
+void checkRfc2136KeyFiles(std::vector<Diagnostic>& out, const Policy& policy);
+
 }  // namespace dynmx::policy_detail

@@ -472,7 +472,8 @@ class Parser {
   DdnsAccount account(const toml::table& t, const std::string& path) {
     checkKeys(t, "in [[ddns.account]]",
               {"name", "provider", "url", "allow_insecure_http", "tls_verify", "ca_file", "username",
-               "password_file", "password", "hosts", "offline_on_multidrop", "retry_after_server_error"});
+               "password_file", "password", "hosts", "offline_on_multidrop", "retry_after_server_error",
+               "key_file", "zone", "server", "ttl"});
     DdnsAccount a;
     a.pos = at(t.source());
     getString(t, "name", path + ".name", a.name);
@@ -506,6 +507,13 @@ class Parser {
     a.hosts = std::move(hosts);
     getBool(t, "offline_on_multidrop", path + ".offline_on_multidrop", a.offlineOnMultidrop);
     getDuration(t, "retry_after_server_error", path + ".retry_after_server_error", a.retryAfterServerError);
+    // provider = "rfc2136" (checked in policy/rfc2136.cpp)
+    getString(t, "key_file", path + ".key_file", a.rfc2136.keyFile);
+    a.rfc2136.keyFilePos = d_.pos.key(path + ".key_file");
+    if (getString(t, "zone", path + ".zone", a.rfc2136.zone)) a.rfc2136.zone = lower(a.rfc2136.zone);
+    if (!a.rfc2136.zone.empty() && a.rfc2136.zone.back() == '.') a.rfc2136.zone.pop_back();
+    getString(t, "server", path + ".server", a.rfc2136.server);
+    getInt(t, "ttl", path + ".ttl", a.rfc2136.ttl);
     return a;
   }
 

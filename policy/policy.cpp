@@ -22,7 +22,7 @@ PolicyLoad parsePolicy(std::string_view text, const std::string& fileName) {
 }
 
 const std::vector<std::string>& knownDdnsProviders() {
-  static const std::vector<std::string> names{"dyn", "noip", "dynu", "freedns", "custom"};
+  static const std::vector<std::string> names{"dyn", "noip", "dynu", "freedns", "custom", "rfc2136"};
   return names;
 }
 

@@ -118,7 +118,8 @@ class Daemon {
     dns_ = net::makeAresResolver(io_);
     engine_ = std::make_unique<ddns::Engine>(
         io_, policy_.ddns, ddnsStatePath,
-        ddns::EngineDeps{http_.get(), dns_.get(), wallNow, readSecretFile, net::readInterface});
+        ddns::EngineDeps{http_.get(), dns_.get(), wallNow, readSecretFile, net::readInterface,
+                         ddns::makeRfc2136Sender(io_, policy_.ddns)});
     link_ = std::make_unique<coord::LinkMonitor>(io_, policy_.link, wallNow);
     supervisor_ = std::make_unique<fetchmail::Supervisor>(
         io_, *launcher_, coord::supervisorConfig(policy_, account_),

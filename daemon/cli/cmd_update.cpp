@@ -41,6 +41,7 @@ int runUpdate(const UpdateOptions& o) {
   deps.now = [] { return std::chrono::time_point_cast<Duration>(Clock::now()); };
   deps.readSecret = readSecretFile;
   deps.readInterface = net::readInterface;
+  deps.rfc2136 = ddns::makeRfc2136Sender(io, policy.ddns);
   const std::string statePath = policy.daemon.stateDir + "/" + ddns::kStateFileName;
   ddns::Engine engine(io, policy.ddns, statePath, deps);
 

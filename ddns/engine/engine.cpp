@@ -13,6 +13,7 @@
 #include "dynmx/ddns/response.hpp"
 #include "dynmx/ddns/schedule.hpp"
 #include "dynmx/version.hpp"
+#include "publish_rfc2136.hpp"
 
 namespace dynmx::ddns {
 
@@ -531,8 +532,13 @@ void Engine::update(const std::shared_ptr<Pass>& pass) {
   };
   std::vector<Outgoing> outgoing;
   const AddressSet addrs = pass->addresses.value_or(AddressSet{});
+  // rfc2136 accounts publish with a DNS UPDATE (publish_rfc2136.cpp), not a dyndns2 request.
+  Rfc2136Context rfcCtx{store_, [pass](const std::string& a, const std::string& h) -> HostReport& { return pass->row(a, h); },
+                        lastError_, deps_.now, deps_.rfc2136};
+  std::vector<Rfc2136Job> rfcJobs = planRfc2136(config_, addrs, pass->options, rfcCtx);
 
   for (const auto& account : config_.accounts) {
+    if (isRfc2136(account)) continue;
     const std::string fp = configFingerprint(account);
     // !donator refuses the option, not the account: once refused (same configuration), the
     // hosts get plain address updates while on multidrop, so the record stays right.
@@ -619,7 +625,7 @@ void Engine::update(const std::shared_ptr<Pass>& pass) {
     }
   }
 
-  if (outgoing.empty()) {
+  if (outgoing.empty() && rfcJobs.empty()) {
     persist(pass->report);
     verify(pass);
     return;
@@ -627,8 +633,8 @@ void Engine::update(const std::shared_ptr<Pass>& pass) {
 
   // Every request is handed to curl before any reply can arrive: accounts run concurrently
   // on the one loop, one request per batch of hosts.
-  pass->pending = outgoing.size();
-  pass->report.requestsSent = outgoing.size();
+  pass->pending = outgoing.size() + rfcJobs.size();
+  pass->report.requestsSent = outgoing.size() + rfcJobs.size();
   auto alive = std::weak_ptr<bool>(alive_);
   const auto timeout =
       std::chrono::duration_cast<std::chrono::milliseconds>(config_.requestTimeout);
@@ -692,6 +698,12 @@ void Engine::update(const std::shared_ptr<Pass>& pass) {
           }
         });
   }
+  sendRfc2136(std::move(rfcJobs), addrs, rfcCtx, [this, pass] {
+    if (--pass->pending == 0) {
+      persist(pass->report);
+      verify(pass);
+    }
+  }, alive);
 }
 
 void Engine::verify(const std::shared_ptr<Pass>& pass) {

@@ -18,6 +18,7 @@
 #include "dynmx/ddns/health.hpp"
 #include "dynmx/ddns/provider.hpp"
 #include "dynmx/ddns/state.hpp"
+#include "dynmx/dnsupdate.hpp"
 #include "dynmx/maildecision.hpp"
 #include "dynmx/net/dns_resolver.hpp"
 #include "dynmx/net/http_client.hpp"
@@ -37,6 +38,10 @@ inline constexpr Duration kReassertInterval = std::chrono::minutes(30);
 /// How many DNS queries the verifier keeps in flight at once (each may open a socket).
 inline constexpr std::size_t kMaxDnsInFlight = 32;
 
+/// Sends one DNS UPDATE for an rfc2136 account; `done` runs once, on the loop.
+using Rfc2136Sender = std::function<void(const DdnsAccount& account, dnsupdate::UpdateMessage message,
+                                         std::function<void(dnsupdate::UpdateOutcome)> done)>;
+
 /// Effects the engine uses; tests replace each one.
 struct EngineDeps {
   net::HttpClient* http = nullptr;
@@ -47,6 +52,8 @@ struct EngineDeps {
   std::function<SecretRead(const std::string&)> readSecret;
   /// Interface → addresses (production: net::readInterface).
   std::function<net::InterfaceInfo(const std::string&)> readInterface;
+  /// rfc2136 accounts' updates (production: makeRfc2136Sender); empty = such hosts report an error.
+  Rfc2136Sender rfc2136;
 };
 
 /// What one pass should do.
@@ -174,6 +181,12 @@ class Engine : public coord::DdnsSource {
   boost::asio::steady_timer verifyTimer_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
+
+/// The production rfc2136 sender: loads the account's key file for every update (a rotated
+/// key is picked up; an unreadable one is a fatal outcome naming the file) and sends through
+/// dnsupdate::makeUpdater. A zone's primary is found through ddns.verify.servers, else the
+/// system's resolvers, when the account names no server.
+Rfc2136Sender makeRfc2136Sender(boost::asio::io_context& io, const DdnsSection& config);
 
 /// Render a pass report as the `dynmx update` table.
 std::string formatPassTable(const PassReport& report);

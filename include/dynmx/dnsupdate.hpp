@@ -104,6 +104,10 @@ struct UpdaterConfig {
   std::vector<std::pair<std::string, int>> resolvers;
   TsigKey key;
   std::chrono::milliseconds timeout{std::chrono::seconds(5)};
+  /// The port of a primary found through the SOA (53; tests run named on a high port).
+  int primaryPort = 53;
+  /// The TSIG signing time; empty = the system clock. Tests skew it to provoke BADTIME.
+  std::function<TimePoint()> signingClock;
 };
 
 /// Sends UPDATE messages. Implementations call `done` exactly once, on the io_context.
@@ -114,6 +118,38 @@ class Updater {
   /// is truncated or the message is too large; classify the answer.
   virtual void send(UpdateMessage message, std::function<void(UpdateOutcome)> done) = 0;
 };
+
+/// One UPDATE as signed bytes, with what is needed to check the answer's TSIG.
+struct SignedUpdate {
+  std::vector<std::uint8_t> wire;     ///< the message with its TSIG record
+  std::uint16_t id = 0;               ///< the message ID
+  std::vector<std::uint8_t> mac;      ///< the request MAC as ldns holds it (length-prefixed)
+  std::string keyName;                ///< for verifying the answer
+  std::string keySecret;              ///< base64; never printed
+};
+
+/// Build and sign an UPDATE (pure: the ID and the signing time are given). Errors name the
+/// record or name that ldns refused, never the secret.
+Result<SignedUpdate> buildUpdate(const UpdateMessage& message, const TsigKey& key, std::uint16_t id,
+                                 TimePoint signedAt);
+
+/// Classify an answer's bytes to `request` (pure). A NOERROR whose TSIG does not verify is
+/// not trusted (Retry). `server` only fills the outcome's server field.
+UpdateOutcome classifyAnswer(const SignedUpdate& request, const std::vector<std::uint8_t>& answer,
+                             const std::string& server);
+
+/// Classify a transport failure: "timeout", "connection-refused", "network: ..." → Retry.
+UpdateOutcome classifyTransportError(const std::string& error, const std::string& server);
+
+/// Parse "192.0.2.53", "192.0.2.53:5353", "[2001:db8::53]:53" or "2001:db8::53";
+/// nullopt on anything else. `defaultPort` when none is given.
+std::optional<std::pair<std::string, int>> parseServer(const std::string& text, int defaultPort = 53);
+
+/// Parse "hmac-sha256" etc. (case-insensitive, trailing dot allowed).
+std::optional<TsigAlgorithm> parseAlgorithm(const std::string& name);
+
+/// The `nameserver` lines of a resolv.conf (port 53); empty when unreadable.
+std::vector<std::pair<std::string, int>> systemResolvers(const std::string& path = "/etc/resolv.conf");
 
 /// The real updater: ldns for the wire format and TSIG, Asio for the sockets and timers.
 std::unique_ptr<Updater> makeUpdater(boost::asio::io_context& io, UpdaterConfig config);

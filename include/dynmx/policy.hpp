@@ -100,7 +100,16 @@ struct FetchmailSection {
   Duration pollInterval{std::chrono::minutes(5)};
 };
 
-/// One dyndns2-family account: credentials and up to many hostnames.
+/// The `rfc2136` provider kind's keys in [[ddns.account]] (DNS UPDATE with TSIG).
+struct Rfc2136Account {
+  std::string keyFile;  ///< BIND-format TSIG key file (0600)
+  std::string zone;     ///< the zone the hosts live in (lower-case, no trailing dot)
+  std::string server;   ///< "192.0.2.53:53"; empty = the primary named in the zone's SOA
+  long long ttl = 60;   ///< TTL of the published A/AAAA records
+  SourcePos keyFilePos; ///< where key_file was written (checkPolicyFiles points here)
+};
+
+/// One dyndns2-family account: credentials and up to many hostnames (or an rfc2136 one).
 struct DdnsAccount {
   std::string name;      ///< label used in logs, status and state
   std::string provider;  ///< preset name ("dyn", "noip", "dynu", "freedns", ...) or "custom"
@@ -116,6 +125,7 @@ struct DdnsAccount {
   Duration retryAfterServerError{std::chrono::minutes(30)};  ///< 911/dnserr back-off (>= 30m)
   SourcePos pos;
   SourcePos passwordFilePos;  ///< where password_file was written (checkPolicyFiles points here)
+  Rfc2136Account rfc2136;  ///< provider = "rfc2136" only
 };
 
 /// How our public address is found.
