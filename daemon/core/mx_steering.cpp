@@ -180,7 +180,7 @@ void Steering::send(Domain& d) {
 
 void Steering::retryLater(Domain& d, bool longWait) {
   ++d.failures;
-  Duration wait = deps_.retryStart;
+  std::chrono::milliseconds wait = deps_.retryStart;
   for (int i = 1; i < d.failures && wait < deps_.retryCap; ++i) wait *= 2;
   if (longWait || wait > deps_.retryCap) wait = deps_.retryCap;
   const unsigned gen = d.generation;
@@ -214,7 +214,7 @@ void Steering::verify(Domain& d) {
       if (dom == nullptr || dom->generation != gen || !dom->wanted) return;
       const MxVerdict v = verifyMx(dom->wanted->records, answers);
       const TimePoint now = deps_.now();
-      Duration next = deps_.reverify;
+      std::chrono::milliseconds next = deps_.reverify;
       if (v.verified) {
         dom->unverified = 0;
         if (!dom->info.verified) {
@@ -321,8 +321,8 @@ void Steering::notify() {
   if (deps_.changed) deps_.changed();
 }
 
-std::function<void(Duration, std::function<void()>)> asioAfter(boost::asio::io_context& io) {
-  return [&io](Duration delay, std::function<void()> fn) {
+std::function<void(std::chrono::milliseconds, std::function<void()>)> asioAfter(boost::asio::io_context& io) {
+  return [&io](std::chrono::milliseconds delay, std::function<void()> fn) {
     auto timer = std::make_shared<boost::asio::steady_timer>(io, delay);
     timer->async_wait([timer, fn = std::move(fn)](const boost::system::error_code& ec) {
       if (!ec) fn();

@@ -47,15 +47,15 @@ struct SteeringDeps {
   net::DnsResolver* dns = nullptr;
   std::function<TimePoint()> now;
   /// Run `fn` after `delay` on the loop (production: a steady_timer; tests: a fake clock).
-  std::function<void(Duration delay, std::function<void()> fn)> after;
+  std::function<void(std::chrono::milliseconds delay, std::function<void()> fn)> after;
   /// The updater for one domain's zone; an error says why there is none (e.g. the key file).
   std::function<Result<std::unique_ptr<dnsupdate::Updater>>(const MxDomain&)> makeUpdater;
   /// The facts changed (the coordinator re-evaluates).
   std::function<void()> changed;
-  Duration retryStart{std::chrono::seconds(10)};  ///< first retry after a failed update
-  Duration retryCap{std::chrono::minutes(30)};    ///< longest wait between retries
-  Duration verifyRetry{std::chrono::seconds(5)};  ///< first re-check of a set not yet seen everywhere
-  Duration reverify{std::chrono::minutes(5)};     ///< re-check of a verified set
+  std::chrono::milliseconds retryStart{std::chrono::seconds(10)};  ///< first retry after a failed update
+  std::chrono::milliseconds retryCap{std::chrono::minutes(30)};    ///< longest wait between retries
+  std::chrono::milliseconds verifyRetry{std::chrono::seconds(5)};  ///< first re-check of a set not yet seen
+  std::chrono::milliseconds reverify{std::chrono::minutes(5)};     ///< re-check of a verified set
   std::chrono::milliseconds queryTimeout{std::chrono::seconds(3)};
 };
 
@@ -91,6 +91,6 @@ Result<std::unique_ptr<dnsupdate::Updater>> makeRfc2136Updater(boost::asio::io_c
                                                                const MxDomain& domain);
 
 /// A SteeringDeps::after for production: steady_timers on `io`.
-std::function<void(Duration, std::function<void()>)> asioAfter(boost::asio::io_context& io);
+std::function<void(std::chrono::milliseconds, std::function<void()>)> asioAfter(boost::asio::io_context& io);
 
 }  // namespace dynmx::mx

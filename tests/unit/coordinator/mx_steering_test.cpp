@@ -54,7 +54,9 @@ struct FakeDns : net::DnsResolver {
 
 struct MxSteeringTest : ::testing::Test {
   TimePoint now = fromUnix(1'800'000'000);
-  std::multimap<TimePoint, std::function<void()>> timers;
+  // The fake clock in milliseconds (the lever's waits are finer than TimePoint's seconds).
+  std::chrono::milliseconds clockMs{0};
+  std::multimap<std::chrono::milliseconds, std::function<void()>> timers;
   std::vector<dnsupdate::UpdateMessage> sent;
   std::deque<dnsupdate::UpdateOutcome> outcomes;
   FakeDns dns;
@@ -76,7 +78,9 @@ struct MxSteeringTest : ::testing::Test {
     SteeringDeps deps;
     deps.dns = &dns;
     deps.now = [this] { return now; };
-    deps.after = [this](Duration delay, std::function<void()> fn) { timers.emplace(now + delay, std::move(fn)); };
+    deps.after = [this](std::chrono::milliseconds delay, std::function<void()> fn) {
+      timers.emplace(clockMs + delay, std::move(fn));
+    };
     deps.makeUpdater = [this](const MxDomain&) -> Result<std::unique_ptr<dnsupdate::Updater>> {
       auto u = std::make_unique<FakeUpdater>();
       u->sent = &sent;
@@ -87,16 +91,19 @@ struct MxSteeringTest : ::testing::Test {
     s = std::make_unique<Steering>(std::vector<MxDomain>{std::move(d)}, std::move(deps));
   }
   // Run every timer due up to now + d, in order.
-  void advance(Duration d) {
-    const TimePoint until = now + d;
+  void advance(std::chrono::milliseconds d) {
+    const auto until = clockMs + d;
+    const TimePoint start = now - std::chrono::duration_cast<Duration>(clockMs);
     while (!timers.empty() && timers.begin()->first <= until) {
       auto it = timers.begin();
-      now = it->first;
+      clockMs = it->first;
+      now = start + std::chrono::duration_cast<Duration>(clockMs);
       auto fn = std::move(it->second);
       timers.erase(it);
       fn();
     }
-    now = until;
+    clockMs = until;
+    now = start + std::chrono::duration_cast<Duration>(clockMs);
   }
   void want(const std::string& mode) {
     const MxDomain d = domain();
