@@ -310,7 +310,7 @@ class Checker {
         err(pos_.key(path + ".name"), "duplicate [[ddns.account]] name \"" + a.name + "\"");
       if (checkRfc2136Account(d_, a, path)) continue;  // its own keys: policy/rfc2136.cpp
       if (a.provider.empty() && !pos_.has(path + ".provider"))
-        err(a.pos, path + " needs a provider (one of dyn, noip, dynu, freedns, custom)");
+        err(a.pos, path + " needs a provider (one of dyn, noip, dynu, freedns, custom, rfc2136)");
       if (a.provider == "custom" && a.url.empty()) err(a.pos, path + ": provider custom needs a url");
       if (!a.url.empty()) {
         if (a.url.rfind("http://", 0) == 0 && !a.allowInsecureHttp)

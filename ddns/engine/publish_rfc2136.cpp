@@ -2,6 +2,8 @@
 // UPDATE (pure), send through the Rfc2136Sender seam, classify into a HostResult.
 #include "publish_rfc2136.hpp"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <boost/asio/post.hpp>
 
@@ -33,8 +35,15 @@ bool isRfc2136(const DdnsAccount& account) {
 
 std::string rfc2136Fingerprint(const DdnsAccount& account) {
   const auto& r = account.rfc2136;
+  // The key file's identity too (never its content): replacing a wrong key lifts a BADKEY
+  // or BADSIG stop at the next pass, without editing the policy.
+  struct stat st {};
+  std::string keyId = "-";
+  if (::stat(r.keyFile.c_str(), &st) == 0)
+    keyId = std::to_string(st.st_ino) + ':' + std::to_string(st.st_size) + ':' +
+            std::to_string(st.st_mtim.tv_sec) + '.' + std::to_string(st.st_mtim.tv_nsec);
   return configFingerprint(account) + "-" +
-         hash16(r.keyFile + '\n' + r.zone + '\n' + r.server + '\n' + std::to_string(r.ttl));
+         hash16(r.keyFile + '\n' + r.zone + '\n' + r.server + '\n' + std::to_string(r.ttl) + '\n' + keyId);
 }
 
 dnsupdate::UpdateMessage rfc2136Message(const DdnsAccount& account, const std::string& host,

@@ -26,8 +26,8 @@ inline constexpr const char* kRfc2136 = "rfc2136";
 /// True for an account of the rfc2136 kind.
 bool isRfc2136(const DdnsAccount& account);
 
-/// configFingerprint plus the kind's own keys (key file path, zone, server, ttl): a fatal
-/// stop is lifted when any of them changes.
+/// configFingerprint plus the kind's own keys (key file path, zone, server, ttl) and the key
+/// file's identity (inode, size, mtime): a fatal stop is lifted when any of them changes.
 std::string rfc2136Fingerprint(const DdnsAccount& account);
 
 /// The UPDATE publishing `addresses` for `host` (pure). Each family is guarded by what we

@@ -234,7 +234,7 @@ INSTANTIATE_TEST_SUITE_P(
              "password_file = \"/x\"\nhosts = [\"h.example.com\"]\n[ddns.detect]\ninterface = \"eth0\"\n",
              "p.toml:8:12: error: ddns.account[1].provider: unknown provider \"dyndns\": expected one of "
              "dyn, noip, "
-             "dynu, freedns, custom"},
+             "dynu, freedns, custom, rfc2136"},
         Case{"Agreement", "[ddns.detect]\ninterface = \"eth0\"\nagreement = \"most\"\n",
              "p.toml:8:13: error: ddns.detect.agreement: unknown value \"most\": expected one of majority, "
              "all, first"},
@@ -284,7 +284,7 @@ TEST(PolicyParse, AllErrorsAtOnceNotJustTheFirst) {
 }
 
 TEST(PolicyParse, ProviderListIsShared) {
-  EXPECT_THAT(knownDdnsProviders(), ElementsAre("dyn", "noip", "dynu", "freedns", "custom"));
+  EXPECT_THAT(knownDdnsProviders(), ElementsAre("dyn", "noip", "dynu", "freedns", "custom", "rfc2136"));
 }
 
 TEST(PolicyParse, EnumNamesRoundTrip) {
