@@ -21,6 +21,13 @@ std::vector<std::string> texts(const std::vector<MxRecord>& records) {
   return out;
 }
 
+// The updater's sentence, prefixed with the code and the server unless it already says them.
+std::string outcomeText(const dnsupdate::UpdateOutcome& o, const std::string& where) {
+  if (o.detail.empty()) return o.rcode + where;
+  if (o.detail.rfind(o.rcode, 0) == 0) return o.detail;
+  return o.rcode + where + ": " + o.detail;
+}
+
 std::string serverLabel(const std::string& name, const net::DnsServer& s) {
   const std::string addr = s.address.find(':') != std::string::npos ? "[" + s.address + "]" : s.address;
   const std::string hp = addr + ":" + std::to_string(s.port);
@@ -161,7 +168,7 @@ void Steering::send(Domain& d) {
         return;
       case dnsupdate::Verdict::Fatal:
         dom->info.state = "refused";
-        dom->info.detail = o.rcode + where + (o.detail.empty() ? "" : ": " + o.detail);
+        dom->info.detail = outcomeText(o, where);
         spdlog::error("MX {}: update refused: {}", name, dom->info.detail);
         notify();
         return;
@@ -169,7 +176,7 @@ void Steering::send(Domain& d) {
       case dnsupdate::Verdict::Retry:
       case dnsupdate::Verdict::BackOff:
         dom->info.state = "retrying";
-        dom->info.detail = o.rcode + where + (o.detail.empty() ? "" : ": " + o.detail);
+        dom->info.detail = outcomeText(o, where);
         spdlog::warn("MX {}: update failed, retrying: {}", name, dom->info.detail);
         notify();
         retryLater(*dom, o.verdict == dnsupdate::Verdict::BackOff);

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <set>
@@ -310,6 +311,27 @@ TEST_F(MxSteeringE2E, AWrongKeyIsRefusedAndTheOfficeReportedExposed) {
   EXPECT_NE(r.exposure.text.find("not verified"), std::string::npos) << r.exposure.text;
   EXPECT_FALSE(r.mode.multidropActive);
   EXPECT_EQ(digNorec(primary_.port, kZone, "MX"), kDirectSet) << "nothing changed";
+}
+
+TEST_F(MxSteeringE2E, ResolverReadsMxAndSoaWithTheAaBit) {
+  auto resolver = net::makeAresResolver(io_);
+  std::vector<net::DnsResult> got;
+  for (auto type : {net::RecordType::MX, net::RecordType::SOA}) {
+    net::DnsQuery q{kZone, type, {{"127.0.0.1", secondary_.port}}, false, false, 3000ms, 2};
+    resolver->query(q, [&](net::DnsResult r) { got.push_back(std::move(r)); });
+  }
+  net::DnsQuery none{std::string("nothing.") + kZone, net::RecordType::MX, {{"127.0.0.1", primary_.port}},
+                     false, false, 3000ms, 2};
+  resolver->query(none, [&](net::DnsResult r) { got.push_back(std::move(r)); });
+  io_.run_for(10s);
+  ASSERT_EQ(got.size(), 3u);
+  std::sort(got.begin(), got.end(), [](const auto& a, const auto& b) { return a.values.size() > b.values.size(); });
+  EXPECT_EQ(got[0].values, (std::vector<std::string>{"10 office.dyn.example.net", "20 mx.isp.example"}));
+  EXPECT_TRUE(got[0].authoritative);
+  EXPECT_EQ(got[1].values, std::vector<std::string>{"ns1.example.test"});
+  EXPECT_TRUE(got[1].authoritative);
+  EXPECT_EQ(got[2].error, net::DnsError::NxDomain);
+  EXPECT_TRUE(got[2].authoritative) << "an authoritative NXDOMAIN carries the AA bit too";
 }
 
 }  // namespace
