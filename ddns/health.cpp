@@ -20,52 +20,106 @@ std::set<IpAddress> expectedSet(const AddressSet& a) {
   return s;
 }
 
-// One host's contribution to the aggregate verdict.
-struct HostVerdict {
-  int rank = 0;  // 0 = verified; higher = more severe; -1 = undecided (grace / not checked)
-  std::string code;
-  std::string text;
-  TimePoint since{};
-};
-
+// A condition's weight in the aggregate verdict: -1 undecided (the previous verdict stands),
+// 0 fine for what mail needs, higher = more severe.
 constexpr int kUndecided = -1;
 constexpr int kVerified = 0;
-constexpr int kResolution = 1;
-constexpr int kMismatch = 2;
-constexpr int kRetrying = 3;
-constexpr int kFatal = 4;
 
-HostVerdict judgeHost(const std::string& account, const std::string& host,
-                      const HostState& state, const Observation* obs, TimePoint now) {
+int rankOf(HostCondition c) {
+  switch (c) {
+    case HostCondition::Verified:
+    case HostCondition::Withdrawn:
+    case HostCondition::WithdrawalPending:  // direct needs the way back, not the withdrawal
+      return kVerified;
+    case HostCondition::Pending:
+    case HostCondition::Grace:
+    case HostCondition::NoAddress:
+      return kUndecided;
+    case HostCondition::ResolutionFailing: return 1;
+    case HostCondition::Mismatch: return 2;
+    case HostCondition::Stale: return 3;
+    case HostCondition::ProviderRetrying: return 4;
+    case HostCondition::ProviderFatal: return 5;
+  }
+  return kUndecided;
+}
+
+const char* codeOf(HostCondition c) {
+  switch (c) {
+    case HostCondition::ResolutionFailing: return "ddns.resolution_failing";
+    case HostCondition::Mismatch: return "ddns.mismatch";
+    case HostCondition::Stale: return "ddns.stale";
+    case HostCondition::ProviderRetrying: return "ddns.provider_retrying";
+    case HostCondition::ProviderFatal: return "ddns.provider_fatal";
+    default: return "";
+  }
+}
+
+HostHealth judgeHost(const HealthInput& in, const std::string& account, const std::string& host,
+                     const HostState& state, const Observation* obs, bool withdrawing) {
+  const TimePoint now = in.now;
   const std::string name = host + " (" + account + ")";
+  const auto verdict = [&](HostCondition c, std::string text, TimePoint since) {
+    return HostHealth{account, host, c, std::move(text), since};
+  };
   if (state.fatal())
-    return {kFatal, "ddns.provider_fatal",
-            name + " disabled by the provider's \"" + state.fatalReason + "\"",
-            state.lastAttempt.value_or(now)};
+    return verdict(HostCondition::ProviderFatal,
+                   name + " disabled by the provider's \"" + state.fatalReason + "\"",
+                   state.lastAttempt.value_or(now));
   const bool lastFailed = state.lastResult &&
                           consequenceOf(*state.lastResult) != Consequence::Ok &&
                           consequenceOf(*state.lastResult) != Consequence::FatalOption;
   if (lastFailed && state.failingSince) {
     std::string text = name + " update failed with \"" + toString(*state.lastResult) + "\"";
     if (state.retryNotBefore) text += "; next try at " + formatTime(*state.retryNotBefore);
-    return {kRetrying, "ddns.provider_retrying", text, *state.failingSince};
+    return verdict(HostCondition::ProviderRetrying, text, *state.failingSince);
   }
-  if (obs == nullptr) return {kUndecided, "", name + " not verified yet", now};
+  if (withdrawing) {
+    // Judged by what direct needs: the provider is usable (above) and we have an address to
+    // come back with. Whether the withdrawal itself is seen is reported, not decided on.
+    if (!in.current || in.current->empty())
+      return verdict(HostCondition::NoAddress, name + " withdrawn; no address known to return with", now);
+    const bool seen = obs != nullptr && obs->intent == AddressIntent::Withdraw && state.offline &&
+                      verifyHost(*obs).outcome == VerifyOutcome::Verified;
+    if (seen)
+      return verdict(HostCondition::Withdrawn,
+                     name + " withdrawn (verified: " + verifyHost(*obs).text + "); ready to publish " +
+                         in.current->toString(),
+                     obs->at);
+    std::string why = !state.offline && state.retryNotBefore && *state.retryNotBefore > now
+                          ? "held by the provider's back-off until " + formatTime(*state.retryNotBefore)
+                      : !state.offline ? "offline not confirmed by the provider yet"
+                      : obs == nullptr || obs->intent != AddressIntent::Withdraw
+                          ? "not verified yet"
+                          : verifyHost(*obs).text;
+    return verdict(HostCondition::WithdrawalPending,
+                   name + " withdrawal pending (" + why + "); ready to publish " + in.current->toString(),
+                   now);
+  }
+  if (!in.addressLost.empty()) {
+    std::string held = state.confirmedAddress.empty() ? std::string("our old address") : state.confirmedAddress;
+    return verdict(HostCondition::Stale,
+                   name + " still names " + held + ", which we no longer hold (" + in.addressLost +
+                       "): stale, not verified",
+                   now);
+  }
+  if (obs == nullptr || obs->intent != AddressIntent::Publish)
+    return verdict(HostCondition::Pending, name + " not verified yet", now);
   const HostVerification v = verifyHost(*obs);
   switch (v.outcome) {
     case VerifyOutcome::Verified:
-      return {kVerified, "", v.text, obs->at};
+      return verdict(HostCondition::Verified, v.text, obs->at);
     case VerifyOutcome::ResolutionFailing:
-      return {kResolution, "ddns.resolution_failing", v.text, obs->at};
+      return verdict(HostCondition::ResolutionFailing, v.text, obs->at);
     case VerifyOutcome::Mismatch: {
       // Secondaries and caches catch up within the old record's TTL after our update.
       const Duration grace = std::min<Duration>(Duration{v.ttl}, kMaxTtlGrace);
       if (state.lastSuccess && obs->at < *state.lastSuccess + grace)
-        return {kUndecided, "", v.text + " (within TTL grace)", obs->at};
-      return {kMismatch, "ddns.mismatch", v.text, obs->at};
+        return verdict(HostCondition::Grace, v.text + " (within TTL grace)", obs->at);
+      return verdict(HostCondition::Mismatch, v.text, obs->at);
     }
   }
-  return {kUndecided, "", "", now};
+  return verdict(HostCondition::Pending, "", now);
 }
 
 bool unhealthy(mail::DdnsState s) { return s == mail::DdnsState::Failing || s == mail::DdnsState::Unknown; }
@@ -93,9 +147,14 @@ HostVerification verifyHost(const Observation& obs) {
   std::vector<std::string> failures;
   std::string firstMismatch;
   bool anyAnswer = false;
+  const bool withdraw = obs.intent == AddressIntent::Withdraw;
   for (const auto& ans : obs.answers) {
     if (!ans.answered) {
       failures.push_back(ans.server + ": " + (ans.error.empty() ? "no answer" : ans.error));
+      continue;
+    }
+    if (!ans.authoritative) {
+      failures.push_back(ans.server + ": answer without the AA bit (no proof)");
       continue;
     }
     anyAnswer = true;
@@ -107,6 +166,16 @@ HostVerification verifyHost(const Observation& obs) {
       } else {
         readable = false;
       }
+    }
+    if (withdraw) {
+      for (const auto& a : want) {
+        if (got.count(a) == 0) continue;
+        v.ttl = std::max(v.ttl, ans.ttl);
+        if (firstMismatch.empty())
+          firstMismatch = obs.host + " still resolves to " + a.toString() + " at " + ans.server +
+                          " (withdrawal not in effect)";
+      }
+      continue;
     }
     if (!readable || got != want) {
       v.ttl = std::max(v.ttl, ans.ttl);
@@ -127,7 +196,8 @@ HostVerification verifyHost(const Observation& obs) {
     return v;
   }
   v.outcome = VerifyOutcome::Verified;
-  v.text = obs.host + " verified as " + join(wantText);
+  v.text = withdraw ? obs.host + " no longer resolves to " + join(wantText)
+                    : obs.host + " verified as " + join(wantText);
   if (!failures.empty()) v.text += " (unreachable: " + join(failures) + ")";
   return v;
 }
@@ -140,14 +210,15 @@ mail::DdnsHealth evaluateHealth(const HealthInput& in) {
   if (in.nat && in.nat->kind == NatKind::Cgnat)
     return keepSince(in.previous, {DdnsState::Failing, in.now, "ddns.cgnat", in.nat->text});
 
+  const std::vector<HostHealth> judged = judgeHosts(in);
+  struct HostVerdict {
+    int rank;
+    std::string code;
+    std::string text;
+    TimePoint since;
+  };
   std::vector<HostVerdict> verdicts;
-  for (const auto& [account, host] : in.hosts) {
-    const HostState state = in.states ? in.states->get(account, host) : HostState{};
-    const Observation* obs = nullptr;
-    for (const auto& o : in.observations)
-      if (o.account == account && o.host == host && (obs == nullptr || o.at >= obs->at)) obs = &o;
-    verdicts.push_back(judgeHost(account, host, state, obs, in.now));
-  }
+  for (const auto& h : judged) verdicts.push_back({rankOf(h.condition), codeOf(h.condition), h.text, h.since});
 
   const auto worst = std::max_element(verdicts.begin(), verdicts.end(),
                                       [](const auto& a, const auto& b) { return a.rank < b.rank; });
@@ -176,6 +247,46 @@ mail::DdnsHealth evaluateHealth(const HealthInput& in) {
                    {DdnsState::Healthy, in.now, "", std::to_string(verdicts.size()) +
                                                         " host(s) verified"});
 }
+
+std::vector<HostHealth> judgeHosts(const HealthInput& in) {
+  std::vector<HostHealth> out;
+  for (const auto& [account, host] : in.hosts) {
+    const HostState state = in.states ? in.states->get(account, host) : HostState{};
+    const Observation* obs = nullptr;
+    for (const auto& o : in.observations)
+      if (o.account == account && o.host == host && (obs == nullptr || o.at >= obs->at)) obs = &o;
+    const bool withdrawing =
+        std::find(in.withdrawing.begin(), in.withdrawing.end(), std::make_pair(account, host)) !=
+        in.withdrawing.end();
+    out.push_back(judgeHost(in, account, host, state, obs, withdrawing));
+  }
+  return out;
+}
+
+bool HostHealth::fine() const { return intentMet() || condition == HostCondition::Grace; }
+
+bool HostHealth::intentMet() const {
+  return condition == HostCondition::Verified || condition == HostCondition::Withdrawn;
+}
+
+const char* toString(HostCondition c) {
+  switch (c) {
+    case HostCondition::Verified: return "verified";
+    case HostCondition::Withdrawn: return "withdrawn";
+    case HostCondition::WithdrawalPending: return "withdrawal-pending";
+    case HostCondition::Pending: return "pending";
+    case HostCondition::Grace: return "grace";
+    case HostCondition::NoAddress: return "no-address";
+    case HostCondition::Stale: return "stale";
+    case HostCondition::ResolutionFailing: return "resolution-failing";
+    case HostCondition::Mismatch: return "mismatch";
+    case HostCondition::ProviderRetrying: return "provider-retrying";
+    case HostCondition::ProviderFatal: return "provider-fatal";
+  }
+  return "unknown";
+}
+
+const char* toString(AddressIntent i) { return i == AddressIntent::Withdraw ? "withdraw" : "publish"; }
 
 const char* toString(VerifyOutcome o) {
   switch (o) {

@@ -10,6 +10,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <algorithm>
+#include <cctype>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -80,7 +81,14 @@ class Query : public std::enable_shared_from_this<Query> {
       rc = ares_set_servers_ports_csv(channel_, csv.c_str());
       if (rc != ARES_SUCCESS) return finishEarly(DnsError::Other, std::string("bad server list: ") + ares_strerror(rc));
     }
-    int type = query_.type == RecordType::A ? 1 : query_.type == RecordType::AAAA ? 28 : 2;
+    int type = 2;
+    switch (query_.type) {
+      case RecordType::A: type = 1; break;
+      case RecordType::AAAA: type = 28; break;
+      case RecordType::NS: type = 2; break;
+      case RecordType::MX: type = 15; break;
+      case RecordType::SOA: type = 6; break;
+    }
     self_ = shared_from_this();  // keep alive until the callback
     ares_query(channel_, query_.name.c_str(), 1 /* IN */, type, &Query::onAnswer, this);
     rearmTimer();
@@ -173,10 +181,10 @@ class Query : public std::enable_shared_from_this<Query> {
     DnsResult r;
     r.error = mapAresStatus(status);
     if (status != ARES_SUCCESS) r.errorText = ares_strerror(status);
-    if (status == ARES_SUCCESS && abuf != nullptr && alen >= 12) {
-      r.authoritative = (abuf[2] & 0x04) != 0;
-      self->parse(abuf, alen, r);
-    }
+    // NXDOMAIN and NODATA come with the answer too: their AA bit matters as much (a
+    // withdrawal is proven by an authoritative "no such record").
+    if (abuf != nullptr && alen >= 12) r.authoritative = (abuf[2] & 0x04) != 0;
+    if (status == ARES_SUCCESS && abuf != nullptr && alen >= 12) self->parse(abuf, alen, r);
     self->finished_ = true;
     self->timer_.cancel();
     auto hold = std::move(self->self_);
@@ -220,6 +228,31 @@ class Query : public std::enable_shared_from_this<Query> {
         r.values.emplace_back(text);
         minTtl = std::min<std::uint32_t>(minTtl, static_cast<std::uint32_t>(std::max(0, ttls[i].ttl)));
       }
+    } else if (query_.type == RecordType::MX) {
+      ares_mx_reply* mx = nullptr;
+      int rc = ares_parse_mx_reply(abuf, alen, &mx);
+      if (rc != ARES_SUCCESS) {
+        r.error = mapAresStatus(rc);
+        r.errorText = ares_strerror(rc);
+        return;
+      }
+      for (ares_mx_reply* m = mx; m != nullptr; m = m->next) {
+        std::string host = m->host == nullptr ? "" : m->host;
+        for (char& c : host) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        while (!host.empty() && host.back() == '.') host.pop_back();
+        r.values.push_back(std::to_string(m->priority) + " " + host);
+      }
+      ares_free_data(mx);
+    } else if (query_.type == RecordType::SOA) {
+      ares_soa_reply* soa = nullptr;
+      int rc = ares_parse_soa_reply(abuf, alen, &soa);
+      if (rc != ARES_SUCCESS) {
+        r.error = mapAresStatus(rc);
+        r.errorText = ares_strerror(rc);
+        return;
+      }
+      if (soa->nsname != nullptr) r.values.emplace_back(soa->nsname);
+      ares_free_data(soa);
     } else {
       hostent* host = nullptr;
       int rc = ares_parse_ns_reply(abuf, alen, &host);

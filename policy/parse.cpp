@@ -10,6 +10,10 @@
 #include "internal.hpp"
 
 namespace dynmx::policy_detail {
+
+/// [[mx]] (policy/mx.cpp): parsed last, since it checks MX names against the [ddns] hosts.
+void parseMx(const toml::table& root, Draft& draft, const std::string& file);
+
 namespace {
 
 const char* typeName(toml::node_type t) {
@@ -241,7 +245,7 @@ class Parser {
   void parse(const toml::table& root) {
     checkKeys(
         root, "at the top level",
-        {"mail", "link", "health", "isp", "envelope", "users", "delivery", "fetchmail", "ddns", "daemon", "guard"});
+        {"mail", "link", "health", "isp", "envelope", "users", "delivery", "fetchmail", "ddns", "daemon", "guard", "mx"});
     mail(root);
     link(root);
     health(root);
@@ -253,6 +257,7 @@ class Parser {
     fetchmail(root);
     ddns(root);
     daemon(root);
+    parseMx(root, d_, file_);  // last: it checks MX names against the [ddns] hosts
   }
 
  private:

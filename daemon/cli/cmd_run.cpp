@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <filesystem>
@@ -21,6 +22,7 @@
 #include "dynmx/daemon_adapters.hpp"
 #include "dynmx/ddns_engine.hpp"
 #include "dynmx/fetchmail_conf.hpp"
+#include "dynmx/mx_steering.hpp"
 #include "dynmx/fetchmail_supervisor.hpp"
 #include "dynmx/file_lock.hpp"
 #include "dynmx/guard_server.hpp"
@@ -152,6 +154,8 @@ class Daemon {
     deps.link = link_.get();
     deps.fetcher = fetcher_.get();
     deps.ddns = engine_.get();
+    mx_ = std::make_unique<mx::Steering>(policy_.mx, mxDeps());
+    deps.mx = mx_.get();
     deps.installRc = [](const Policy& p) { return coord::installRcForPolicy(p); };
     deps.installRcAsync = [this](const Policy& p, std::function<void(Status<>)> done) {
       coord::installRcForPolicyAsync(io_, *launcher_, p, std::move(done));
@@ -335,6 +339,25 @@ class Daemon {
     }
   }
 
+  /// The MX lever's effects: c-ares, Asio timers, and the RFC 2136 updater per zone.
+  mx::SteeringDeps mxDeps() {
+    mx::SteeringDeps d;
+    d.dns = dns_.get();
+    d.now = wallNow;
+    d.after = mx::asioAfter(io_);
+    d.makeUpdater = [this](const MxDomain& m) { return mx::makeRfc2136Updater(io_, m); };
+    // New facts: decide again, once, from the loop (never from inside the lever's callback).
+    d.changed = [this] {
+      if (mxEvaluatePending_) return;
+      mxEvaluatePending_ = true;
+      boost::asio::post(io_, [this] {
+        mxEvaluatePending_ = false;
+        if (coordinator_) coordinator_->evaluate();
+      });
+    };
+    return d;
+  }
+
   void onLinkChange() {
     auto s = link_->current();
     spdlog::info("link {} is {}", link_->interfaceName(), s.up ? "up" : "down");
@@ -437,6 +460,7 @@ class Daemon {
       supervisor_->reconfigure(coord::supervisorConfig(policy_, account_));
       link_->reconfigure(policy_.link);
       engine_->reconfigure(policy_.ddns);
+      mx_->reconfigure(policy_.mx);
     }
     coordinator_->reload(load);
   }
@@ -471,7 +495,7 @@ class Daemon {
   void shutdown(int sig) {
     spdlog::info("signal {}: shutting down", sig);
     ::sd_notify(0, "STOPPING=1");
-    if (policy_.daemon.offlineOnShutdown) engine_->setOffline(true);
+    if (policy_.daemon.offlineOnShutdown) engine_->setIntent(ddns::AddressIntent::Withdraw);
     // Bounded: whatever is still in flight after this is abandoned.
     shutdownTimer_.expires_after(std::chrono::seconds(policy_.daemon.offlineOnShutdown ? 10 : 0));
     shutdownTimer_.async_wait([this](const boost::system::error_code&) {
@@ -510,6 +534,8 @@ class Daemon {
   std::unique_ptr<coord::LinkMonitor> link_;
   std::unique_ptr<fetchmail::Supervisor> supervisor_;
   std::unique_ptr<coord::SupervisorFetcher> fetcher_;
+  std::unique_ptr<mx::Steering> mx_;
+  bool mxEvaluatePending_ = false;
   std::unique_ptr<coord::Coordinator> coordinator_;
   std::unique_ptr<status::ControlServer> control_;
   std::unique_ptr<status::MetricsServer> metrics_;

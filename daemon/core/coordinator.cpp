@@ -48,6 +48,18 @@ void Coordinator::start(const std::optional<status::Report>& restored) {
     }
     switches_ = restored->switches;
     hooks_ = restored->hooks;
+    steps_ = restored->steps;
+    directMxUntil_ = restored->exposure.directMxUntil;
+    if (current_ == mail::MailMode::Multidrop) {
+      // Resume the way back to direct at the persisted step (the drain starts over).
+      for (auto s : {ReturnStep::PublishAddress, ReturnStep::PublishMx, ReturnStep::SenderCaches,
+                     ReturnStep::Drain})
+        if (restored->mode.step == toString(s)) step_ = s;
+      stepSince_ = restored->mode.stepSince.value_or(startedAt_);
+      stepUntil_ = restored->mode.stepUntil;
+      if (step_ != ReturnStep::None)
+        spdlog::info("resuming the way back to direct at step {}", toString(step_));
+    }
     spdlog::info("resuming in {} mode (since {})", mail::toString(current_), formatTime(since_));
   } else if (policy_.mail.mode == MailPolicy::Direct) {
     // The admin's explicit choice; there may be no ISP mailbox at all.
@@ -56,6 +68,8 @@ void Coordinator::start(const std::optional<status::Report>& restored) {
   } else {
     spdlog::info("no saved state: starting in multidrop mode until DDNS is proven healthy");
   }
+  // Before the engine's first pass: a restart during multidrop must not publish again.
+  applyIntent();
   if (current_ == mail::MailMode::Multidrop) ensureRetrieval();
   evaluate();
 }
@@ -66,18 +80,137 @@ void Coordinator::evaluate() {
   lastDecision_ = mail::decide(in);
   // After a failed drain the way back waits for the retry (a drain that fails at once
   // must not be retried at once, in a loop).
-  const bool directOnHold = lastDecision_.mode == mail::MailMode::Direct && now < directNotBefore_;
-  if (!switching_ && lastDecision_.mode != current_ && !directOnHold) {
-    if (lastDecision_.mode == mail::MailMode::Multidrop) {
-      switchToMultidrop(lastDecision_);
-    } else {
-      beginSwitchToDirect(lastDecision_);
-    }
-  } else if (current_ == mail::MailMode::Multidrop && !switching_ && !retrievalReady_) {
-    ensureRetrieval();
+  const bool wantDirect = lastDecision_.mode == mail::MailMode::Direct;
+  const bool directOnHold = wantDirect && now < directNotBefore_;
+  std::optional<TimePoint> review = lastDecision_.reviewAt;
+  if (!switching_ && current_ == mail::MailMode::Direct && !wantDirect) {
+    switchToMultidrop(lastDecision_);
+  } else if (!switching_ && current_ == mail::MailMode::Multidrop && wantDirect && !directOnHold) {
+    advanceReturn(lastDecision_);
+  } else if (!switching_ && current_ == mail::MailMode::Multidrop && !wantDirect &&
+             step_ != ReturnStep::None) {
+    abortReturn("the decision is multidrop again: " + textOf(lastDecision_));
   }
-  scheduleReview(lastDecision_.reviewAt);
+  if (current_ == mail::MailMode::Multidrop && !switching_ && !retrievalReady_) ensureRetrieval();
+  noteMxWithdrawal();
+  // The sender-caches step ends at a time, not on an event.
+  if (step_ == ReturnStep::SenderCaches && stepUntil_ && (!review || *stepUntil_ < *review))
+    review = *stepUntil_;
+  scheduleReview(review);
   publish();
+}
+
+void Coordinator::noteMxWithdrawal() {
+  // Senders keep the direct set for its TTL after the multidrop set went out: remember when
+  // that ends (persisted, so a restart does not forget what the senders' caches hold).
+  if (current_ != mail::MailMode::Multidrop || step_ != ReturnStep::None || directMxUntil_ ||
+      deps_.mx == nullptr || !mxVerified("multidrop"))
+    return;
+  const auto facts = deps_.mx->facts();
+  for (const auto& m : policy_.mx) {
+    if (m.lever == MxLever::None) continue;
+    for (const auto& f : facts) {
+      if (f.domain != m.domain) continue;
+      const TimePoint t = f.publishedAt.value_or(f.verifiedAt.value_or(deps_.now())) + m.ttl;
+      if (!directMxUntil_ || t > *directMxUntil_) directMxUntil_ = t;
+    }
+  }
+}
+
+void Coordinator::applyIntent() {
+  // Withdraw while mail is (fully) on multidrop; publish from the first step back.
+  const auto address = current_ == mail::MailMode::Multidrop && step_ == ReturnStep::None
+                           ? ddns::AddressIntent::Withdraw
+                           : ddns::AddressIntent::Publish;
+  if (appliedAddressIntent_ != address) {
+    appliedAddressIntent_ = address;
+    deps_.ddns->setIntent(address);
+  }
+  if (deps_.mx != nullptr && !policy_.mx.empty()) {
+    auto intents = mxIntents();
+    if (appliedMx_ != intents) {
+      appliedMx_ = intents;
+      deps_.mx->setIntent(std::move(intents));
+    }
+  }
+}
+
+std::vector<MxIntent> Coordinator::mxIntents() const {
+  // The direct set goes out at the second step back, before the drain: senders must learn
+  // the way to us while fetchmail still collects what their caches send to the ISP.
+  const bool direct = current_ == mail::MailMode::Direct ||
+                      step_ == ReturnStep::PublishMx || step_ == ReturnStep::SenderCaches ||
+                      step_ == ReturnStep::Drain;
+  std::vector<MxIntent> out;
+  for (const auto& m : policy_.mx)
+    out.push_back({m.domain, direct ? "direct" : "multidrop", direct ? m.direct : m.multidrop, m.ttl});
+  return out;
+}
+
+bool Coordinator::mxVerified(const std::string& mode) const {
+  if (deps_.mx == nullptr) return false;
+  const auto facts = deps_.mx->facts();
+  for (const auto& m : policy_.mx) {
+    if (m.lever == MxLever::None) continue;
+    const auto f = std::find_if(facts.begin(), facts.end(),
+                                [&](const status::MxInfo& i) { return i.domain == m.domain; });
+    if (f == facts.end() || !f->verified || f->wanted != mode) return false;
+  }
+  return true;
+}
+
+void Coordinator::setStep(ReturnStep step, const std::string& detail, std::optional<TimePoint> until) {
+  step_ = step;
+  stepSince_ = deps_.now();
+  stepUntil_ = until;
+  status::StepRecord rec{stepSince_, step == ReturnStep::None ? "aborted" : toString(step), detail};
+  spdlog::info("way back to direct: {}: {}", rec.step, detail);
+  steps_.push_back(std::move(rec));
+  if (steps_.size() > kJournalSize) steps_.erase(steps_.begin());
+  applyIntent();
+  publish();
+}
+
+void Coordinator::abortReturn(const std::string& why) {
+  setStep(ReturnStep::None, why);
+}
+
+void Coordinator::advanceReturn(const mail::Decision& d) {
+  const TimePoint now = deps_.now();
+  const bool steered = std::any_of(policy_.mx.begin(), policy_.mx.end(),
+                                   [](const MxDomain& m) { return m.lever != MxLever::None; }) &&
+                       deps_.mx != nullptr;
+  if (step_ == ReturnStep::None)
+    setStep(ReturnStep::PublishAddress, "direct is safe again (" + textOf(d) + "): publishing our address");
+  if (step_ == ReturnStep::PublishAddress) {
+    const status::DdnsInfo info = deps_.ddns->info();
+    // The engine reports what every authoritative server shows; without DDNS hosts there
+    // is nothing to publish.
+    if (!info.hosts.empty() && !(info.intent == "publish" && info.intentMet)) return;
+    setStep(ReturnStep::PublishMx, steered ? "address verified; publishing the direct MX set"
+                                           : "address verified; no MX lever, nothing to publish");
+  }
+  if (step_ == ReturnStep::PublishMx) {
+    if (steered && !mxVerified("direct")) return;
+    // Senders cached the multidrop set for up to its TTL: fetchmail keeps collecting what
+    // they still deliver to the ISP until then.
+    Duration oldTtl{0};
+    for (const auto& m : policy_.mx)
+      if (m.lever != MxLever::None) oldTtl = std::max(oldTtl, m.ttl);
+    if (!steered) {
+      setStep(ReturnStep::Drain, "no MX set changed: final drain");
+    } else {
+      setStep(ReturnStep::SenderCaches,
+              "direct MX verified; fetchmail keeps polling until " + formatTime(now + oldTtl) +
+                  " (the multidrop set's TTL)",
+              now + oldTtl);
+    }
+  }
+  if (step_ == ReturnStep::SenderCaches) {
+    if (stepUntil_ && now < *stepUntil_) return;
+    setStep(ReturnStep::Drain, "senders' caches expired: final drain");
+  }
+  if (step_ == ReturnStep::Drain && !switching_) drainAndFinish(d);
 }
 
 void Coordinator::ensureRetrieval(bool policyChanged) {
@@ -125,17 +258,18 @@ void Coordinator::switchToMultidrop(const mail::Decision& d) {
   const auto from = current_;
   current_ = mail::MailMode::Multidrop;
   since_ = deps_.now();
+  step_ = ReturnStep::None;
+  stepUntil_.reset();
+  directMxUntil_.reset();
   spdlog::warn("switching mail to multidrop: {}", textOf(d));
   retrievalReady_ = false;
   ensureRetrieval();
-  if (std::any_of(policy_.ddns.accounts.begin(), policy_.ddns.accounts.end(),
-                  [](const DdnsAccount& a) { return a.offlineOnMultidrop; }))
-    deps_.ddns->setOffline(true);
+  applyIntent();
   journal(from, current_, d, retrievalError_.empty() ? "fetchmail started" : "rc install failed: " + retrievalError_);
   runHooksFor(from, current_, d);  // never waited for: the safe path is already in place
 }
 
-void Coordinator::beginSwitchToDirect(const mail::Decision& d) {
+void Coordinator::drainAndFinish(const mail::Decision& d) {
   spdlog::debug("direct is safe again: {}", textOf(d));
   switching_ = true;
   spdlog::info("returning mail to direct SMTP: draining the ISP mailbox first");
@@ -154,6 +288,7 @@ void Coordinator::beginSwitchToDirect(const mail::Decision& d) {
       else spdlog::info("not returning to direct: the decision changed while draining");
       retrievalReady_ = false;
       ensureRetrieval();  // keep fetching; try again later
+      if (again.mode != mail::MailMode::Direct) abortReturn("the decision changed while draining");
       if (!drained) {
         directNotBefore_ = now + kRetryAfterFailure;
         scheduleRetry();
@@ -166,9 +301,10 @@ void Coordinator::beginSwitchToDirect(const mail::Decision& d) {
     current_ = mail::MailMode::Direct;
     since_ = now;
     retrievalReady_ = false;
-    if (std::any_of(policy_.ddns.accounts.begin(), policy_.ddns.accounts.end(),
-                    [](const DdnsAccount& a) { return a.offlineOnMultidrop; }))
-      deps_.ddns->setOffline(false);
+    step_ = ReturnStep::None;
+    stepUntil_.reset();
+    directMxUntil_.reset();
+    applyIntent();
     spdlog::info("mail is direct again ({})", detail);
     journal(from, current_, again, detail);
     runHooksFor(from, current_, again);
@@ -244,6 +380,7 @@ void Coordinator::reload(const PolicyLoad& load) {
   }
   policy_ = *load.policy;
   spdlog::info("policy reloaded from {}", policy_.sourceFile);
+  applyIntent();  // an edited [[mx]] set goes out now
   if (current_ == mail::MailMode::Multidrop && !switching_) {
     retrievalReady_ = false;
     ensureRetrieval(/*policyChanged=*/true);  // re-render; fetchmail re-reads a changed rc at its next poll
@@ -281,8 +418,78 @@ status::Report Coordinator::report() const {
   r.fetchmail = deps_.fetcher->info();
   r.switches = switches_;
   r.hooks = hooks_;
+  r.steps = steps_;
+  if (step_ != ReturnStep::None) {
+    r.mode.step = toString(step_);
+    r.mode.stepSince = stepSince_;
+    r.mode.stepUntil = stepUntil_;
+  }
+  if (deps_.mx != nullptr) r.mx = deps_.mx->facts();
+  fillExposure(r);
+  r.mode.multidropActive = current_ == mail::MailMode::Multidrop && retrievalReady_ &&
+                           r.fetchmail.running && !r.exposure.exposed &&
+                           (policy_.mx.empty() || mxVerified("multidrop"));
   if (deps_.computeHealth) deps_.computeHealth(r);
   return r;
+}
+
+void Coordinator::fillExposure(status::Report& r) const {
+  // Only while mail is meant to stay off direct: our dynamic name may name a stranger.
+  if (current_ != mail::MailMode::Multidrop || step_ == ReturnStep::PublishMx ||
+      step_ == ReturnStep::SenderCaches || step_ == ReturnStep::Drain)
+    return;
+  std::vector<std::string> dynamicHosts;
+  for (const auto& a : policy_.ddns.accounts)
+    for (const auto& h : a.hosts) dynamicHosts.push_back(h);
+  std::string exposedText;
+  std::optional<TimePoint> until;
+  for (const auto& m : policy_.mx) {
+    // The direct set's names that follow our address and still resolve to it.
+    std::vector<std::string> following;
+    for (const auto& rec : m.direct) {
+      if (std::find(dynamicHosts.begin(), dynamicHosts.end(), rec.host) == dynamicHosts.end()) continue;
+      const auto h = std::find_if(r.ddns.hosts.begin(), r.ddns.hosts.end(),
+                                  [&](const status::DdnsHostInfo& i) { return i.host == rec.host; });
+      if (h != r.ddns.hosts.end() && h->condition == "withdrawn") continue;  // senders fall back
+      following.push_back(rec.host);
+    }
+    if (following.empty()) continue;
+    std::string names;
+    for (const auto& f : following) names += (names.empty() ? "" : ", ") + f;
+    const auto fact = std::find_if(r.mx.begin(), r.mx.end(),
+                                   [&](const status::MxInfo& i) { return i.domain == m.domain; });
+    std::string why;
+    if (m.lever == MxLever::None || deps_.mx == nullptr) {
+      why = "no MX lever configured for " + m.domain;
+    } else if (fact == r.mx.end() || fact->wanted != "multidrop" || !fact->verified) {
+      why = "the withdrawal of " + m.domain + "'s direct MX is not verified" +
+            (fact != r.mx.end() && !fact->detail.empty() ? ": " + fact->detail : "");
+    } else {
+      const TimePoint t = fact->publishedAt.value_or(fact->verifiedAt.value_or(since_)) + m.ttl;
+      if (!until || t > *until) until = t;
+      continue;
+    }
+    if (!exposedText.empty()) exposedText += "; ";
+    exposedText += "senders still use " + names + " (MX of " + m.domain +
+                   "), which may no longer point here (" + why + ")";
+  }
+  r.exposure.exposed = !exposedText.empty();
+  r.exposure.text = exposedText.empty() ? "" : "exposed: " + exposedText;
+  // Remembered across restarts: the lever's facts start over, the senders' caches do not.
+  r.exposure.directMxUntil = directMxUntil_ ? directMxUntil_ : until;
+  if (r.exposure.directMxUntil && !r.exposure.exposed && deps_.now() >= *r.exposure.directMxUntil)
+    r.exposure.directMxUntil.reset();
+}
+
+const char* toString(ReturnStep s) {
+  switch (s) {
+    case ReturnStep::None: return "";
+    case ReturnStep::PublishAddress: return "publish-address";
+    case ReturnStep::PublishMx: return "publish-mx";
+    case ReturnStep::SenderCaches: return "sender-caches";
+    case ReturnStep::Drain: return "drain";
+  }
+  return "";
 }
 
 void Coordinator::publish() {

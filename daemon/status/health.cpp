@@ -149,6 +149,15 @@ void computeHealth(Report& r, const HealthOptions& o) {
               r.ddns.text.empty() ? "DDNS is failing" : r.ddns.text);
     if (!r.link.up) v.raise(Health::Warning, "link.down", "the link is down");
   }
+  // Senders may deliver to an address that is no longer ours: at least WARNING.
+  if (r.exposure.exposed) v.raise(Health::Warning, "mx.exposed", r.exposure.text);
+  if (r.exposure.directMxUntil)
+    v.raise(Health::Warning, "mx.direct_cached",
+            "senders may still use the direct MX until " + formatTime(*r.exposure.directMxUntil) +
+                " (TTL from the last published set)");
+  for (const auto& m : r.mx)
+    if (m.state == "refused")
+      v.raise(Health::Warning, "mx.refused", "MX update for " + m.domain + " refused: " + m.detail);
   if (r.mode.wanted != r.mode.current)
     v.raise(Health::Warning, "mode.switching", "switching from " + r.mode.current + " to " + r.mode.wanted);
   if (hasCode(r.mode.reasons, "drain.failed") && !multidropForFailure)

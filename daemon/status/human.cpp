@@ -73,6 +73,18 @@ std::string renderHuman(const Report& r, TimePoint now) {
     for (const auto& reason : r.mode.reasons) out << "  - " << reason.code << ": " << reason.text << '\n';
   }
   if (r.mode.reviewAt) out << "review at:  " << formatTime(*r.mode.reviewAt) << '\n';
+  if (!r.mode.step.empty()) {
+    out << "returning:  step " << r.mode.step << " since " << sinceText(r.mode.stepSince, now);
+    if (r.mode.stepUntil) out << ", until " << formatTime(*r.mode.stepUntil);
+    out << '\n';
+  }
+  if (r.mode.current == "multidrop" && !r.mx.empty())
+    out << "multidrop:  " << (r.mode.multidropActive ? "active (rc installed, fetchmail running, MX withdrawal verified)"
+                                                     : "not fully active") << '\n';
+  if (r.exposure.exposed) out << "exposure:   " << r.exposure.text << '\n';
+  if (r.exposure.directMxUntil)
+    out << "exposure:   senders may still use the direct MX until " << formatTime(*r.exposure.directMxUntil)
+        << " (TTL of the last published set)\n";
 
   out << "health:     " << upper(toString(r.health)) << '\n';
   for (const auto& reason : r.healthReasons) out << "  - " << reason.code << ": " << reason.text << '\n';
@@ -136,6 +148,17 @@ std::string renderHuman(const Report& r, TimePoint now) {
     for (const auto& row : rows) line(row);
     for (const auto& h : r.ddns.hosts)
       if (!h.verified && !h.verification.empty()) out << "  " << h.host << ": " << h.verification << '\n';
+  }
+
+  for (const auto& m : r.mx) {
+    out << "mx " << m.domain << ": " << (m.wanted.empty() ? "-" : m.wanted) << " set";
+    std::string recs;
+    for (const auto& rec : m.records) recs += (recs.empty() ? "" : ", ") + rec;
+    if (!recs.empty()) out << " (" << recs << ")";
+    out << ", lever " << m.lever << ", " << m.state;
+    if (m.verifiedAt) out << " since " << formatTime(*m.verifiedAt);
+    if (!m.detail.empty()) out << ": " << m.detail;
+    out << '\n';
   }
 
   const auto& f = r.fetchmail;

@@ -160,7 +160,9 @@ bool readMode(Reader& rd, const json& v, ModeInfo& m) {
   const std::string p = "mode.";
   return rd.object(v, "mode") && rd.str(v, "current", p, m.current) && rd.str(v, "wanted", p, m.wanted) &&
          rd.time(v, "since", p, m.since) && rd.str(v, "policy", p, m.policy) && rd.reasons(v, "reasons", p, m.reasons) &&
-         rd.time(v, "review_at", p, m.reviewAt) && rd.boolean(v, "switching", p, m.switching);
+         rd.time(v, "review_at", p, m.reviewAt) && rd.boolean(v, "switching", p, m.switching) &&
+         rd.str(v, "step", p, m.step) && rd.time(v, "step_since", p, m.stepSince) &&
+         rd.time(v, "step_until", p, m.stepUntil) && rd.boolean(v, "multidrop_active", p, m.multidropActive);
 }
 
 bool readLink(Reader& rd, const json& v, LinkInfo& l) {
@@ -180,7 +182,8 @@ bool readHosts(Reader& rd, const json& v, std::vector<DdnsHostInfo>& hosts) {
         !rd.str(e, "address", p, h.address) || !rd.boolean(e, "verified", p, h.verified) ||
         !rd.str(e, "verification", p, h.verification) || !rd.str(e, "last_result", p, h.lastResult) ||
         !rd.time(e, "last_update", p, h.lastUpdate) || !rd.time(e, "retry_after", p, h.retryAfter) ||
-        !rd.str(e, "fatal", p, h.fatal) || !rd.str(e, "last_error", p, h.lastError))
+        !rd.str(e, "fatal", p, h.fatal) || !rd.str(e, "last_error", p, h.lastError) ||
+        !rd.str(e, "condition", p, h.condition))
       return false;
     hosts.push_back(std::move(h));
   }
@@ -191,7 +194,8 @@ bool readDdnsHealth(Reader& rd, const json& v, DdnsInfo& d) {
   const std::string p = "ddns_health.";
   return rd.object(v, "ddns_health") && rd.str(v, "state", p, d.health) && rd.str(v, "code", p, d.code) &&
          rd.str(v, "text", p, d.text) && rd.time(v, "since", p, d.since) &&
-         rd.str(v, "public_address", p, d.publicAddress) && rd.str(v, "nat_note", p, d.natNote);
+         rd.str(v, "public_address", p, d.publicAddress) && rd.str(v, "nat_note", p, d.natNote) &&
+         rd.str(v, "intent", p, d.intent) && rd.boolean(v, "intent_met", p, d.intentMet);
 }
 
 bool readFetchmail(Reader& rd, const json& v, FetchmailInfo& f) {
@@ -232,6 +236,43 @@ bool readSwitches(Reader& rd, const json& v, std::vector<SwitchRecord>& out) {
     SwitchRecord s;
     if (!rd.object(e, p.substr(0, p.size() - 1)) || !rd.requiredTime(e, "at", p, s.at) || !rd.str(e, "from", p, s.from) ||
         !rd.str(e, "to", p, s.to) || !rd.strings(e, "reasons", p, s.reasons) || !rd.str(e, "detail", p, s.detail))
+      return false;
+    out.push_back(std::move(s));
+  }
+  return true;
+}
+
+bool readMx(Reader& rd, const json& v, std::vector<MxInfo>& out) {
+  if (!v.is_array()) return rd.bad("mx", "expected an array");
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    const std::string p = "mx[" + std::to_string(i) + "].";
+    const json& e = v[i];
+    MxInfo m;
+    if (!rd.object(e, p.substr(0, p.size() - 1)) || !rd.str(e, "domain", p, m.domain) ||
+        !rd.str(e, "lever", p, m.lever) || !rd.str(e, "wanted", p, m.wanted) ||
+        !rd.strings(e, "records", p, m.records) || !rd.str(e, "state", p, m.state) ||
+        !rd.boolean(e, "verified", p, m.verified) || !rd.time(e, "published_at", p, m.publishedAt) ||
+        !rd.time(e, "verified_at", p, m.verifiedAt) || !rd.str(e, "detail", p, m.detail))
+      return false;
+    out.push_back(std::move(m));
+  }
+  return true;
+}
+
+bool readExposure(Reader& rd, const json& v, ExposureInfo& x) {
+  const std::string p = "exposure.";
+  return rd.object(v, "exposure") && rd.boolean(v, "exposed", p, x.exposed) && rd.str(v, "text", p, x.text) &&
+         rd.time(v, "direct_mx_until", p, x.directMxUntil);
+}
+
+bool readSteps(Reader& rd, const json& v, std::vector<StepRecord>& out) {
+  if (!v.is_array()) return rd.bad("steps", "expected an array");
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    const std::string p = "steps[" + std::to_string(i) + "].";
+    const json& e = v[i];
+    StepRecord s;
+    if (!rd.object(e, p.substr(0, p.size() - 1)) || !rd.requiredTime(e, "at", p, s.at) ||
+        !rd.str(e, "step", p, s.step) || !rd.str(e, "detail", p, s.detail))
       return false;
     out.push_back(std::move(s));
   }
@@ -289,7 +330,9 @@ nlohmann::json toJson(const Report& r) {
   out["mode"] = {{"current", r.mode.current},   {"wanted", r.mode.wanted},
                  {"since", timeOrNull(r.mode.since)}, {"policy", r.mode.policy},
                  {"reasons", reasonsJson(r.mode.reasons)}, {"review_at", timeOrNull(r.mode.reviewAt)},
-                 {"switching", r.mode.switching}};
+                 {"switching", r.mode.switching}, {"step", stringOrNull(r.mode.step)},
+                 {"step_since", timeOrNull(r.mode.stepSince)}, {"step_until", timeOrNull(r.mode.stepUntil)},
+                 {"multidrop_active", r.mode.multidropActive}};
   out["link"] = {{"type", r.link.type},
                  {"interface", r.link.interface},
                  {"up", r.link.up},
@@ -306,7 +349,8 @@ nlohmann::json toJson(const Report& r) {
                      {"last_update", timeOrNull(h.lastUpdate)},
                      {"retry_after", timeOrNull(h.retryAfter)},
                      {"fatal", stringOrNull(h.fatal)},
-                     {"last_error", stringOrNull(h.lastError)}});
+                     {"last_error", stringOrNull(h.lastError)},
+                     {"condition", stringOrNull(h.condition)}});
   }
   out["ddns"] = std::move(hosts);
   out["ddns_health"] = {{"state", r.ddns.health},
@@ -314,7 +358,9 @@ nlohmann::json toJson(const Report& r) {
                         {"text", stringOrNull(r.ddns.text)},
                         {"since", timeOrNull(r.ddns.since)},
                         {"public_address", stringOrNull(r.ddns.publicAddress)},
-                        {"nat_note", stringOrNull(r.ddns.natNote)}};
+                        {"nat_note", stringOrNull(r.ddns.natNote)},
+                        {"intent", r.ddns.intent},
+                        {"intent_met", r.ddns.intentMet}};
   const auto& f = r.fetchmail;
   out["fetchmail"] = {{"wanted", f.wanted},
                       {"running", f.running},
@@ -352,6 +398,25 @@ nlohmann::json toJson(const Report& r) {
     hooks.push_back({{"at", formatTime(h.at)}, {"argv0", h.argv0}, {"mode", h.mode}, {"ok", h.ok},
                      {"error", stringOrNull(h.error)}});
   out["hooks"] = std::move(hooks);
+  json mx = json::array();
+  for (const auto& m : r.mx)
+    mx.push_back({{"domain", m.domain},
+                  {"lever", m.lever},
+                  {"wanted", m.wanted},
+                  {"records", m.records},
+                  {"state", m.state},
+                  {"verified", m.verified},
+                  {"published_at", timeOrNull(m.publishedAt)},
+                  {"verified_at", timeOrNull(m.verifiedAt)},
+                  {"detail", stringOrNull(m.detail)}});
+  out["mx"] = std::move(mx);
+  out["exposure"] = {{"exposed", r.exposure.exposed},
+                     {"text", stringOrNull(r.exposure.text)},
+                     {"direct_mx_until", timeOrNull(r.exposure.directMxUntil)}};
+  json steps = json::array();
+  for (const auto& st : r.steps)
+    steps.push_back({{"at", formatTime(st.at)}, {"step", st.step}, {"detail", st.detail}});
+  out["steps"] = std::move(steps);
   out["health"] = toString(r.health);
   out["health_reasons"] = reasonsJson(r.healthReasons);
   return out;
@@ -372,6 +437,9 @@ Result<Report> reportFromJson(const nlohmann::json& v) {
   if (const json* g = rd.member(v, "guard")) ok = ok && readGuard(rd, *g, r.guard);
   if (const json* s = rd.member(v, "switches")) ok = ok && readSwitches(rd, *s, r.switches);
   if (const json* h = rd.member(v, "hooks")) ok = ok && readHooks(rd, *h, r.hooks);
+  if (const json* m = rd.member(v, "mx")) ok = ok && readMx(rd, *m, r.mx);
+  if (const json* x = rd.member(v, "exposure")) ok = ok && readExposure(rd, *x, r.exposure);
+  if (const json* s = rd.member(v, "steps")) ok = ok && readSteps(rd, *s, r.steps);
   if (ok) {
     std::string health = "unknown";
     ok = rd.str(v, "health", "", health);

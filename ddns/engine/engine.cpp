@@ -450,9 +450,21 @@ void Engine::detect(const std::shared_ptr<Pass>& pass) {
     }
     pass->report.nat = nat;
     nat_ = nat;
+    // A record is only ours while we hold its address: with the interface down or gone, or
+    // (without web sources) no publishable address left on it, we know we hold nothing.
+    addressLost_.clear();
+    if (!det.interface.empty() && !iface.exists)
+      addressLost_ = "interface " + det.interface + " not found";
+    else if (!det.interface.empty() && !iface.up)
+      addressLost_ = "interface " + det.interface + " is down";
+    else if (!det.interface.empty() && det.webSources.empty() && chosen.empty())
+      addressLost_ = "no publishable address left on " + det.interface;
+    if (!addressLost_.empty()) chosen = {};  // an address on a dead interface is not ours to publish
     if (!chosen.empty()) {
       pass->addresses = chosen;
       current_ = chosen;
+    } else if (!addressLost_.empty()) {
+      current_.reset();
     }
     update(pass);
   };
@@ -525,6 +537,7 @@ void Engine::update(const std::shared_ptr<Pass>& pass) {
     holdUpdates_ = false;
     for (auto& r : pass->report.hosts) {
       r.result = "held";
+      r.blocked = true;
       r.detail = "state file was unreadable; updates held for this pass";
     }
     persist(pass->report);
@@ -568,13 +581,14 @@ void Engine::update(const std::shared_ptr<Pass>& pass) {
       const HostState* st = n ? store_.find(account.name, *n) : nullptr;
       if (st && st->offlineRefused && st->configFingerprint == fp) offlineRefused = true;
     }
-    const bool offline = offlineWanted_ && account.offlineOnMultidrop && !offlineRefused;
+    const bool offline = intent_ == AddressIntent::Withdraw && account.offlineOnMultidrop && !offlineRefused;
     std::vector<std::string> send;
     std::map<std::string, UpdateDecision> decisions;
     for (const auto& h : account.hosts) {
       auto n = normalizeHostname(h);
       if (!n) {
         pass->row(account.name, h).result = "rejected";
+        pass->row(account.name, h).blocked = true;
         continue;
       }
       HostReport& row = pass->row(account.name, *n);
@@ -601,6 +615,7 @@ void Engine::update(const std::shared_ptr<Pass>& pass) {
         HostReport& row = pass->row(account.name, h);
         row.result = result;
         row.detail = detail;
+        row.blocked = true;
       }
     };
     if (!secret) {
@@ -628,6 +643,7 @@ void Engine::update(const std::shared_ptr<Pass>& pass) {
       HostReport& row = pass->row(account.name, n ? *n : rej.host);
       row.result = "rejected";
       row.detail = rej.reason;
+      row.blocked = true;
     }
     for (auto& req : plan->requests) {
       std::map<std::string, UpdateDecision> ds;
@@ -708,7 +724,8 @@ void Engine::update(const std::shared_ptr<Pass>& pass) {
             if (hr.consequence == Consequence::FatalOption)
               row.detail = "provider refused offline=YES (" + std::string(toString(hr.code)) +
                            "); only that option is disabled";
-            if (hr.code == ResultCode::NoChange && !ctx.nochgExpected)
+            row.nochgUnasked = hr.code == ResultCode::NoChange && !ctx.nochgExpected;
+            if (row.nochgUnasked)
               row.detail = "unexpected nochg: the provider already had " + sent.myip +
                            " (repeated nochg gets hosts blocked)";
             if (hr.consequence == Consequence::Ok) {
@@ -740,6 +757,7 @@ void Engine::verify(const std::shared_ptr<Pass>& pass) {
     std::string account;
     std::string host;
     AddressSet expected;
+    AddressIntent intent = AddressIntent::Publish;
   };
   std::vector<Target> targets;
   for (const auto& account : config_.accounts) {
@@ -748,18 +766,26 @@ void Engine::verify(const std::shared_ptr<Pass>& pass) {
       if (!n) continue;
       const HostState* st = store_.find(account.name, *n);
       if (st && st->offline) {
-        pass->row(account.name, *n).verified = "offline";
+        // Withdrawn (or still offline after a withdraw): its effect is checked, the name
+        // must no longer resolve to the address we held.
+        auto old = parseAddressSet(st->confirmedAddress);
+        if (old && !old->empty() &&
+            std::none_of(targets.begin(), targets.end(), [&](const Target& t) {
+              return t.account == account.name && t.host == *n;
+            }))
+          targets.push_back({account.name, *n, *old, AddressIntent::Withdraw});
         continue;
       }
+      // Only what we hold is verified: a record naming an address we lost is stale.
       std::optional<AddressSet> expected = pass->addresses;
-      if (!expected && st && !st->confirmedAddress.empty())
+      if (!expected && addressLost_.empty() && st && !st->confirmedAddress.empty())
         expected = parseAddressSet(st->confirmedAddress);
       if (!expected) continue;
       if (std::any_of(targets.begin(), targets.end(), [&](const Target& t) {
             return t.account == account.name && t.host == *n;
           }))
         continue;
-      targets.push_back({account.name, *n, *expected});
+      targets.push_back({account.name, *n, *expected, AddressIntent::Publish});
     }
   }
   if (targets.empty()) {
@@ -795,9 +821,10 @@ void Engine::verify(const std::shared_ptr<Pass>& pass) {
       obs.account = t.account;
       obs.host = t.host;
       obs.expected = t.expected;
+      obs.intent = t.intent;
       if (servers.empty()) {
         obs.answers.push_back({"authoritative servers", false, {}, 0,
-                               error.empty() ? "none found" : error});
+                               error.empty() ? "none found" : error, false});
         hostDone(std::move(obs));
         return;
       }
@@ -816,6 +843,7 @@ void Engine::verify(const std::shared_ptr<Pass>& pass) {
         ServerAnswer a;
         a.server = dnsServerLabel(s.name, s.server);
         a.answered = true;
+        a.authoritative = true;  // cleared by any answer of this server without the AA bit
         acc->obs.answers.push_back(std::move(a));
       }
       for (std::size_t si = 0; si < servers.size(); ++si) {
@@ -829,7 +857,10 @@ void Engine::verify(const std::shared_ptr<Pass>& pass) {
             if (!answered) {
               a.answered = false;
               a.error += (a.error.empty() ? "" : ", ") + std::string(net::toString(r.error));
-            } else if (!r.values.empty()) {
+            } else if (!r.authoritative) {
+              a.authoritative = false;
+            }
+            if (answered && !r.values.empty()) {
               a.ttl = a.addresses.empty() ? r.ttl : std::min(a.ttl, r.ttl);
               a.addresses.insert(a.addresses.end(), r.values.begin(), r.values.end());
             }
@@ -854,21 +885,38 @@ void Engine::verify(const std::shared_ptr<Pass>& pass) {
   }
 }
 
-void Engine::finish(const std::shared_ptr<Pass>& pass) {
-  const TimePoint now = deps_.now();
+bool Engine::withdrawing(const DdnsAccount& account, const std::string& host) const {
+  if (intent_ != AddressIntent::Withdraw || !account.offlineOnMultidrop) return false;
+  // A provider that refused the option (same configuration) keeps the host published.
+  const HostState* st = store_.find(account.name, host);
+  return !(st && st->offlineRefused && st->configFingerprint == configFingerprint(account));
+}
+
+HealthInput Engine::healthInput(TimePoint now) const {
   HealthInput in;
   in.enabled = config_.enabled;
   for (const auto& account : config_.accounts)
     for (const auto& h : account.hosts) {
       auto n = normalizeHostname(h);
-      if (n) in.hosts.emplace_back(account.name, *n);
+      if (!n) continue;
+      in.hosts.emplace_back(account.name, *n);
+      if (withdrawing(account, *n)) in.withdrawing.emplace_back(account.name, *n);
     }
   in.states = &store_;
   in.observations = observations_;
   in.nat = nat_;
   in.previous = health_;
   in.now = now;
+  in.current = current_;
+  in.addressLost = addressLost_;
+  return in;
+}
+
+void Engine::finish(const std::shared_ptr<Pass>& pass) {
+  const TimePoint now = deps_.now();
+  const HealthInput in = healthInput(now);
   health_ = evaluateHealth(in);
+  judged_ = judgeHosts(in);
   pass->report.health = health_;
   if (pass->addresses) pass->report.address = pass->addresses->toString();
 
@@ -881,43 +929,31 @@ void Engine::finish(const std::shared_ptr<Pass>& pass) {
       if (st->retryNotBefore && now < *st->retryNotBefore) row.retryAfter = st->retryNotBefore;
     }
     if (pass->addresses && row.result != "skip: fatal") row.address = pass->addresses->toString();
-    const Observation* obs = nullptr;
-    for (const auto& o : observations_)
-      if (o.account == row.account && o.host == row.host) obs = &o;
-    bool verifiedOk = row.verified == "offline";
-    if (obs && row.verified != "offline") {
-      const HostVerification v = verifyHost(*obs);
-      row.verification = v.text;
-      switch (v.outcome) {
-        case VerifyOutcome::Verified:
-          row.verified = "yes";
-          verifiedOk = true;
-          break;
-        case VerifyOutcome::Mismatch: {
-          const Duration grace = std::min<Duration>(Duration{v.ttl}, kMaxTtlGrace);
-          const bool inGrace = st && st->lastSuccess && obs->at < *st->lastSuccess + grace;
-          row.verified = inGrace ? "grace" : "no";
-          verifiedOk = inGrace;
-          break;
-        }
-        case VerifyOutcome::ResolutionFailing:
-          row.verified = "no";
-          break;
-      }
+    // One typed model decides: the host judged against the intent, plus what this pass
+    // could not do for it and a provider that keeps answering nochg unasked.
+    const auto j = std::find_if(judged_.begin(), judged_.end(), [&](const HostHealth& h) {
+      return h.account == row.account && h.host == row.host;
+    });
+    if (j == judged_.end()) {
+      row.fine = false;
+      continue;
     }
-    bool resultOk = false;
-    if (row.result == "good" || row.result == "static" || row.result == "skip: unchanged" ||
-        row.result == "skip: offline") {
-      resultOk = true;
-    } else if (row.result == "nochg") {
-      resultOk = row.detail.rfind("unexpected", 0) != 0;
-    } else if (row.result == "-") {
-      resultOk = st && !st->fatal() &&
-                 (!st->lastResult || consequenceOf(*st->lastResult) == Consequence::Ok);
+    row.condition = j->condition;
+    row.verification = j->text;
+    switch (j->condition) {
+      case HostCondition::Verified: row.verified = "yes"; break;
+      case HostCondition::Withdrawn: row.verified = "withdrawn"; break;
+      case HostCondition::WithdrawalPending: row.verified = "withdrawal pending"; break;
+      case HostCondition::Pending: row.verified = "not checked"; break;
+      case HostCondition::Grace: row.verified = "grace"; break;
+      case HostCondition::NoAddress: row.verified = "not checked"; break;
+      case HostCondition::Stale: row.verified = "stale"; break;
+      default: row.verified = "no"; break;
     }
-    row.fine = resultOk && verifiedOk && row.fatal.empty();
+    row.fine = j->fine() && !row.blocked && row.fatal.empty() && !row.nochgUnasked;
   }
 
+  scheduleWithdrawalRetry(now);
   last_ = pass->report;
   running_ = false;
   auto done = std::move(pass->done);
@@ -956,6 +992,31 @@ void Engine::stop() {
 void Engine::scheduleCheck() {
   if (!daemon_ || !config_.enabled) return;
   checkTimer_.expires_after(config_.checkInterval);
+  auto alive = std::weak_ptr<bool>(alive_);
+  checkTimer_.async_wait([this, alive](boost::system::error_code ec) {
+    if (ec || alive.expired() || !daemon_) return;
+    requestPass(false);
+    scheduleCheck();
+  });
+}
+
+void Engine::scheduleWithdrawalRetry(TimePoint now) {
+  // A back-off may hold the withdrawal exactly when it is needed: send it the moment the
+  // provider allows, not up to a check interval later.
+  if (!daemon_ || intent_ != AddressIntent::Withdraw) return;
+  std::optional<TimePoint> earliest;
+  for (const auto& account : config_.accounts)
+    for (const auto& h : account.hosts) {
+      auto n = normalizeHostname(h);
+      if (!n || !withdrawing(account, *n)) continue;
+      const HostState* st = store_.find(account.name, *n);
+      if (st && !st->offline && !st->fatal() && st->retryNotBefore && *st->retryNotBefore > now &&
+          (!earliest || *st->retryNotBefore < *earliest))
+        earliest = st->retryNotBefore;
+    }
+  if (!earliest || *earliest - now >= config_.checkInterval) return;
+  checkTimer_.cancel();
+  checkTimer_.expires_after(*earliest - now + std::chrono::seconds(1));
   auto alive = std::weak_ptr<bool>(alive_);
   checkTimer_.async_wait([this, alive](boost::system::error_code ec) {
     if (ec || alive.expired() || !daemon_) return;
@@ -1021,13 +1082,21 @@ void Engine::applyPendingConfig() {
   }
 }
 
-void Engine::setOffline(bool offline) {
-  if (offlineWanted_ == offline) return;
-  offlineWanted_ = offline;
+void Engine::setIntent(AddressIntent intent) {
+  if (intent_ == intent) return;
+  intent_ = intent;
   bool any = false;
   for (const auto& a : config_.accounts) any = any || a.offlineOnMultidrop;
-  // Going back online: hosts marked offline are re-sent by shouldUpdate in the next pass.
-  if (any) requestPass(false);
+  // Withdraw: offline=YES goes out in the next pass; publish: hosts marked offline are
+  // re-sent by shouldUpdate. Either way the verdict is judged against the new intent now.
+  judged_ = judgeHosts(healthInput(deps_.now()));
+  if (!any) return;
+  // From the loop, never inside the caller: a pass that completes at once would tell the
+  // coordinator about it while the coordinator is still handing out its intent.
+  auto alive = std::weak_ptr<bool>(alive_);
+  boost::asio::post(io_, [this, alive] {
+    if (!alive.expired()) requestPass(false);
+  });
 }
 
 mail::DdnsHealth Engine::health() const { return health_; }
@@ -1043,6 +1112,9 @@ status::DdnsInfo Engine::info() const {
   out.publicAddress = address();
   if (nat_ && (nat_->kind == NatKind::Nat || nat_->kind == NatKind::Cgnat))
     out.natNote = nat_->text;
+  out.intent = toString(intent_);
+  out.intentMet = !judged_.empty() && std::all_of(judged_.begin(), judged_.end(),
+                                                   [](const HostHealth& h) { return h.intentMet(); });
   for (const auto& account : config_.accounts) {
     for (const auto& h : account.hosts) {
       auto n = normalizeHostname(h);
@@ -1059,11 +1131,11 @@ status::DdnsInfo Engine::info() const {
         hi.fatal = st->fatalReason;
       }
       if (auto e = lastError_.find({account.name, host}); e != lastError_.end()) hi.lastError = e->second;
-      for (const auto& o : observations_) {
-        if (o.account != account.name || o.host != host) continue;
-        const HostVerification v = verifyHost(o);
-        hi.verified = v.outcome == VerifyOutcome::Verified;
-        hi.verification = v.text;
+      for (const auto& j : judged_) {
+        if (j.account != account.name || j.host != host) continue;
+        hi.verified = j.fine();
+        hi.verification = j.text;
+        hi.condition = toString(j.condition);
       }
       out.hosts.push_back(std::move(hi));
     }

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "dynmx/ddns/health.hpp"
 #include "dynmx/hooks.hpp"
 #include "dynmx/maildecision.hpp"
 #include "dynmx/policy.hpp"
@@ -47,10 +48,32 @@ class DdnsSource {
   virtual status::DdnsInfo info() const = 0;
   /// Current public address (for hooks), empty if unknown.
   virtual std::string address() const = 0;
-  /// Ask providers that allow it to mark our hosts offline (true) or back online (false).
-  virtual void setOffline(bool offline) = 0;
+  /// What our hosts should show: our address, or (where the provider allows it) withdrawn.
+  /// The engine carries it out, verifies it and reports the facts in info(); it keeps no
+  /// mode of its own. The coordinator sets it before the engine's first pass.
+  virtual void setIntent(ddns::AddressIntent intent) = 0;
   /// Run a detect → update → verify pass soon (force: send even if unchanged).
   virtual void requestPass(bool force) = 0;
+};
+
+/// One steered domain's wanted MX set.
+struct MxIntent {
+  std::string domain;
+  std::string mode;                ///< "direct" | "multidrop": which set this is
+  std::vector<MxRecord> records;
+  Duration ttl{std::chrono::minutes(5)};
+  bool operator==(const MxIntent&) const = default;
+};
+
+/// The MX lever as the coordinator needs it (real: mx::Steering, RFC 2136 + verification at
+/// every authoritative server). Intent down, facts up.
+class MxSource {
+ public:
+  virtual ~MxSource() = default;
+  /// Publish these sets (one per [[mx]] domain) and keep verifying them.
+  virtual void setIntent(std::vector<MxIntent> intents) = 0;
+  /// What the lever observed, one per domain.
+  virtual std::vector<status::MxInfo> facts() const = 0;
 };
 
 /// Effects the coordinator uses.
@@ -59,6 +82,8 @@ struct Deps {
   LinkSource* link = nullptr;
   MailFetcher* fetcher = nullptr;
   DdnsSource* ddns = nullptr;
+  /// The MX lever; null = nothing is steered (status still reports the exposure).
+  MxSource* mx = nullptr;
   /// Render, validate with the real fetchmail, and install the rc for this policy.
   std::function<Status<>(const Policy&)> installRc;
   /// The same without blocking the loop (fetchmail --configdump as a child); preferred when set.
@@ -75,6 +100,18 @@ struct Deps {
 
 /// How long a failed drain or rc install waits before the next try.
 inline constexpr std::chrono::seconds kRetryAfterFailure{60};
+/// The way back to direct, one step at a time (persisted, so a restart resumes the step).
+enum class ReturnStep {
+  None,            ///< not returning
+  PublishAddress,  ///< our hosts published again and verified at every authoritative server
+  PublishMx,       ///< the direct MX set published and verified
+  SenderCaches,    ///< fetchmail keeps polling while senders' caches hold the multidrop MX
+  Drain,           ///< the final drain of the ISP mailbox
+};
+
+/// "", "publish-address", "publish-mx", "sender-caches", "drain".
+const char* toString(ReturnStep s);
+
 /// How many switches the journal keeps.
 inline constexpr std::size_t kJournalSize = 50;
 
@@ -98,7 +135,6 @@ class Coordinator {
 
  private:
   void switchToMultidrop(const mail::Decision& d);
-  void beginSwitchToDirect(const mail::Decision& d);
   void ensureRetrieval(bool policyChanged = false);
   void onRcInstalled(const Status<>& installed);
   void journal(mail::MailMode from, mail::MailMode to, const mail::Decision& d, const std::string& detail);
@@ -106,6 +142,20 @@ class Coordinator {
   void scheduleReview(std::optional<TimePoint> at);
   void scheduleRetry();
   void publish();
+  /// Tell the DDNS engine and the MX lever what the world should look like now.
+  void applyIntent();
+  void setStep(ReturnStep step, const std::string& detail, std::optional<TimePoint> until = {});
+  /// Move the way back to direct on as far as the facts allow.
+  void advanceReturn(const mail::Decision& d);
+  void abortReturn(const std::string& why);
+  void drainAndFinish(const mail::Decision& d);
+  /// The MX sets the coordinator wants published now.
+  std::vector<MxIntent> mxIntents() const;
+  /// Every domain with a lever shows `mode`'s set at every authoritative server.
+  bool mxVerified(const std::string& mode) const;
+  void fillExposure(status::Report& r) const;
+  /// Remember until when senders may still use the direct MX (once the withdrawal is seen).
+  void noteMxWithdrawal();
 
   boost::asio::io_context& io_;
   Policy policy_;
@@ -124,6 +174,13 @@ class Coordinator {
   std::vector<status::SwitchRecord> switches_;
   std::vector<status::HookRecord> hooks_;
   std::vector<std::string> policyErrors_;
+  ReturnStep step_ = ReturnStep::None;
+  TimePoint stepSince_{};
+  std::optional<TimePoint> stepUntil_;
+  std::optional<TimePoint> directMxUntil_;  ///< senders may use the direct MX until then
+  std::vector<status::StepRecord> steps_;
+  std::optional<ddns::AddressIntent> appliedAddressIntent_;
+  std::optional<std::vector<MxIntent>> appliedMx_;
   Timer reviewTimer_;
   Timer retryTimer_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

@@ -76,7 +76,10 @@ struct HostReport {
   std::string address;       ///< what we published / expect published
   std::string result;        ///< reply code of this pass, or "skip: unchanged", ...
   bool sent = false;         ///< a request for this host went out in this pass
-  bool fine = false;         ///< nothing wrong with this host
+  bool fine = false;         ///< nothing wrong with this host (typed: see `condition`)
+  bool blocked = false;      ///< this pass could not act for the host (rejected, no secret, held)
+  bool nochgUnasked = false; ///< the provider answered nochg to a change it could not have had
+  HostCondition condition = HostCondition::Pending;  ///< the host judged against the intent
   std::string verified;      ///< "yes", "no", "grace", "not checked"
   std::string verification;  ///< the verifier's sentence
   std::optional<TimePoint> retryAfter;
@@ -122,7 +125,7 @@ class Engine : public coord::DdnsSource {
   mail::DdnsHealth health() const override;
   status::DdnsInfo info() const override;
   std::string address() const override;
-  void setOffline(bool offline) override;
+  void setIntent(AddressIntent intent) override;
   void requestPass(bool force) override;
   /// `dynmx update --reset HOST`: lift a fatal ban (and the unexpected-nochg count) of HOST
   /// in every account, and persist. Back-off deadlines stay: the provider's rule binds.
@@ -151,7 +154,10 @@ class Engine : public coord::DdnsSource {
   void persist(PassReport& report);
   void scheduleCheck();
   void scheduleVerify();
+  void scheduleWithdrawalRetry(TimePoint now);
   void applyPendingConfig();
+  HealthInput healthInput(TimePoint now) const;
+  bool withdrawing(const DdnsAccount& account, const std::string& host) const;
 
   boost::asio::io_context& io_;
   DdnsSection config_;
@@ -169,7 +175,9 @@ class Engine : public coord::DdnsSource {
   std::vector<Observation> observations_;
   mail::DdnsHealth health_;
   PassReport last_;
-  bool offlineWanted_ = false;
+  AddressIntent intent_ = AddressIntent::Publish;  ///< set by the coordinator
+  std::string addressLost_;  ///< non-empty: detection says we no longer hold the address (why)
+  std::vector<HostHealth> judged_;  ///< the last judgement of every host (one typed model)
   bool running_ = false;
   bool daemon_ = false;
   bool firstDaemonPass_ = true;

@@ -196,6 +196,31 @@ struct DaemonSection {
   bool offlineOnShutdown = false;
 };
 
+/// One MX record of a published set: preference and exchange ("10 mx.isp.example").
+struct MxRecord {
+  int preference = 10;
+  std::string host;  ///< lower-cased, no trailing dot
+  bool operator==(const MxRecord&) const = default;
+};
+
+/// How a domain's MX set is changed: not at all (status then reports the exposure), or by
+/// RFC 2136 DNS UPDATE with a TSIG key.
+enum class MxLever { None, Rfc2136 };
+
+/// [[mx]]: one mail domain's MX set per mail mode (docs/mx-steering.md).
+struct MxDomain {
+  std::string domain;                 ///< the mail domain whose MX is steered
+  std::string zone;                   ///< the zone holding it (default: the domain)
+  std::vector<MxRecord> direct;       ///< published while mail comes direct
+  std::vector<MxRecord> multidrop;    ///< published while mail waits at the ISP
+  Duration ttl{std::chrono::minutes(5)};  ///< TTL of the published sets
+  MxLever lever = MxLever::None;
+  std::optional<HostPort> server;     ///< UPDATE target; empty = the SOA's primary (MNAME)
+  std::string keyFile;                ///< BIND-format TSIG key file (0600)
+  std::vector<HostPort> verifyServers;  ///< explicit authoritative servers; empty = the zone's NS
+  SourcePos pos;
+};
+
 /// The whole policy file.
 struct Policy {
   std::string sourceFile;
@@ -210,6 +235,7 @@ struct Policy {
   FetchmailSection fetchmail;
   DdnsSection ddns;
   DaemonSection daemon;
+  std::vector<MxDomain> mx;  ///< [[mx]]: MX steering per mail domain (empty = not steered)
 };
 
 /// The outcome of loading a policy: a policy if there were no errors, and every finding.
@@ -256,5 +282,8 @@ const char* toString(LinkType t);
 const char* toString(MailProtocol p);
 const char* toString(TlsMode t);
 const char* toString(DeliveryMethod m);
+const char* toString(MxLever l);
+/// "10 mx.isp.example" (no trailing dot).
+std::string toString(const MxRecord& r);
 
 }  // namespace dynmx

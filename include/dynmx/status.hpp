@@ -44,6 +44,13 @@ struct ModeInfo {
   std::vector<Reason> reasons;
   std::optional<TimePoint> reviewAt;
   bool switching = false;             ///< a transition (e.g. draining the ISP box) is in progress
+  /// The way back to direct, step by step: "" (none), "publish-address", "publish-mx",
+  /// "sender-caches" (fetchmail keeps polling while senders' caches hold the old MX), "drain".
+  std::string step;
+  std::optional<TimePoint> stepSince;
+  std::optional<TimePoint> stepUntil;  ///< "sender-caches": fetchmail polls at least until then
+  /// Multidrop in full: the rc installed, fetchmail running and the MX withdrawal verified.
+  bool multidropActive = false;
 };
 
 /// The uplink.
@@ -67,6 +74,7 @@ struct DdnsHostInfo {
   std::optional<TimePoint> retryAfter;
   std::string fatal;             ///< non-empty: disabled until the config changes
   std::string lastError;         ///< the provider's line or transport error of the last failed attempt
+  std::string condition;         ///< typed judgement: "verified", "withdrawn", "stale", ... (ddns/health.hpp)
 };
 
 /// The DDNS engine as a whole.
@@ -77,6 +85,8 @@ struct DdnsInfo {
   std::optional<TimePoint> since;
   std::string publicAddress;
   std::string natNote;             ///< set when the interface address differs from the web address
+  std::string intent = "publish";  ///< what the coordinator asked for: "publish" | "withdraw"
+  bool intentMet = false;          ///< every host shows the intent at every authoritative server
   std::vector<DdnsHostInfo> hosts;
 };
 
@@ -112,6 +122,34 @@ struct GuardInfo {
   std::string lastError;  ///< e.g. the journal could not be written
 };
 
+/// One mail domain's steered MX set (docs/mx-steering.md); facts from the lever.
+struct MxInfo {
+  std::string domain;
+  std::string lever = "none";          ///< "rfc2136" | "none"
+  std::string wanted;                  ///< the set the coordinator asked for: "direct" | "multidrop"
+  std::vector<std::string> records;    ///< that set, e.g. "10 mx.isp.example"
+  std::string state = "idle";          ///< "publishing", "verifying", "verified", "retrying",
+                                       ///< "refused", "no-lever"
+  bool verified = false;               ///< every authoritative server (AA bit) shows `records`
+  std::optional<TimePoint> publishedAt;  ///< the update server accepted `records`
+  std::optional<TimePoint> verifiedAt;   ///< first seen at every authoritative server
+  std::string detail;                  ///< the last outcome or mismatch, in a sentence
+};
+
+/// Whether senders may still deliver to an address that is not ours.
+struct ExposureInfo {
+  bool exposed = false;                    ///< yes, and nothing we do ends it on its own
+  std::string text;                        ///< why, e.g. "senders still use office..., which ..."
+  std::optional<TimePoint> directMxUntil;  ///< senders may still use the direct MX until then
+};
+
+/// One step of a transition in the journal (the way back to direct has four).
+struct StepRecord {
+  TimePoint at{};
+  std::string step;    ///< e.g. "publish-mx", or "aborted"
+  std::string detail;
+};
+
 /// One mode switch in the journal.
 struct SwitchRecord {
   TimePoint at{};
@@ -140,6 +178,9 @@ struct Report {
   GuardInfo guard;
   std::vector<SwitchRecord> switches;  ///< newest last, bounded
   std::vector<HookRecord> hooks;       ///< newest last, bounded
+  std::vector<MxInfo> mx;              ///< one per [[mx]] domain
+  ExposureInfo exposure;
+  std::vector<StepRecord> steps;       ///< newest last, bounded
   Health health = Health::Unknown;
   std::vector<Reason> healthReasons;   ///< why the health is what it is
 };

@@ -20,29 +20,38 @@ namespace dynmx::ddns {
 /// hijack for days).
 inline constexpr Duration kMaxTtlGrace = std::chrono::hours(1);
 
+/// What the coordinator wants the world to see for our hosts: our address, or not.
+enum class AddressIntent {
+  Publish,   ///< the hosts resolve to our address (mail may come direct)
+  Withdraw,  ///< hosts whose provider allows it are taken offline (mail is on multidrop)
+};
+
 /// What one authoritative server said about a host (A and AAAA together).
 struct ServerAnswer {
   std::string server;                  ///< "ns1.example.net (192.0.2.53:53)", for texts
-  bool answered = false;               ///< an authoritative answer came (NXDOMAIN/NODATA count, empty)
+  bool answered = false;               ///< an answer came (NXDOMAIN/NODATA count, empty)
   std::vector<std::string> addresses;  ///< the records' addresses
   std::uint32_t ttl = 0;               ///< smallest TTL among the records
   std::string error;                   ///< why there is no answer (timeout, refused, ...)
+  bool authoritative = false;          ///< the AA bit was set: without it an answer proves nothing
 };
 
 /// One verification round for one host.
 struct Observation {
   std::string account;
   std::string host;
-  AddressSet expected;               ///< what should be published
+  AddressSet expected;               ///< Publish: what should be published; Withdraw: the old address
   std::vector<ServerAnswer> answers; ///< one per authoritative server asked
   TimePoint at{};                    ///< when the answers were collected
+  AddressIntent intent = AddressIntent::Publish;  ///< what the answers are checked against
 };
 
 /// The comparison result for one host.
 enum class VerifyOutcome {
-  Verified,           ///< every answering server publishes exactly the expected addresses
-  Mismatch,           ///< some server publishes something else (or nothing)
-  ResolutionFailing,  ///< no server gave an answer
+  Verified,           ///< Publish: every authoritative answer is exactly the expected addresses;
+                      ///< Withdraw: no authoritative answer names the old address
+  Mismatch,           ///< some server publishes something else (or still the old address)
+  ResolutionFailing,  ///< no server gave an authoritative answer
 };
 
 /// The comparison with its explanation.
@@ -53,8 +62,38 @@ struct HostVerification {
 };
 
 /// Compare one observation with its expected addresses. Servers that failed while others
-/// answered are named in the text but do not fail the host.
+/// answered are named in the text but do not fail the host; an answer without the AA bit
+/// counts as a failed server (a cache or a forwarder proves nothing about the zone).
 HostVerification verifyHost(const Observation& obs);
+
+/// One host judged against the intent: the one typed model of "is this host fine", shared by
+/// the engine's pass report, its status and the aggregate verdict below.
+enum class HostCondition {
+  Verified,           ///< Publish: every authoritative server shows what we sent
+  Withdrawn,          ///< Withdraw: verified, no authoritative server names our old address
+  WithdrawalPending,  ///< Withdraw: not sent yet, or not yet seen at every server
+  Pending,            ///< not checked yet
+  Grace,              ///< a mismatch within the TTL grace after our update (caches catch up)
+  NoAddress,          ///< Withdraw: no publishable address known to come back with
+  Stale,              ///< a record names an address we no longer hold (link down, address gone)
+  ResolutionFailing,  ///< no authoritative answer
+  Mismatch,           ///< a server publishes something else, past the grace
+  ProviderRetrying,   ///< the provider's last answer was a failure; back-off running
+  ProviderFatal,      ///< disabled by a fatal answer until the configuration changes
+};
+
+/// A host's judgement with its explanation.
+struct HostHealth {
+  std::string account;
+  std::string host;
+  HostCondition condition = HostCondition::Pending;
+  std::string text;   ///< the sentence for status and the pass table
+  TimePoint since{};  ///< when the condition was observed or began
+  /// Nothing wrong with this host (Verified, Withdrawn, or within the TTL grace).
+  [[nodiscard]] bool fine() const;
+  /// The host shows the intent at every authoritative server (Verified or Withdrawn).
+  [[nodiscard]] bool intentMet() const;
+};
 
 /// Everything the health verdict looks at.
 struct HealthInput {
@@ -65,7 +104,17 @@ struct HealthInput {
   std::optional<NatReport> nat;                     ///< from address detection
   mail::DdnsHealth previous;                        ///< the last verdict, for stable "since"
   TimePoint now{};
+  /// Hosts the intent withdraws (Withdraw, and their provider can take them offline).
+  /// They are judged by what direct needs to come back: a usable provider and an address.
+  std::vector<std::pair<std::string, std::string>> withdrawing;
+  /// The address we would publish now (nullopt: none known).
+  std::optional<AddressSet> current;
+  /// Non-empty: we know we no longer hold the published address (why, e.g. "eth0 is down").
+  std::string addressLost;
 };
+
+/// Judge every configured host against the intent (same order as `in.hosts`).
+std::vector<HostHealth> judgeHosts(const HealthInput& in);
 
 /// The aggregate verdict. Failing codes, most severe first: "ddns.cgnat",
 /// "ddns.provider_fatal", "ddns.provider_retrying", "ddns.mismatch",
@@ -76,5 +125,10 @@ mail::DdnsHealth evaluateHealth(const HealthInput& in);
 
 /// "verified" / "mismatch" / "resolution-failing".
 const char* toString(VerifyOutcome o);
+/// "verified", "withdrawn", "withdrawal-pending", "pending", "grace", "no-address", "stale",
+/// "resolution-failing", "mismatch", "provider-retrying", "provider-fatal".
+const char* toString(HostCondition c);
+/// "publish" / "withdraw".
+const char* toString(AddressIntent i);
 
 }  // namespace dynmx::ddns

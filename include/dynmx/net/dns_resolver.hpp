@@ -12,7 +12,7 @@
 namespace dynmx::net {
 
 /// Record types we ask for.
-enum class RecordType { A, AAAA, NS };
+enum class RecordType { A, AAAA, NS, MX, SOA };
 
 /// Failure classes of one query.
 enum class DnsError {
@@ -48,7 +48,9 @@ struct DnsQuery {
 struct DnsResult {
   DnsError error = DnsError::None;
   std::string errorText;
-  std::vector<std::string> values;  ///< addresses (A/AAAA, canonical text) or names (NS)
+  /// A/AAAA: addresses (canonical text); NS: names; MX: "PREFERENCE host" (lower-case, no
+  /// trailing dot); SOA: the primary's name (MNAME).
+  std::vector<std::string> values;
   std::uint32_t ttl = 0;            ///< smallest TTL among the answers
   bool authoritative = false;       ///< the AA bit was set
 };

@@ -22,13 +22,47 @@ struct FakeLink : coord::LinkSource {
 
 struct FakeDdns : coord::DdnsSource {
   mail::DdnsHealth h{mail::DdnsState::Healthy, fromUnix(0), "", ""};
-  std::vector<bool> offlineCalls;
+  std::vector<ddns::AddressIntent> intents;
+  status::DdnsInfo i;  ///< hosts empty by default: nothing to publish or withdraw
   int passes = 0;
   mail::DdnsHealth health() const override { return h; }
-  status::DdnsInfo info() const override { return {}; }
+  status::DdnsInfo info() const override { return i; }
   std::string address() const override { return "203.0.113.7"; }
-  void setOffline(bool offline) override { offlineCalls.push_back(offline); }
+  void setIntent(ddns::AddressIntent intent) override {
+    intents.push_back(intent);
+    i.intent = ddns::toString(intent);
+    i.intentMet = false;  // the engine has yet to carry it out and verify it
+  }
   void requestPass(bool) override { ++passes; }
+};
+
+// The MX lever: records each intent; the test says when the set is verified.
+struct FakeMx : coord::MxSource {
+  std::vector<std::vector<coord::MxIntent>> intents;
+  std::vector<status::MxInfo> f;
+  void setIntent(std::vector<coord::MxIntent> in) override {
+    intents.push_back(in);
+    f.clear();
+    for (const auto& m : in) {
+      status::MxInfo i;
+      i.domain = m.domain;
+      i.lever = "rfc2136";
+      i.wanted = m.mode;
+      for (const auto& r : m.records) i.records.push_back(toString(r));
+      i.state = "publishing";
+      f.push_back(i);
+    }
+  }
+  std::vector<status::MxInfo> facts() const override { return f; }
+  std::string lastMode() const { return intents.empty() ? "" : intents.back().front().mode; }
+  void verify(TimePoint at) {
+    for (auto& i : f) {
+      i.state = "verified";
+      i.verified = true;
+      i.publishedAt = at;
+      i.verifiedAt = at;
+    }
+  }
 };
 
 struct FakeFetcher : coord::MailFetcher {
@@ -90,6 +124,8 @@ struct Fixture : ::testing::Test {
   bool rcFails = false;
   std::vector<hooks::SwitchContext> hookRuns;
   std::vector<status::Report> persisted;
+  FakeMx mx;
+  bool withMx = false;
   std::unique_ptr<coord::Coordinator> c;
 
   /// Now on the coordinator's timeline (what the daemon wires: steadyNow).
@@ -97,6 +133,7 @@ struct Fixture : ::testing::Test {
 
   void make(Policy p = autoPolicy(), std::function<TimePoint()> clock = steadyNow) {
     coord::Deps deps;
+    if (withMx) deps.mx = &mx;
     deps.now = std::move(clock);
     deps.link = &link;
     deps.ddns = &ddns;
@@ -163,7 +200,8 @@ TEST_F(Fixture, FreshStartIsMultidropUntilHoldDownThenDrainsBackToDirect) {
   EXPECT_EQ(hookRuns[0].mode, "direct");
   EXPECT_EQ(hookRuns[0].previousMode, "multidrop");
   EXPECT_EQ(hookRuns[0].address, "203.0.113.7");
-  EXPECT_EQ(ddns.offlineCalls, std::vector<bool>{false});
+  EXPECT_EQ(ddns.intents, (std::vector<ddns::AddressIntent>{ddns::AddressIntent::Withdraw,
+                                                             ddns::AddressIntent::Publish}));
 }
 
 TEST_F(Fixture, FailureOutlastingItsThresholdLeavesDirectAtOnceEvenIfHooksFail) {
@@ -181,7 +219,8 @@ TEST_F(Fixture, FailureOutlastingItsThresholdLeavesDirectAtOnceEvenIfHooksFail) 
   advance(2s);
   EXPECT_EQ(c->mode(), mail::MailMode::Multidrop) << "the review timer ends the grace without a new event";
   EXPECT_EQ(fetcher.starts, 1);
-  EXPECT_EQ(ddns.offlineCalls, std::vector<bool>{true});
+  EXPECT_EQ(ddns.intents, (std::vector<ddns::AddressIntent>{ddns::AddressIntent::Publish,
+                                                             ddns::AddressIntent::Withdraw}));
   ASSERT_EQ(hookRuns.size(), 1u);
   EXPECT_EQ(hookRuns[0].mode, "multidrop");
   EXPECT_NE(hookRuns[0].reason.find("ddns"), std::string::npos) << hookRuns[0].reason;
@@ -424,3 +463,202 @@ TEST_F(Fixture, RcInstallRunsOffTheLoopAndFetchmailStartsWhenItPassed) {
   done(Ok{});
   EXPECT_EQ(fetcher.starts, 1);
 }
+
+// ---------------------------------------------------------------------------------------
+// MX steering: the coordinator's intent per mode, and the way back to direct step by step.
+
+namespace {
+
+Policy steeredPolicy(MxLever lever = MxLever::Rfc2136) {
+  Policy p = autoPolicy();
+  MxDomain m;
+  m.domain = "example.com";
+  m.zone = "example.com";
+  m.direct = {{10, "office.example.com"}, {20, "mx.isp.example"}};
+  m.multidrop = {{10, "mx.isp.example"}};
+  m.ttl = 10min;
+  m.lever = lever;
+  if (lever == MxLever::Rfc2136) m.keyFile = "/etc/dynmx/example.com.key";
+  p.mx = {m};
+  return p;
+}
+
+std::vector<std::string> stepNames(const status::Report& r) {
+  std::vector<std::string> out;
+  for (const auto& s : r.steps) out.push_back(s.step);
+  return out;
+}
+
+struct Steering : Fixture {
+  void SetUp() override {
+    withMx = true;
+    status::DdnsHostInfo h;
+    h.host = "office.example.com";
+    h.account = "main";
+    ddns.i.hosts = {h};
+  }
+  // Direct for two days, then DDNS fails for five minutes: multidrop.
+  void startDirectThenFail(Policy p = steeredPolicy()) {
+    make(p);
+    status::Report saved;
+    saved.mode.current = "direct";
+    saved.mode.since = now() - 48h;
+    link.state.since = now() - 48h;
+    c->start(saved);
+    ddns.h = {mail::DdnsState::Failing, now(), "ddns.mismatch", "office.example.com resolves to 198.51.100.9"};
+    advance(5min);
+    ASSERT_EQ(c->mode(), mail::MailMode::Multidrop);
+  }
+  // DDNS healthy again for the hold-down: the way back begins.
+  void healAndHoldDown() {
+    ddns.h = {mail::DdnsState::Healthy, now(), "", ""};
+    advance(1h);
+  }
+};
+
+TEST_F(Steering, MultidropPublishesTheMultidropSetAndReportsExposureUntilVerified) {
+  startDirectThenFail();
+  ASSERT_EQ(mx.intents.size(), 2u);
+  EXPECT_EQ(mx.intents[0].front().mode, "direct");
+  EXPECT_EQ(mx.intents[1].front().mode, "multidrop");
+  EXPECT_EQ(mx.intents[1].front().records, (std::vector<MxRecord>{{10, "mx.isp.example"}}));
+  EXPECT_EQ(ddns.intents.back(), ddns::AddressIntent::Withdraw);
+
+  auto r = c->report();
+  EXPECT_TRUE(r.exposure.exposed);
+  EXPECT_EQ(r.exposure.text,
+            "exposed: senders still use office.example.com (MX of example.com), which may no longer "
+            "point here (the withdrawal of example.com's direct MX is not verified)");
+  EXPECT_FALSE(r.mode.multidropActive) << "fetchmail runs, but the MX withdrawal is not verified";
+  EXPECT_TRUE(r.fetchmail.running);
+
+  const TimePoint publishedAt = now();
+  mx.verify(publishedAt);
+  c->evaluate();
+  r = c->report();
+  EXPECT_FALSE(r.exposure.exposed);
+  EXPECT_TRUE(r.mode.multidropActive);
+  ASSERT_TRUE(r.exposure.directMxUntil);
+  EXPECT_EQ(*r.exposure.directMxUntil, publishedAt + 10min) << "the direct set's TTL";
+  advance(10min);
+  EXPECT_FALSE(c->report().exposure.directMxUntil) << "senders' caches of the direct set expired";
+}
+
+TEST_F(Steering, WayBackPublishesAddressThenMxThenWaitsTheOldTtlThenDrains) {
+  startDirectThenFail();
+  mx.verify(now());
+  healAndHoldDown();
+  auto r = c->report();
+  EXPECT_EQ(r.mode.step, "publish-address");
+  EXPECT_EQ(ddns.intents.back(), ddns::AddressIntent::Publish);
+  EXPECT_EQ(mx.lastMode(), "multidrop") << "the MX follows only once the address is verified";
+
+  ddns.i.intentMet = true;  // the engine verified the address at every authoritative server
+  c->evaluate();
+  EXPECT_EQ(c->report().mode.step, "publish-mx");
+  EXPECT_EQ(mx.lastMode(), "direct");
+  EXPECT_EQ(mx.intents.back().front().records,
+            (std::vector<MxRecord>{{10, "office.example.com"}, {20, "mx.isp.example"}}));
+  EXPECT_EQ(fetcher.drains, 0);
+
+  mx.verify(now());
+  c->evaluate();
+  r = c->report();
+  EXPECT_EQ(r.mode.step, "sender-caches");
+  ASSERT_TRUE(r.mode.stepUntil);
+  EXPECT_EQ(*r.mode.stepUntil, now() + 10min) << "the multidrop set's TTL";
+  EXPECT_TRUE(fetcher.i.running) << "fetchmail keeps polling while senders' caches hold the old set";
+
+  advance(10min - 1s);
+  EXPECT_EQ(fetcher.drains, 0);
+  EXPECT_EQ(c->mode(), mail::MailMode::Multidrop);
+  advance(1s);
+  ASSERT_EQ(fetcher.drains, 1);
+  EXPECT_EQ(c->report().mode.step, "drain");
+  fetcher.finishDrain(true);
+  EXPECT_EQ(c->mode(), mail::MailMode::Direct);
+  r = c->report();
+  EXPECT_EQ(r.mode.step, "");
+  EXPECT_EQ(stepNames(r),
+            (std::vector<std::string>{"publish-address", "publish-mx", "sender-caches", "drain"}));
+  EXPECT_EQ(mx.lastMode(), "direct");
+  EXPECT_EQ(ddns.intents.back(), ddns::AddressIntent::Publish);
+}
+
+TEST_F(Steering, FailureDuringTheWayBackAbortsAndWithdrawsAgain) {
+  startDirectThenFail();
+  mx.verify(now());
+  healAndHoldDown();
+  ddns.i.intentMet = true;
+  c->evaluate();
+  mx.verify(now());
+  c->evaluate();
+  ASSERT_EQ(c->report().mode.step, "sender-caches");
+  ddns.h = {mail::DdnsState::Failing, now(), "ddns.mismatch", "office.example.com resolves to 198.51.100.9"};
+  advance(5min);
+  EXPECT_EQ(c->mode(), mail::MailMode::Multidrop);
+  EXPECT_EQ(fetcher.drains, 0);
+  auto r = c->report();
+  EXPECT_EQ(r.mode.step, "");
+  EXPECT_EQ(stepNames(r).back(), "aborted");
+  EXPECT_EQ(mx.lastMode(), "multidrop");
+  EXPECT_EQ(ddns.intents.back(), ddns::AddressIntent::Withdraw);
+}
+
+TEST_F(Steering, RestartResumesThePersistedStep) {
+  withMx = true;
+  make(steeredPolicy());
+  ddns.h = {mail::DdnsState::Healthy, now() - 3h, "", ""};
+  link.state.since = now() - 48h;
+  status::Report saved;
+  saved.mode.current = "multidrop";
+  saved.mode.since = now() - 4h;
+  saved.mode.step = "sender-caches";
+  saved.mode.stepSince = now() - 6min;
+  saved.mode.stepUntil = now() + 4min;
+  c->start(saved);
+  EXPECT_EQ(ddns.intents.front(), ddns::AddressIntent::Publish) << "past the address step";
+  EXPECT_EQ(mx.lastMode(), "direct");
+  EXPECT_EQ(c->report().mode.step, "sender-caches");
+  EXPECT_EQ(fetcher.drains, 0);
+  EXPECT_TRUE(fetcher.i.running);
+  advance(4min);
+  EXPECT_EQ(fetcher.drains, 1);
+}
+
+TEST_F(Steering, RestartDuringMultidropWithdrawsBeforeTheEngineRuns) {
+  make(steeredPolicy());
+  ddns.h = {mail::DdnsState::Failing, now() - 1h, "ddns.mismatch", "x"};
+  status::Report saved;
+  saved.mode.current = "multidrop";
+  saved.mode.since = now() - 1h;
+  c->start(saved);
+  EXPECT_EQ(ddns.intents, std::vector<ddns::AddressIntent>{ddns::AddressIntent::Withdraw});
+  EXPECT_EQ(mx.lastMode(), "multidrop");
+}
+
+TEST_F(Steering, WithoutALeverTheOfficeIsExposedUntilItsNameIsWithdrawn) {
+  startDirectThenFail(steeredPolicy(MxLever::None));
+  auto r = c->report();
+  EXPECT_TRUE(r.exposure.exposed);
+  EXPECT_EQ(r.exposure.text,
+            "exposed: senders still use office.example.com (MX of example.com), which may no longer "
+            "point here (no MX lever configured for example.com)");
+  EXPECT_FALSE(r.mode.multidropActive);
+  // offline=YES verified: the name no longer resolves to our old address, senders fall back
+  // to the next MX.
+  ddns.i.hosts[0].condition = "withdrawn";
+  r = c->report();
+  EXPECT_FALSE(r.exposure.exposed) << r.exposure.text;
+}
+
+TEST_F(Steering, ARefusedUpdateLeavesTheOfficeExposedAndSaysWhy) {
+  startDirectThenFail();
+  mx.f[0].state = "refused";
+  mx.f[0].detail = "NOTAUTH from 192.0.2.53:53: the server is not authoritative for example.com";
+  const auto r = c->report();
+  EXPECT_TRUE(r.exposure.exposed);
+  EXPECT_NE(r.exposure.text.find("NOTAUTH from 192.0.2.53:53"), std::string::npos) << r.exposure.text;
+}
+
+}  // namespace

@@ -61,6 +61,7 @@ struct FakeDns : net::DnsResolver {
       r = it->second;
     } else {
       r.error = fallback;
+      r.authoritative = true;  // the server's own NXDOMAIN / NODATA
     }
     asio::post(io_, [r, done] { done(r); });
   }
@@ -573,7 +574,7 @@ TEST_F(EngineTest, OfflineOnMultidropAndDonatorRefusal) {
   ASSERT_EQ(http_.requests.size(), 1u);
 
   http_.respond = [](const net::HttpRequest&) { return reply("!donator\n"); };
-  e->setOffline(true);
+  e->setIntent(AddressIntent::Withdraw);
   io_.restart();
   io_.run();
   ASSERT_EQ(http_.requests.size(), 2u);
@@ -590,13 +591,13 @@ TEST_F(EngineTest, OfflineOnMultidropAndDonatorRefusal) {
   http_.respond = [](const net::HttpRequest& r) { return reply(goodBody(r.url)); };
   config_.accounts[0].url = "https://other.dyn.example.net/nic/update";
   auto e2 = makeEngine();
-  e2->setOffline(true);
+  e2->setIntent(AddressIntent::Withdraw);
   io_.restart();
   io_.run();
   ASSERT_EQ(http_.requests.size(), 3u);
   EXPECT_NE(http_.requests[2].url.find("offline=YES"), std::string::npos);
   EXPECT_TRUE(e2->states().get("a", "h0.example.net").offline);
-  e2->setOffline(false);
+  e2->setIntent(AddressIntent::Publish);
   io_.restart();
   io_.run();
   ASSERT_EQ(http_.requests.size(), 4u);
@@ -755,6 +756,133 @@ TEST_F(EngineTest, ANewPasswordOrAResetLiftsABadauthBan) {
   EXPECT_EQ(http_.requests.size(), 4u);
 }
 
+
+}  // namespace
+}  // namespace dynmx::ddns
+
+// ---------------------------------------------------------------------------------------
+// Intent: publish or withdraw, carried out, verified, and judged by one typed model.
+
+namespace dynmx::ddns {
+namespace {
+
+// Regression (issue 11 item 6): a hijacked record puts mail on multidrop; offline=YES is
+// accepted; before the fix the stale "mismatch" observation of the offline host was never
+// refreshed (offline hosts were not verified), so health stayed failing for good and mail
+// never returned to direct.
+TEST_F(EngineTest, WithdrawalIsVerifiedAndHealthJudgedByWhatDirectNeeds) {
+  config_.accounts = {account("a", 1, "example.net")};
+  config_.accounts[0].offlineOnMultidrop = true;
+  answerGood();
+  publishAll("203.0.113.7");
+  auto e = makeEngine();
+  pass(*e);
+  // A stranger's address appears at the authoritative server: failing after the grace.
+  dns_.set("192.0.2.53:53", "h0.example.net", net::RecordType::A, {"198.51.100.66"});
+  now_ += 10min;
+  PassReport r = pass(*e, {false, false, true});
+  ASSERT_EQ(r.health.code, "ddns.mismatch");
+
+  // Mail goes to multidrop: the coordinator asks for withdrawal.
+  e->setIntent(AddressIntent::Withdraw);
+  io_.restart();
+  io_.run();
+  ASSERT_EQ(http_.requests.size(), 2u);
+  EXPECT_NE(http_.requests[1].url.find("offline=YES"), std::string::npos);
+  EXPECT_TRUE(e->states().get("a", "h0.example.net").offline);
+
+  // The server still names the address we held: the withdrawal is not in effect yet.
+  dns_.set("192.0.2.53:53", "h0.example.net", net::RecordType::A, {"203.0.113.7"});
+  now_ += 1min;
+  r = pass(*e, {false, false, true});
+  EXPECT_EQ(r.hosts[0].condition, HostCondition::WithdrawalPending);
+  EXPECT_FALSE(r.hosts[0].fine);
+  EXPECT_FALSE(e->info().intentMet);
+  EXPECT_NE(r.hosts[0].verification.find("still resolves to 203.0.113.7"), std::string::npos)
+      << r.hosts[0].verification;
+
+  // The provider parks the name: it no longer resolves to our old address.
+  dns_.table.erase(FakeDns::key("192.0.2.53:53", "h0.example.net", net::RecordType::A));
+  dns_.fallback = net::DnsError::NxDomain;
+  now_ += 1min;
+  r = pass(*e, {false, false, true});
+  EXPECT_EQ(r.hosts[0].condition, HostCondition::Withdrawn);
+  EXPECT_EQ(r.hosts[0].verified, "withdrawn");
+  EXPECT_TRUE(r.hosts[0].fine);
+  EXPECT_TRUE(e->info().intentMet);
+  EXPECT_EQ(e->info().hosts[0].condition, "withdrawn");
+  // Judged by what direct needs (a usable provider, an address to return with): healthy,
+  // so the hold-down can run and mail can come back.
+  EXPECT_EQ(r.health.state, mail::DdnsState::Healthy) << r.health.code << ": " << r.health.text;
+
+  // Back to direct: publish again, verified at the server.
+  dns_.fallback = net::DnsError::NoData;
+  publishAll("203.0.113.7");
+  e->setIntent(AddressIntent::Publish);
+  io_.restart();
+  io_.run();
+  ASSERT_EQ(http_.requests.size(), 3u);
+  EXPECT_EQ(http_.requests[2].url.find("offline=YES"), std::string::npos);
+  EXPECT_FALSE(e->states().get("a", "h0.example.net").offline);
+  EXPECT_EQ(e->lastReport().hosts[0].condition, HostCondition::Verified);
+  EXPECT_TRUE(e->info().intentMet);
+  EXPECT_EQ(e->health().state, mail::DdnsState::Healthy);
+}
+
+// Regression: a restart during multidrop must not publish the address again. The
+// coordinator hands the intent over before the engine's first pass.
+TEST_F(EngineTest, RestartWithWithdrawIntentSendsNothing) {
+  config_.accounts = {account("a", 1, "example.net")};
+  config_.accounts[0].offlineOnMultidrop = true;
+  answerGood();
+  publishAll("203.0.113.7");
+  {
+    auto e = makeEngine();
+    pass(*e);
+    e->setIntent(AddressIntent::Withdraw);
+    io_.restart();
+    io_.run();
+  }
+  ASSERT_EQ(http_.requests.size(), 2u);
+  auto restarted = makeEngine();
+  restarted->setIntent(AddressIntent::Withdraw);
+  const PassReport r = pass(*restarted, {false, true, false});
+  EXPECT_EQ(http_.requests.size(), 2u) << "nothing sent: the host stays offline";
+  EXPECT_EQ(r.hosts[0].result, "skip: offline");
+}
+
+TEST_F(EngineTest, AnswerWithoutAaBitIsNoProof) {
+  config_.accounts = {account("a", 1, "example.net")};
+  answerGood();
+  publishAll("203.0.113.7");
+  dns_.table[FakeDns::key("192.0.2.53:53", "h0.example.net", net::RecordType::A)].authoritative = false;
+  auto e = makeEngine();
+  const PassReport r = pass(*e);
+  EXPECT_EQ(r.hosts[0].condition, HostCondition::ResolutionFailing);
+  EXPECT_EQ(r.health.code, "ddns.resolution_failing");
+  EXPECT_NE(r.health.text.find("without the AA bit"), std::string::npos) << r.health.text;
+  EXPECT_FALSE(r.ok());
+}
+
+TEST_F(EngineTest, RecordNamingAnAddressWeLostIsStaleNotVerified) {
+  config_.accounts = {account("a", 1, "example.net")};
+  answerGood();
+  publishAll("203.0.113.7");
+  auto e = makeEngine();
+  ASSERT_TRUE(pass(*e).ok());
+  // The link goes down; the zone still says 203.0.113.7 (now maybe a stranger's).
+  iface_.up = false;
+  now_ += 5min;
+  const PassReport r = pass(*e);
+  EXPECT_EQ(r.hosts[0].condition, HostCondition::Stale);
+  EXPECT_EQ(r.hosts[0].verified, "stale");
+  EXPECT_EQ(r.health.code, "ddns.stale");
+  EXPECT_NE(r.health.text.find("eth0 is down"), std::string::npos) << r.health.text;
+  EXPECT_FALSE(e->info().hosts[0].verified);
+  // A verification pass on its own does not bring the lost address back either.
+  const PassReport v = pass(*e, {false, false, true});
+  EXPECT_EQ(v.hosts[0].condition, HostCondition::Stale);
+}
 
 }  // namespace
 }  // namespace dynmx::ddns

@@ -13,7 +13,7 @@ const TimePoint kT0 = fromUnix(1'800'000'000);
 const AddressSet kA{IpAddress::parse("203.0.113.7"), std::nullopt};
 
 ServerAnswer answer(const char* server, std::vector<std::string> addrs, std::uint32_t ttl = 60) {
-  return ServerAnswer{server, true, std::move(addrs), ttl, {}};
+  return ServerAnswer{server, true, std::move(addrs), ttl, {}, true};
 }
 ServerAnswer failed(const char* server, const char* why) {
   return ServerAnswer{server, false, {}, 0, why};
@@ -209,6 +209,63 @@ TEST(HealthTest, CgnatWinsAndWorstHostIsReported) {
   EXPECT_EQ(h.code, "ddns.mismatch");
   EXPECT_EQ(h.since, kT0 + 1h);
   EXPECT_NE(h.text.find("(and 1 more)"), std::string::npos);
+}
+
+// One typed model: a withdrawn host is judged by what direct needs; its withdrawal is a
+// separate fact (withdrawn / pending, with why).
+TEST(HealthTest, WithdrawingHostsAreJudgedByWhatDirectNeeds) {
+  StateStore st = goodState(kT0);
+  HostState s = st.get("office", "mail.example.com");
+  s.offline = true;
+  st.put(s);
+  Observation gone = obs({answer("ns1", {})}, kT0 + 1min);
+  gone.intent = AddressIntent::Withdraw;
+  HealthInput in = input(&st, {gone}, kT0 + 1min);
+  in.withdrawing = {{"office", "mail.example.com"}};
+  in.current = kA;
+  auto j = judgeHosts(in);
+  ASSERT_EQ(j.size(), 1u);
+  EXPECT_EQ(j[0].condition, HostCondition::Withdrawn);
+  EXPECT_TRUE(j[0].fine());
+  EXPECT_TRUE(j[0].intentMet());
+  EXPECT_EQ(evaluateHealth(in).state, DdnsState::Healthy);
+
+  // Still resolving to the old address: pending, but no reason to keep mail off direct.
+  Observation still = obs({answer("ns1", {"203.0.113.7"})}, kT0 + 1min);
+  still.intent = AddressIntent::Withdraw;
+  in.observations = {still};
+  j = judgeHosts(in);
+  EXPECT_EQ(j[0].condition, HostCondition::WithdrawalPending);
+  EXPECT_FALSE(j[0].fine());
+  EXPECT_EQ(evaluateHealth(in).state, DdnsState::Healthy);
+
+  // Held by the provider's back-off: the text says until when.
+  s.offline = false;
+  s.retryNotBefore = kT0 + 30min;
+  st.put(s);
+  in.observations = {};
+  j = judgeHosts(in);
+  EXPECT_EQ(j[0].condition, HostCondition::WithdrawalPending);
+  EXPECT_NE(j[0].text.find("held by the provider's back-off until"), std::string::npos) << j[0].text;
+
+  // No address to come back with: undecided, never "healthy".
+  in.current.reset();
+  j = judgeHosts(in);
+  EXPECT_EQ(j[0].condition, HostCondition::NoAddress);
+}
+
+TEST(HealthTest, AnswerWithoutAaIsNoProofAndALostAddressIsStale) {
+  const StateStore st = goodState(kT0);
+  ServerAnswer cache = answer("resolver", {"203.0.113.7"});
+  cache.authoritative = false;
+  HealthInput in = input(&st, {obs({cache}, kT0 + 1min)}, kT0 + 1min);
+  EXPECT_EQ(judgeHosts(in)[0].condition, HostCondition::ResolutionFailing);
+  in.observations = {obs({answer("ns1", {"203.0.113.7"})}, kT0 + 1min)};
+  EXPECT_EQ(judgeHosts(in)[0].condition, HostCondition::Verified);
+  in.addressLost = "interface eth0 is down";
+  const auto j = judgeHosts(in);
+  EXPECT_EQ(j[0].condition, HostCondition::Stale);
+  EXPECT_EQ(evaluateHealth(in).code, "ddns.stale");
 }
 
 }  // namespace
