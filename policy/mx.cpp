@@ -149,9 +149,10 @@ class MxParser {
       const std::string pref = sp == std::string::npos ? "" : text.substr(0, sp);
       std::string host = sp == std::string::npos ? "" : text.substr(text.find_first_not_of(' ', sp));
       host = normalized(host);
-      const bool prefOk = !pref.empty() && pref.size() <= 5 &&
-                          std::all_of(pref.begin(), pref.end(), [](unsigned char c) { return std::isdigit(c) != 0; }) &&
-                          std::stoi(pref) <= 65535;
+      const bool prefOk =
+          !pref.empty() && pref.size() <= 5 &&
+          std::all_of(pref.begin(), pref.end(), [](unsigned char c) { return std::isdigit(c) != 0; }) &&
+          std::stoi(pref) <= 65535;
       if (!prefOk || !isHostName(host)) {
         err(pos, path + ": \"" + text +
                      "\" is not an MX record: write PREFERENCE HOST, e.g. \"10 mx.isp.example\"");
@@ -164,8 +165,8 @@ class MxParser {
   }
 
   void domain(const toml::table& t, const std::string& path) {
-    static constexpr std::string_view kKeys[] = {"domain", "zone",     "direct",   "multidrop",     "ttl",
-                                                 "lever",  "server",   "key_file", "verify_servers"};
+    static constexpr std::string_view kKeys[] = {"domain", "zone",   "direct",   "multidrop",     "ttl",
+                                                 "lever",  "server", "key_file", "verify_servers"};
     for (auto&& [k, v] : t) {
       const std::string name(k.str());
       if (std::find(std::begin(kKeys), std::end(kKeys), name) == std::end(kKeys))
@@ -175,7 +176,8 @@ class MxParser {
     m.pos = at(t.source());
     if (str(t, "domain", path + ".domain", m.domain)) {
       m.domain = normalized(m.domain);
-      if (!isHostName(m.domain)) err(d_.pos.key(path + ".domain"), path + ".domain: \"" + m.domain + "\" is not a domain name");
+      if (!isHostName(m.domain))
+        err(d_.pos.key(path + ".domain"), path + ".domain: \"" + m.domain + "\" is not a domain name");
     } else {
       err(m.pos, path + ": domain is required (the mail domain whose MX is steered)");
     }
@@ -190,11 +192,14 @@ class MxParser {
     std::vector<SourcePos> directWhere, multidropWhere;
     m.direct = records(t, "direct", path + ".direct", directWhere);
     m.multidrop = records(t, "multidrop", path + ".multidrop", multidropWhere);
-    if (!d_.pos.has(path + ".direct")) err(m.pos, path + ": direct is required (the MX set while mail comes direct)");
-    else if (m.direct.empty()) err(d_.pos.key(path + ".direct"), path + ".direct: must name at least one MX");
+    if (!d_.pos.has(path + ".direct"))
+      err(m.pos, path + ": direct is required (the MX set while mail comes direct)");
+    else if (m.direct.empty())
+      err(d_.pos.key(path + ".direct"), path + ".direct: must name at least one MX");
     if (!d_.pos.has(path + ".multidrop"))
       err(m.pos, path + ": multidrop is required (the MX set while mail waits at the ISP)");
-    else if (m.multidrop.empty()) err(d_.pos.key(path + ".multidrop"), path + ".multidrop: must name at least one MX");
+    else if (m.multidrop.empty())
+      err(d_.pos.key(path + ".multidrop"), path + ".multidrop: must name at least one MX");
 
     // The safety check: a multidrop MX that follows our dynamic address leads senders to
     // whoever holds that address while we are away.
@@ -221,26 +226,36 @@ class MxParser {
 
     std::string lever = "none";
     if (str(t, "lever", path + ".lever", lever)) {
-      if (lever == "rfc2136") m.lever = MxLever::Rfc2136;
-      else if (lever == "none") m.lever = MxLever::None;
-      else err(d_.pos.key(path + ".lever"), path + ".lever: unknown value \"" + lever + "\": expected one of rfc2136, none");
+      if (lever == "rfc2136")
+        m.lever = MxLever::Rfc2136;
+      else if (lever == "none")
+        m.lever = MxLever::None;
+      else
+        err(d_.pos.key(path + ".lever"),
+            path + ".lever: unknown value \"" + lever + "\": expected one of rfc2136, none");
     }
     std::string server;
     if (str(t, "server", path + ".server", server)) {
-      if (auto hp = hostPort(server)) m.server = *hp;
-      else err(d_.pos.key(path + ".server"), path + ".server: \"" + server + "\" is not ADDRESS:PORT (e.g. \"192.0.2.53:53\")");
+      if (auto hp = hostPort(server))
+        m.server = *hp;
+      else
+        err(d_.pos.key(path + ".server"),
+            path + ".server: \"" + server + "\" is not ADDRESS:PORT (e.g. \"192.0.2.53:53\")");
     }
     str(t, "key_file", path + ".key_file", m.keyFile);
     if (m.lever == MxLever::Rfc2136 && m.keyFile.empty())
-      err(d_.pos.first({path + ".lever"}), path + ": lever \"rfc2136\" needs key_file (a BIND-format TSIG key, 0600)");
+      err(d_.pos.first({path + ".lever"}),
+          path + ": lever \"rfc2136\" needs key_file (a BIND-format TSIG key, 0600)");
     if (m.lever == MxLever::None && (!m.keyFile.empty() || m.server))
       err(d_.pos.first({path + ".key_file", path + ".server"}),
           path + ": server and key_file are only used with lever = \"rfc2136\"");
     std::vector<std::pair<std::string, SourcePos>> vs;
     strs(t, "verify_servers", path + ".verify_servers", vs);
     for (const auto& [text, pos] : vs) {
-      if (auto hp = hostPort(text)) m.verifyServers.push_back(*hp);
-      else err(pos, path + ".verify_servers: \"" + text + "\" is not ADDRESS:PORT");
+      if (auto hp = hostPort(text))
+        m.verifyServers.push_back(*hp);
+      else
+        err(pos, path + ".verify_servers: \"" + text + "\" is not ADDRESS:PORT");
     }
     for (const auto& other : d_.policy.mx)
       if (!m.domain.empty() && other.domain == m.domain)
@@ -262,8 +277,12 @@ void parseMx(const toml::table& root, Draft& draft, const std::string& file) {
 
 namespace dynmx {
 
-const char* toString(MxLever l) { return l == MxLever::Rfc2136 ? "rfc2136" : "none"; }
+const char* toString(MxLever l) {
+  return l == MxLever::Rfc2136 ? "rfc2136" : "none";
+}
 
-std::string toString(const MxRecord& r) { return std::to_string(r.preference) + " " + r.host; }
+std::string toString(const MxRecord& r) {
+  return std::to_string(r.preference) + " " + r.host;
+}
 
 }  // namespace dynmx

@@ -41,15 +41,13 @@ MxVerdict verifyMx(const std::vector<MxRecord>& wanted, const std::vector<MxAnsw
   const std::set<std::string> want(wantTexts.begin(), wantTexts.end());
   if (answers.empty()) return {false, "no authoritative servers to ask"};
   for (const auto& a : answers) {
-    if (!a.answered)
-      return {false, a.server + ": " + (a.error.empty() ? std::string("no answer") : a.error)};
+    if (!a.answered) return {false, a.server + ": " + (a.error.empty() ? std::string("no answer") : a.error)};
     if (!a.authoritative) return {false, a.server + ": answer without the AA bit (no proof)"};
     const std::set<std::string> got(a.records.begin(), a.records.end());
-    if (got != want)
-      return {false, a.server + " shows " + join(a.records) + ", expected " + join(wantTexts)};
+    if (got != want) return {false, a.server + " shows " + join(a.records) + ", expected " + join(wantTexts)};
   }
-  return {true, join(wantTexts) + " verified at " + std::to_string(answers.size()) +
-                    " authoritative server(s)"};
+  return {true,
+          join(wantTexts) + " verified at " + std::to_string(answers.size()) + " authoritative server(s)"};
 }
 
 dnsupdate::UpdateMessage mxUpdate(const MxDomain& domain, const std::vector<MxRecord>& records) {
@@ -59,7 +57,8 @@ dnsupdate::UpdateMessage mxUpdate(const MxDomain& domain, const std::vector<MxRe
   c.kind = dnsupdate::Change::Kind::ReplaceRRset;
   c.rrset.name = domain.domain;
   c.rrset.type = dnsupdate::RecordType::MX;
-  c.rrset.ttl = static_cast<std::uint32_t>(std::chrono::duration_cast<std::chrono::seconds>(domain.ttl).count());
+  c.rrset.ttl =
+      static_cast<std::uint32_t>(std::chrono::duration_cast<std::chrono::seconds>(domain.ttl).count());
   for (const auto& r : records) c.rrset.records.push_back(std::to_string(r.preference) + " " + r.host + ".");
   m.changes.push_back(std::move(c));
   return m;
@@ -73,14 +72,16 @@ struct Steering::Domain {
   status::MxInfo info;
   unsigned generation = 0;  ///< bumps with every new intent: stale completions are dropped
   int failures = 0;
-  int unverified = 0;       ///< verification rounds in a row that did not see the set
+  int unverified = 0;  ///< verification rounds in a row that did not see the set
 };
 
 Steering::Steering(std::vector<MxDomain> domains, SteeringDeps deps) : deps_(std::move(deps)) {
   reconfigure(std::move(domains));
 }
 
-Steering::~Steering() { *alive_ = false; }
+Steering::~Steering() {
+  *alive_ = false;
+}
 
 Steering::Domain* Steering::find(const std::string& name) {
   for (auto& d : domains_)
@@ -101,10 +102,13 @@ void Steering::reconfigure(std::vector<MxDomain> domains) {
     d->info.domain = d->config.domain;
     d->info.lever = toString(d->config.lever);
     if (d->config.lever == MxLever::Rfc2136) {
-      auto u = deps_.makeUpdater ? deps_.makeUpdater(d->config)
-                                 : Result<std::unique_ptr<dnsupdate::Updater>>(fail(std::string("no updater")));
-      if (u) d->updater = std::move(*u);
-      else d->updaterError = u.error();
+      auto u = deps_.makeUpdater
+                   ? deps_.makeUpdater(d->config)
+                   : Result<std::unique_ptr<dnsupdate::Updater>>(fail(std::string("no updater")));
+      if (u)
+        d->updater = std::move(*u);
+      else
+        d->updaterError = u.error();
     }
     next.push_back(std::move(d));
   }
@@ -152,37 +156,38 @@ void Steering::send(Domain& d) {
   const std::string name = d.config.domain;
   std::weak_ptr<bool> alive = alive_;
   spdlog::info("MX {}: publishing the {} set ({})", name, d.info.wanted, join(d.info.records));
-  d.updater->send(mxUpdate(d.config, d.wanted->records), [this, alive, gen, name](dnsupdate::UpdateOutcome o) {
-    if (alive.expired()) return;
-    Domain* dom = find(name);
-    if (dom == nullptr || dom->generation != gen) return;
-    const std::string where = o.server.empty() ? "" : " from " + o.server;
-    switch (o.verdict) {
-      case dnsupdate::Verdict::Applied:
-        dom->failures = 0;
-        dom->info.publishedAt = deps_.now();
-        dom->info.state = "verifying";
-        dom->info.detail = "update accepted" + where + "; verifying at every authoritative server";
-        notify();
-        verify(*dom);
-        return;
-      case dnsupdate::Verdict::Fatal:
-        dom->info.state = "refused";
-        dom->info.detail = outcomeText(o, where);
-        spdlog::error("MX {}: update refused: {}", name, dom->info.detail);
-        notify();
-        return;
-      case dnsupdate::Verdict::PrereqFailed:
-      case dnsupdate::Verdict::Retry:
-      case dnsupdate::Verdict::BackOff:
-        dom->info.state = "retrying";
-        dom->info.detail = outcomeText(o, where);
-        spdlog::warn("MX {}: update failed, retrying: {}", name, dom->info.detail);
-        notify();
-        retryLater(*dom, o.verdict == dnsupdate::Verdict::BackOff);
-        return;
-    }
-  });
+  d.updater->send(
+      mxUpdate(d.config, d.wanted->records), [this, alive, gen, name](dnsupdate::UpdateOutcome o) {
+        if (alive.expired()) return;
+        Domain* dom = find(name);
+        if (dom == nullptr || dom->generation != gen) return;
+        const std::string where = o.server.empty() ? "" : " from " + o.server;
+        switch (o.verdict) {
+          case dnsupdate::Verdict::Applied:
+            dom->failures = 0;
+            dom->info.publishedAt = deps_.now();
+            dom->info.state = "verifying";
+            dom->info.detail = "update accepted" + where + "; verifying at every authoritative server";
+            notify();
+            verify(*dom);
+            return;
+          case dnsupdate::Verdict::Fatal:
+            dom->info.state = "refused";
+            dom->info.detail = outcomeText(o, where);
+            spdlog::error("MX {}: update refused: {}", name, dom->info.detail);
+            notify();
+            return;
+          case dnsupdate::Verdict::PrereqFailed:
+          case dnsupdate::Verdict::Retry:
+          case dnsupdate::Verdict::BackOff:
+            dom->info.state = "retrying";
+            dom->info.detail = outcomeText(o, where);
+            spdlog::warn("MX {}: update failed, retrying: {}", name, dom->info.detail);
+            notify();
+            retryLater(*dom, o.verdict == dnsupdate::Verdict::BackOff);
+            return;
+        }
+      });
 }
 
 void Steering::retryLater(Domain& d, bool longWait) {
@@ -270,8 +275,10 @@ void Steering::verify(Domain& d) {
         a.answered = r.error == net::DnsError::None || r.error == net::DnsError::NoData ||
                      r.error == net::DnsError::NxDomain;
         a.authoritative = r.authoritative;
-        if (a.answered) a.records = r.values;
-        else a.error = net::toString(r.error);
+        if (a.answered)
+          a.records = r.values;
+        else
+          a.error = net::toString(r.error);
         if (--acc->left == 0) judge(std::move(acc->answers));
       });
     }
@@ -306,7 +313,8 @@ void Steering::verify(Domain& d) {
         net::DnsQuery q{nsName, type, {}, true, false, timeout, 2};
         deps_.dns->query(std::move(q), [acc, nsName, askAll](net::DnsResult a) {
           if (a.error == net::DnsError::None)
-            for (const auto& v : a.values) acc->servers.emplace_back(serverLabel(nsName, {v, 53}), net::DnsServer{v, 53});
+            for (const auto& v : a.values)
+              acc->servers.emplace_back(serverLabel(nsName, {v, 53}), net::DnsServer{v, 53});
           if (--acc->left == 0) {
             std::sort(acc->servers.begin(), acc->servers.end(),
                       [](const auto& x, const auto& y) { return x.first < y.first; });

@@ -5,8 +5,8 @@
 // The link, the DDNS engine and fetchmail are fakes; the coordinator's clock is a fake one.
 #include <gtest/gtest.h>
 
-#include <boost/asio/io_context.hpp>
 #include <algorithm>
+#include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <functional>
 #include <set>
@@ -35,8 +35,8 @@ struct NamedServer {
 
 std::string digNorec(int port, const std::string& name, const std::string& type) {
   ProcessSpec spec;
-  spec.argv = {"dig", "@127.0.0.1", "-p", std::to_string(port), "+norec", "+short", "+tries=1", "+time=2",
-               name, type};
+  spec.argv = {"dig",     "@127.0.0.1", "-p", std::to_string(port), "+norec", "+short", "+tries=1",
+               "+time=2", name,         type};
   spec.timeout = 10s;
   auto r = runProcess(spec);
   // One record per line, sorted: "10 mx.isp.example."
@@ -113,19 +113,21 @@ class MxSteeringE2E : public ::testing::Test {
     testbed::writeTextFile(root + "/primary.zone", zone, 0644);
     const auto common = [&](const std::string& name, int port) {
       return "options {\n  directory \"" + root + "\";\n  pid-file \"" + root + "/" + name +
-             ".pid\";\n  session-keyfile \"" + root + "/" + name + ".session.key\";\n  managed-keys-directory \"" +
-             root + "\";\n  listen-on port " + std::to_string(port) +
+             ".pid\";\n  session-keyfile \"" + root + "/" + name +
+             ".session.key\";\n  managed-keys-directory \"" + root + "\";\n  listen-on port " +
+             std::to_string(port) +
              " { 127.0.0.1; };\n  listen-on-v6 { none; };\n  recursion no;\n  dnssec-validation no;\n"
              "  notify-source 127.0.0.1;\n  transfer-source 127.0.0.1;\n};\ncontrols { };\ninclude \"" +
              keyFile_ + "\";\n";
     };
     const std::string primaryConf =
         common("primary", primary_.port) + "zone \"" + kZone + "\" {\n  type primary;\n  file \"" + root +
-        "/primary.zone\";\n  notify explicit;\n  also-notify { 127.0.0.1 port " + std::to_string(secondary_.port) +
+        "/primary.zone\";\n  notify explicit;\n  also-notify { 127.0.0.1 port " +
+        std::to_string(secondary_.port) +
         "; };\n  allow-transfer { 127.0.0.1; };\n  update-policy { grant dynmx-mx zonesub MX; };\n};\n";
     const std::string secondaryConf =
-        common("secondary", secondary_.port) + "zone \"" + kZone + "\" {\n  type secondary;\n  file \"" + root +
-        "/secondary.zone\";\n  primaries { 127.0.0.1 port " + std::to_string(primary_.port) +
+        common("secondary", secondary_.port) + "zone \"" + kZone + "\" {\n  type secondary;\n  file \"" +
+        root + "/secondary.zone\";\n  primaries { 127.0.0.1 port " + std::to_string(primary_.port) +
         "; };\n  allow-notify { 127.0.0.1; };\n};\n";
     testbed::writeTextFile(root + "/primary.conf", primaryConf, 0644);
     testbed::writeTextFile(root + "/secondary.conf", secondaryConf, 0644);
@@ -134,8 +136,8 @@ class MxSteeringE2E : public ::testing::Test {
     // The secondary has the zone once it answers the SOA with AA.
     const auto deadline = std::chrono::steady_clock::now() + 20s;
     while (!digAuthoritative(secondary_.port, kZone, "SOA")) {
-      ASSERT_LT(std::chrono::steady_clock::now(), deadline)
-          << "the secondary never loaded the zone; log:\n" << secondary_.process->log();
+      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the secondary never loaded the zone; log:\n"
+                                                            << secondary_.process->log();
       std::this_thread::sleep_for(100ms);  // waiting for a real server, not for a timer under test
     }
   }
@@ -256,7 +258,8 @@ TEST_F(MxSteeringE2E, DirectToMultidropToDirectAtEveryAuthoritativeServer) {
   EXPECT_EQ(digNorec(secondary_.port, kZone, "MX"), kDirectSet);
 
   // DDNS fails for five minutes: multidrop, and the MX leads to the ISP at both servers.
-  ddns_.h = {mail::DdnsState::Failing, now_, "ddns.mismatch", "office.dyn.example.net resolves to 198.51.100.9"};
+  ddns_.h = {mail::DdnsState::Failing, now_, "ddns.mismatch",
+             "office.dyn.example.net resolves to 198.51.100.9"};
   now_ += 5min;
   coordinator_->evaluate();
   ASSERT_EQ(coordinator_->mode(), mail::MailMode::Multidrop);
@@ -320,12 +323,18 @@ TEST_F(MxSteeringE2E, ResolverReadsMxAndSoaWithTheAaBit) {
     net::DnsQuery q{kZone, type, {{"127.0.0.1", secondary_.port}}, false, false, 3000ms, 2};
     resolver->query(q, [&](net::DnsResult r) { got.push_back(std::move(r)); });
   }
-  net::DnsQuery none{std::string("nothing.") + kZone, net::RecordType::MX, {{"127.0.0.1", primary_.port}},
-                     false, false, 3000ms, 2};
+  net::DnsQuery none{std::string("nothing.") + kZone,
+                     net::RecordType::MX,
+                     {{"127.0.0.1", primary_.port}},
+                     false,
+                     false,
+                     3000ms,
+                     2};
   resolver->query(none, [&](net::DnsResult r) { got.push_back(std::move(r)); });
   io_.run_for(10s);
   ASSERT_EQ(got.size(), 3u);
-  std::sort(got.begin(), got.end(), [](const auto& a, const auto& b) { return a.values.size() > b.values.size(); });
+  std::sort(got.begin(), got.end(),
+            [](const auto& a, const auto& b) { return a.values.size() > b.values.size(); });
   EXPECT_EQ(got[0].values, (std::vector<std::string>{"10 office.dyn.example.net", "20 mx.isp.example"}));
   EXPECT_TRUE(got[0].authoritative);
   EXPECT_EQ(got[1].values, std::vector<std::string>{"ns1.example.test"});

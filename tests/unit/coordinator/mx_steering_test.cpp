@@ -1,11 +1,11 @@
 // The MX lever with a fake Updater, a fake DnsResolver and a fake clock: publish the wanted
 // set, classify the server's answer, verify at every authoritative server (AA required).
+#include "dynmx/mx_steering.hpp"
+
 #include <gtest/gtest.h>
 
 #include <deque>
 #include <map>
-
-#include "dynmx/mx_steering.hpp"
 
 namespace dynmx::mx {
 namespace {
@@ -117,14 +117,16 @@ TEST(MxVerify, EveryServerMustAnswerAuthoritativelyWithExactlyTheSet) {
   EXPECT_TRUE(verifyMx(want, {{"ns1", true, true, {"10 mx.isp.example"}, ""},
                               {"ns2", true, true, {"10 mx.isp.example"}, ""}})
                   .verified);
-  const auto stale = verifyMx(want, {{"ns1", true, true, {"10 mx.isp.example"}, ""},
-                                     {"ns2", true, true, {"10 office.example.com", "20 mx.isp.example"}, ""}});
+  const auto stale =
+      verifyMx(want, {{"ns1", true, true, {"10 mx.isp.example"}, ""},
+                      {"ns2", true, true, {"10 office.example.com", "20 mx.isp.example"}, ""}});
   EXPECT_FALSE(stale.verified);
   EXPECT_EQ(stale.text, "ns2 shows 10 office.example.com, 20 mx.isp.example, expected 10 mx.isp.example");
   const auto noAa = verifyMx(want, {{"ns1", true, false, {"10 mx.isp.example"}, ""}});
   EXPECT_FALSE(noAa.verified);
   EXPECT_EQ(noAa.text, "ns1: answer without the AA bit (no proof)");
-  const auto down = verifyMx(want, {{"ns1", true, true, {"10 mx.isp.example"}, ""}, {"ns2", false, false, {}, "timeout"}});
+  const auto down =
+      verifyMx(want, {{"ns1", true, true, {"10 mx.isp.example"}, ""}, {"ns2", false, false, {}, "timeout"}});
   EXPECT_FALSE(down.verified) << "an unreachable secondary may still hand out the old set";
   EXPECT_EQ(down.text, "ns2: timeout");
   EXPECT_FALSE(verifyMx(want, {}).verified);

@@ -65,8 +65,9 @@ TEST(MxStatus, ExposureIsAWarningWithItsReason) {
   computeHealth(r);
   EXPECT_EQ(r.health, Health::Ok);
   r.exposure.exposed = true;
-  r.exposure.text = "exposed: senders still use office.example.com (MX of example.com), which may no "
-                    "longer point here (no MX lever configured for example.com)";
+  r.exposure.text =
+      "exposed: senders still use office.example.com (MX of example.com), which may no "
+      "longer point here (no MX lever configured for example.com)";
   computeHealth(r);
   EXPECT_EQ(r.health, Health::Warning);
   ASSERT_FALSE(r.healthReasons.empty());
@@ -82,8 +83,9 @@ TEST(MxStatus, SendersCachingTheDirectMxIsAWarningUntilTheTtlEnds) {
   computeHealth(r);
   EXPECT_EQ(r.health, Health::Warning);
   EXPECT_EQ(r.healthReasons.at(0).code, "mx.direct_cached");
-  EXPECT_EQ(r.healthReasons.at(0).text,
-            "senders may still use the direct MX until 2026-11-23T12:20:00Z (TTL from the last published set)");
+  EXPECT_EQ(
+      r.healthReasons.at(0).text,
+      "senders may still use the direct MX until 2026-11-23T12:20:00Z (TTL from the last published set)");
 }
 
 TEST(MxStatus, PrintedReportShowsTheSetTheStepAndTheExposure) {

@@ -8,8 +8,8 @@
 namespace dynmx {
 namespace {
 
-using testing::formatted;
 using ::testing::ElementsAre;
+using testing::formatted;
 using ::testing::IsEmpty;
 
 const char* kBase = R"([mail]
@@ -35,7 +35,9 @@ password_file = "/etc/dynmx/dyn.password"
 hosts = ["office.dyn.example.net"]
 )";
 
-PolicyLoad load(const std::string& mx) { return parsePolicy(std::string(kBase) + mx, "p.toml"); }
+PolicyLoad load(const std::string& mx) {
+  return parsePolicy(std::string(kBase) + mx, "p.toml");
+}
 
 TEST(PolicyMx, ParsesBothSetsTtlAndLever) {
   auto l = load(R"([[mx]]
@@ -65,8 +67,9 @@ verify_servers = ["192.0.2.53:53", "198.51.100.53:5353"]
 }
 
 TEST(PolicyMx, NoLeverIsAllowedAndIsTheDefault) {
-  auto l = load("[[mx]]\ndomain = \"example.com\"\ndirect = [\"10 office.dyn.example.net\"]\n"
-                "multidrop = [\"10 mx.isp.example\"]\n");
+  auto l = load(
+      "[[mx]]\ndomain = \"example.com\"\ndirect = [\"10 office.dyn.example.net\"]\n"
+      "multidrop = [\"10 mx.isp.example\"]\n");
   ASSERT_TRUE(l.policy) << formatted(l.diagnostics).front();
   EXPECT_EQ(l.policy->mx[0].lever, MxLever::None);
   EXPECT_EQ(l.policy->mx[0].ttl, std::chrono::minutes(5));
@@ -74,8 +77,9 @@ TEST(PolicyMx, NoLeverIsAllowedAndIsTheDefault) {
 
 TEST(PolicyMx, MultidropSetFollowingOurAddressIsRefusedAtItsPosition) {
   // line 25 is the multidrop line; the second element starts at column 35
-  auto l = load("[[mx]]\ndomain = \"example.com\"\ndirect = [\"10 office.dyn.example.net\"]\n"
-                "multidrop = [\"10 mx.isp.example\", \"20 OFFICE.dyn.example.net.\"]\n");
+  auto l = load(
+      "[[mx]]\ndomain = \"example.com\"\ndirect = [\"10 office.dyn.example.net\"]\n"
+      "multidrop = [\"10 mx.isp.example\", \"20 OFFICE.dyn.example.net.\"]\n");
   EXPECT_FALSE(l.policy);
   EXPECT_THAT(formatted(l.diagnostics),
               ElementsAre("p.toml:25:35: error: mx[1].multidrop: \"20 office.dyn.example.net\" names "
@@ -84,23 +88,26 @@ TEST(PolicyMx, MultidropSetFollowingOurAddressIsRefusedAtItsPosition) {
 }
 
 TEST(PolicyMx, MalformedRecordsAndMissingKeyFileAreRefused) {
-  auto l = load("[[mx]]\ndomain = \"example.com\"\ndirect = [\"office.dyn.example.net\"]\n"
-                "multidrop = [\"10 192.0.2.1\"]\nlever = \"rfc2136\"\n");
+  auto l = load(
+      "[[mx]]\ndomain = \"example.com\"\ndirect = [\"office.dyn.example.net\"]\n"
+      "multidrop = [\"10 192.0.2.1\"]\nlever = \"rfc2136\"\n");
   EXPECT_FALSE(l.policy);
-  EXPECT_THAT(formatted(l.diagnostics),
-              ElementsAre("p.toml:24:10: error: mx[1].direct: must name at least one MX",
-                          "p.toml:24:11: error: mx[1].direct: \"office.dyn.example.net\" is not an MX record: "
-                          "write PREFERENCE HOST, e.g. \"10 mx.isp.example\"",
-                          "p.toml:25:13: error: mx[1].multidrop: must name at least one MX",
-                          "p.toml:25:14: error: mx[1].multidrop: \"10 192.0.2.1\" is not an MX record: "
-                          "write PREFERENCE HOST, e.g. \"10 mx.isp.example\"",
-                          "p.toml:26:9: error: mx[1]: lever \"rfc2136\" needs key_file (a BIND-format "
-                          "TSIG key, 0600)"));
+  EXPECT_THAT(
+      formatted(l.diagnostics),
+      ElementsAre("p.toml:24:10: error: mx[1].direct: must name at least one MX",
+                  "p.toml:24:11: error: mx[1].direct: \"office.dyn.example.net\" is not an MX record: "
+                  "write PREFERENCE HOST, e.g. \"10 mx.isp.example\"",
+                  "p.toml:25:13: error: mx[1].multidrop: must name at least one MX",
+                  "p.toml:25:14: error: mx[1].multidrop: \"10 192.0.2.1\" is not an MX record: "
+                  "write PREFERENCE HOST, e.g. \"10 mx.isp.example\"",
+                  "p.toml:26:9: error: mx[1]: lever \"rfc2136\" needs key_file (a BIND-format "
+                  "TSIG key, 0600)"));
 }
 
 TEST(PolicyMx, UnknownKeyAndUnknownLever) {
-  auto l = load("[[mx]]\ndomain = \"example.com\"\ndirect = [\"10 a.example.com\"]\n"
-                "multidrop = [\"10 mx.isp.example\"]\nlever = \"dyndns9\"\nttl_s = 3\n");
+  auto l = load(
+      "[[mx]]\ndomain = \"example.com\"\ndirect = [\"10 a.example.com\"]\n"
+      "multidrop = [\"10 mx.isp.example\"]\nlever = \"dyndns9\"\nttl_s = 3\n");
   EXPECT_FALSE(l.policy);
   EXPECT_THAT(formatted(l.diagnostics),
               ElementsAre("p.toml:26:9: error: mx[1].lever: unknown value \"dyndns9\": expected one of "
