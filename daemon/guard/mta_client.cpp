@@ -170,6 +170,9 @@ std::string outgoingMessage(std::string_view message, const MessageFacts& facts,
     std::replace_if(r.begin(), r.end(), [](char c) { return c == '\r' || c == '\n'; }, ' ');
     out.append(kReasonHeader).append(": ").append(r).append("\n");
   }
+  // A first line that starts with white space would fold into our header and turn what
+  // follows into header fields: keep it the body it was (found by fuzz_guard_headers).
+  if (!message.empty() && (message.front() == ' ' || message.front() == '\t')) out.append("\n");
   HeaderBlock block = readHeaders(message);
   std::size_t pos = 0;
   for (const auto& f : block.fields) {

@@ -88,5 +88,13 @@ TEST(GuardMtaClient, OutgoingMessageDropsDeliveredToAndAddsMarker) {
             "X-Original-To: a@example.com\nSubject: s\n\nDelivered-To: body line\n");
 }
 
+TEST(GuardMtaClient, AMessageStartingWithWhiteSpaceStaysBody) {
+  // Found by fuzz_guard_headers: without the empty line, "\tx" would continue our header and
+  // the Delivered-To below would become a header field of the outgoing message.
+  std::string out = outgoingMessage("\tx\nDelivered-To: a@example.com\n\nbody\n", MessageFacts{}, "id", std::nullopt);
+  EXPECT_EQ(out, "X-Dynmx-Guard: id\n\n\tx\nDelivered-To: a@example.com\n\nbody\n");
+  for (const auto& f : readHeaders(out).fields) EXPECT_NE(f.name, "Delivered-To");
+}
+
 }  // namespace
 }  // namespace dynmx::guard
