@@ -97,7 +97,7 @@ tsan_pass() {
   local status=0
   rm -f "$dir/fault-summary.txt"
   "${norandom[@]}" ctest --test-dir "$dir" --output-on-failure -j"$jobs" --timeout 600 \
-    -L '^(unit|integration|fault)$' -E '^(Seeds/Month|MonthOfflineOnMultidrop|MonthChecker)\.' \
+    -L '^(unit|integration|fault)$' -E '^(Seeds/Month|MonthOfflineOnMultidrop|MonthChecker|MultidropSlow)\.' \
     --output-junit "$PWD/$dir/ctest-junit.xml" || status=$?
   check_ran "$dir/ctest-junit.xml" "ctest ($dir)" || status=1
   # Always: a fault suite that wrote nothing (or left a class out) fails here.

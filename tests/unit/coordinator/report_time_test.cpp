@@ -32,7 +32,7 @@ struct StillDdns : coord::DdnsSource {
     return i;
   }
   std::string address() const override { return "203.0.113.7"; }
-  void setOffline(bool) override {}
+  void setIntent(ddns::AddressIntent) override {}
   void requestPass(bool) override {}
 };
 
