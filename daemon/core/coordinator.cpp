@@ -83,15 +83,18 @@ void Coordinator::evaluate() {
   const bool wantDirect = lastDecision_.mode == mail::MailMode::Direct;
   const bool directOnHold = wantDirect && now < directNotBefore_;
   std::optional<TimePoint> review = lastDecision_.reviewAt;
+  bool switchedNow = false;  // the switch itself installed the rc (or failed and set the retry)
   if (!switching_ && current_ == mail::MailMode::Direct && !wantDirect) {
     switchToMultidrop(lastDecision_);
+    switchedNow = true;
   } else if (!switching_ && current_ == mail::MailMode::Multidrop && wantDirect && !directOnHold) {
     advanceReturn(lastDecision_);
   } else if (!switching_ && current_ == mail::MailMode::Multidrop && !wantDirect &&
              step_ != ReturnStep::None) {
     abortReturn("the decision is multidrop again: " + textOf(lastDecision_));
   }
-  if (current_ == mail::MailMode::Multidrop && !switching_ && !retrievalReady_) ensureRetrieval();
+  if (!switchedNow && current_ == mail::MailMode::Multidrop && !switching_ && !retrievalReady_)
+    ensureRetrieval();
   noteMxWithdrawal();
   // The sender-caches step ends at a time, not on an event.
   if (step_ == ReturnStep::SenderCaches && stepUntil_ && (!review || *stepUntil_ < *review))

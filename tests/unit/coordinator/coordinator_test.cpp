@@ -490,6 +490,12 @@ std::vector<std::string> stepNames(const status::Report& r) {
 }
 
 struct Steering : Fixture {
+  /// Time passes, then the engine's next pass reports (it verifies the zone periodically):
+  /// the steering steps wait on the engine's and the lever's facts, which arrive as events.
+  void advance(std::chrono::nanoseconds d) {
+    Fixture::advance(d);
+    inputsChanged();
+  }
   void SetUp() override {
     withMx = true;
     status::DdnsHostInfo h;

@@ -86,12 +86,12 @@ TEST(ExplainCommand, ADialupPolicyIsExplainedAsDialup) {
   spec.timeout = std::chrono::seconds(30);
   ProcessResult r = runProcess(spec);
   ASSERT_EQ(r.exitCode, 0) << r.out << r.err;
-  EXPECT_THAT(r.out, HasSubstr("link:     dialup, up"));
-  EXPECT_THAT(r.out, HasSubstr("decision: multidrop"));
+  EXPECT_THAT(r.out, HasSubstr("link:    dialup, up"));
+  EXPECT_THAT(r.out, HasSubstr("decision:  multidrop"));
   // The command line still describes another situation when asked to.
   spec.argv = {bin, "explain", "-c", file, "--link", "dedicated"};
   r = runProcess(spec);
-  EXPECT_THAT(r.out, HasSubstr("link:     dedicated, up"));
+  EXPECT_THAT(r.out, HasSubstr("link:    dedicated, up"));
 }
 
 TEST(CheckCommand, WarningsAloneExitZeroAndQuietHidesThem) {
