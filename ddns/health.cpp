@@ -69,7 +69,14 @@ HostHealth judgeHost(const HealthInput& in, const std::string& account, const st
   const bool lastFailed = state.lastResult &&
                           consequenceOf(*state.lastResult) != Consequence::Ok &&
                           consequenceOf(*state.lastResult) != Consequence::FatalOption;
-  if (lastFailed && state.failingSince) {
+  // Under withdraw, a host the provider already holds offline gets no request, so the
+  // failure of an earlier plain update (on a way back that was abandoned) is never retried
+  // while the intent stands: once its back-off is over it must not hold mail on multidrop
+  // (that was the offline=YES deadlock the month-long soak found). The plain update goes out
+  // as soon as the intent is publish again.
+  const bool failureAwaitsPublish = withdrawing && state.offline &&
+                                    (!state.retryNotBefore || *state.retryNotBefore <= now);
+  if (lastFailed && state.failingSince && !failureAwaitsPublish) {
     std::string text = name + " update failed with \"" + toString(*state.lastResult) + "\"";
     if (state.retryNotBefore) text += "; next try at " + formatTime(*state.retryNotBefore);
     return verdict(HostCondition::ProviderRetrying, text, *state.failingSince);

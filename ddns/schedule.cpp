@@ -123,7 +123,9 @@ UpdateDecision shouldSendOffline(const HostState& state, TimePoint now,
   if (state.retryNotBefore && now < *state.retryNotBefore && !state.fatal())
     return skip(SkipReason::Backoff, "waiting until " + formatTime(*state.retryNotBefore),
                 state.retryNotBefore);
-  if (state.offline) return skip(SkipReason::Offline, "already offline");
+  // A lifted ban is proven by a request even when the host is already offline: otherwise
+  // the ban stays on record while the intent stands, and health holds mail on multidrop.
+  if (state.offline && !state.fatal()) return skip(SkipReason::Offline, "already offline");
   return sendWith("take host offline", true, state.fatal());
 }
 
