@@ -144,6 +144,8 @@ std::string describe(const Event& e) {
 bool actedOn(const Json& st, const std::set<std::string>& othersHold) {
   for (const auto& m : st.value("mx", Json::array()))
     if (m.value("wanted", "") == "multidrop" && m.value("verified", false)) return true;
+  const Json health = st.value("ddns_health", Json::object());
+  if (health.value("intent", "") == "withdraw" && health.value("intent_met", false)) return true;
   for (const auto& h : st.value("ddns", Json::array())) {
     if (h.value("condition", Json()).is_string() && h["condition"] == "withdrawn") return true;
     if (h.value("verified", false) && othersHold.count(h.value("address", "")) == 0) return true;
