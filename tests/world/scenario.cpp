@@ -26,6 +26,10 @@ constexpr const char* kThird = "203.0.113.9";  // and after the next one (dial-u
 // stream, ±4 copies, widened where two runs differed more. Misdirection pins never include
 // 0 where a stranger holds the resolved address, and are exactly 0 where none can happen;
 // dynmx's left-at-ISP is exactly 0 wherever it went to multidrop (it must fetch everything).
+// The steering and offline=YES pins are from one run of the table (2026-12-01, issue 11),
+// with the same widths as their neighbours'. Exactly 0 where misdirection cannot happen:
+// e with steering (dial-up stays on multidrop, so the multidrop MX set is published before
+// the stream starts), e with offline=YES (the name is withdrawn before it starts), f and g.
 const std::vector<Scenario>& scenarios() {
   // Timing: the stream starts with unbound's cache cold, so the senders re-resolve the
   // office's name about every TTL: at ~0 s, 10–11 s, 20–22 s, 30–33 s. Events that change
@@ -37,13 +41,15 @@ const std::vector<Scenario>& scenarios() {
        "dedicated",
        20,
        {{5, K::MoveOffice, kNext}, {6, K::StrangerTakes, kOfficeAddress}},
-       {{"dynmx", {4, 16, 9, 0, 6}}, {"baseline", {4, 16, 9, 0, 10}}}},
+       {{"dynmx", {4, 16, 9, 0, 6}}, {"baseline", {4, 16, 9, 0, 10}},
+        {"steering", {4, 16, 9, 0, 8}}, {"offline", {4, 16, 9, 0, 8}}}},
       {"b_hijack",
        "the record is hijacked (→ 198.51.100.66) and fixed by the admin 10 s later",
        "dedicated",
        25,
        {{5, K::SetRecord, kHijackAddress}, {15, K::SetRecord, kOfficeAddress}},
-       {{"dynmx", {13, 24, 13, 0, 0}}, {"baseline", {13, 24, 13, 0, 0}}}},
+       {{"dynmx", {13, 24, 13, 0, 0}}, {"baseline", {13, 24, 13, 0, 0}},
+        {"steering", {13, 24, 13, 0, 0}}, {"offline", {13, 24, 13, 0, 0}}}},
       {"c_provider_911",
        "the provider answers 911 while the address changes; the stranger gets the old one",
        "dedicated",
@@ -52,13 +58,15 @@ const std::vector<Scenario>& scenarios() {
         {5, K::MoveOffice, kNext},
         {6, K::StrangerTakes, kOfficeAddress},
         {15, K::ProviderAnswers, ""}},
-       {{"dynmx", {19, 30, 16, 0, 0}}, {"baseline", {19, 30, 16, 0, 4}}}},
+       {{"dynmx", {19, 30, 16, 0, 0}}, {"baseline", {19, 30, 16, 0, 4}},
+        {"steering", {19, 32, 17, 0, 4}}, {"offline", {19, 30, 16, 0, 6}}}},
       {"d_long_offline",
        "offline for 19 s while the stranger holds the old address; back with a new one",
        "dedicated",
        35,
        {{5, K::LinkDown, ""}, {7, K::StrangerTakes, kOfficeAddress}, {24, K::LinkUp, kNext}},
-       {{"dynmx", {38, 54, 29, 0, 0}}, {"baseline", {38, 54, 29, 1, 10}}}},
+       {{"dynmx", {38, 54, 29, 0, 0}}, {"baseline", {38, 54, 29, 1, 10}},
+        {"steering", {34, 48, 26, 0, 4}}, {"offline", {1, 10, 5, 0, 3}}}},
       {"e_dialup",
        "a dial-up link: calls of 6–8 s, pauses of 5–8 s, a new address per call; the stranger gets the old ones",
        "dialup",
@@ -69,7 +77,8 @@ const std::vector<Scenario>& scenarios() {
         {19, K::LinkDown, ""},
         {20, K::StrangerTakes, kNext},
         {25, K::LinkUp, kThird}},
-       {{"dynmx", {40, 56, 30, 0, 0}}, {"baseline", {40, 56, 30, 0, 6}}}},
+       {{"dynmx", {40, 56, 30, 0, 0}}, {"baseline", {40, 56, 30, 0, 6}},
+        {"steering", {0, 0, 0, 0, 0}}, {"offline", {0, 0, 0, 0, 0}}}},
       {"f_flapping",
        "a flapping link: down 3 s, up 3 s, three times; the address stays",
        "dedicated",
@@ -80,13 +89,15 @@ const std::vector<Scenario>& scenarios() {
         {13, K::LinkUp, ""},
         {16, K::LinkDown, ""},
         {19, K::LinkUp, ""}},
-       {{"dynmx", {0, 0, 0, 0, 0}}, {"baseline", {0, 0, 0, 8, 20}}}},
+       {{"dynmx", {0, 0, 0, 0, 0}}, {"baseline", {0, 0, 0, 8, 20}},
+        {"steering", {0, 0, 0, 0, 0}}, {"offline", {0, 0, 0, 0, 0}}}},
       {"g_restart_multidrop",
        "dynmx stopped by SIGTERM, then SIGKILL, while the link is down (multidrop)",
        "dedicated",
        22,
        {{3, K::LinkDown, ""}, {8, K::RestartDaemon, "TERM"}, {13, K::RestartDaemon, "KILL"}, {17, K::LinkUp, ""}},
-       {{"dynmx", {0, 0, 0, 0, 0}}, {"baseline", {0, 0, 0, 18, 30}}}},
+       {{"dynmx", {0, 0, 0, 0, 0}}, {"baseline", {0, 0, 0, 18, 30}},
+        {"steering", {0, 0, 0, 0, 0}}, {"offline", {0, 0, 0, 0, 0}}}},
   };
   return all;
 }
