@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# The exposure measure (issue 10): every scenario of the senders' world, dynmx (auto)
-# beside the DDNS-only baseline (direct), as one table. Each row runs in its own network
-# namespace (the world binary unshares itself), two at a time.
+# The exposure measure (issues 10 and 11): every scenario of the senders' world in four
+# columns side by side: DDNS only (mode = "direct"), dynmx without a DNS lever (auto),
+# dynmx + MX steering (auto, [[mx]] lever rfc2136), dynmx + offline=YES (auto,
+# offline_on_multidrop). Then one line per row with every count. Each row runs in its own
+# network namespace (the world binary unshares itself), two at a time; 28 rows take about
+# 16 minutes on 2 cores.
 #
 #   sudo bench/exposure.sh [--write]     # --write: also put the table into docs/benchmarks.md
 #

@@ -52,8 +52,12 @@ Result<std::unique_ptr<Named>> Named::start(const TempDir& dir, NamedOptions opt
                      "controls { };\n" + "include \"" + n->keyFile_ + "\";\n" + "zone \"" + o.zone +
                      "\" {\n  type primary;\n  file \"" + zoneFile + "\";\n  update-policy { grant " + o.keyName +
                      " zonesub " + o.updateTypes + "; };\n};\n";
-  for (const auto& [name, records] : o.staticZones)
-    conf += "zone \"" + name + "\" {\n  type primary;\n  file \"" + n->root_ + "/" + name + ".zone\";\n};\n";
+  for (const auto& [name, records] : o.staticZones) {
+    const auto extra = o.staticZoneStatements.find(name);
+    conf += "zone \"" + name + "\" {\n  type primary;\n  file \"" + n->root_ + "/" + name + ".zone\";\n" +
+            (extra == o.staticZoneStatements.end() ? std::string() : "  " + extra->second + "\n") + "};\n";
+  }
+  conf += o.extraConf;
   try {
     writeTextFile(n->keyFile_, key.out, 0600);
     writeTextFile(zoneFile, zone, 0644);

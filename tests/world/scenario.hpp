@@ -3,6 +3,7 @@
 // exposure table), each with what must hold afterwards.
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -58,7 +59,8 @@ struct Variant {
 
 /// The scenarios a..g.
 const std::vector<Scenario>& scenarios();
-/// The columns: dynmx (auto) and the DDNS-only baseline (direct). Add rows here for new columns.
+/// The columns: the DDNS-only baseline (direct), dynmx (auto) without a DNS lever, dynmx
+/// with MX steering (rfc2136), dynmx with offline=YES. Add rows here for new columns.
 const std::vector<Variant>& variants();
 /// Find by name; nullptr if unknown.
 const Scenario* findScenario(const std::string& id);
@@ -72,6 +74,12 @@ struct RowResult {
   std::vector<std::string> timeline;  ///< what happened when (for failure messages)
   double startSeconds = 0;  ///< building the world until dynmx was steady
   double totalSeconds = 0;  ///< the whole row, drain included
+  /// Stream seconds: when someone else first held an address the office's name had
+  /// (StrangerTakes, or SetRecord to the hijacker's), and when dynmx first acted on it as
+  /// seen in its status: the multidrop MX set verified at BIND, or the name verified at an
+  /// address the stranger does not hold.
+  std::optional<double> strangerAt;
+  std::optional<double> detectedAt;
 };
 
 /// Build the world for `variant`, play `scenario`, drain, count. Fails when the world cannot

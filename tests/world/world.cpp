@@ -138,6 +138,18 @@ Status<> World::start(const DaemonSetup& setup) {
   zones.staticZones = {
       {kMailDomain, "@ " + ttl + " IN MX 10 " + kOfficeHost + ".\n@ " + ttl + " IN MX 20 mx.isp.example.\n"},
       {"isp.example", "mx " + ttl + " IN A " + kIspMxAddress + "\n"}};
+  if (setup.mxSteering) {
+    // dynmx's own key for the mail domain's MX (not the provider's): BIND includes a copy,
+    // dynmx reads its own (0600, owned by the daemon user).
+    auto key = runProcess({.argv = {"tsig-keygen", "-a", "hmac-sha256", "dynmx-mx"}, .timeout = 20s});
+    if (!key.succeeded()) return fail("tsig-keygen: " + key.error + key.err);
+    writeTextFile(dir_.file("mx-named.key"), key.out, 0600);
+    writeTextFile(dir_.file("mx.key"), key.out, 0600);
+    testbed::giveToDaemonUser({dir_.file("mx.key")});
+    zones.extraConf = "include \"" + dir_.file("mx-named.key") + "\";\n";
+    zones.staticZoneStatements[kMailDomain] = "update-policy { grant dynmx-mx name " + std::string(kMailDomain) +
+                                              " MX; };";
+  }
   auto named = testbed::Named::start(dir_, zones);
   if (!named.ok()) return fail("named: " + named.error());
   named_ = std::move(*named);
@@ -173,7 +185,8 @@ Status<> World::start(const DaemonSetup& setup) {
   senderMta_ = std::move(*senderMta);
 
   // The dyndns2 provider pushes accepted updates into BIND.
-  writeTextFile(dir_.file("accounts"), std::string("office:ddns-secret-W:") + kOfficeHost + "\n", 0600);
+  writeTextFile(dir_.file("accounts"),
+                std::string("office:ddns-secret-W:") + kOfficeHost + (setup.donator ? ":donator" : "") + "\n", 0600);
   providerPort_ = testbed::freePort();
   auto provider = testbed::ServerProcess::start(
       {dyndns2dBinary_, "--port", std::to_string(providerPort_), "--accounts", dir_.file("accounts"), "--log",
@@ -235,7 +248,16 @@ std::string World::policyText(const DaemonSetup& setup) const {
          "log_level = \"debug\"\n"
          "[[ddns.account]]\nname = \"office\"\nprovider = \"custom\"\nurl = \"" + provider + "/nic/update\"\n"
          "allow_insecure_http = true\nusername = \"office\"\npassword_file = \"" + d + "/ddns.password\"\n"
-         "hosts = [\"" + kOfficeHost + "\"]\n" + setup.policyFragment + "\n";
+         "hosts = [\"" + kOfficeHost + "\"]\n" + setup.policyFragment + "\n" + mxTable(setup);
+}
+
+std::string World::mxTable(const DaemonSetup& setup) const {
+  if (!setup.mxSteering) return "";
+  const std::string authority = std::string(kAuthorityAddress) + ":53";
+  return std::string("[[mx]]\ndomain = \"") + kMailDomain + "\"\ndirect = [\"10 " + kOfficeHost +
+         "\", \"20 mx.isp.example\"]\nmultidrop = [\"10 mx.isp.example\"]\nttl = \"" +
+         std::to_string(kMxTtlSeconds) + "s\"\nlever = \"rfc2136\"\nzone = \"" + kMailDomain + "\"\nserver = \"" +
+         authority + "\"\nkey_file = \"" + dir_.file("mx.key") + "\"\nverify_servers = [\"" + authority + "\"]\n";
 }
 
 Status<> World::startDaemon() {

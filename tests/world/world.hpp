@@ -53,7 +53,16 @@ struct DaemonSetup {
   /// TOML appended at the very end: bare keys land in the [[ddns.account]] table, which is
   /// the policy's last table; further tables may follow.
   std::string policyFragment;
+  /// MX steering: an `[[mx]]` table for example.com with `lever = "rfc2136"`, its own TSIG
+  /// key (0600, the daemon's), and BIND granting that key MX updates in example.com.
+  bool mxSteering = false;
+  /// The provider account may send offline=YES (dyndns2d's donator accounts).
+  bool donator = false;
 };
+
+/// The TTL dynmx publishes the steered MX sets with: dynmx's floor (policy/mx.cpp refuses
+/// less than 30 s), so it cannot be scaled down to kRecordTtlSeconds like the zone's records.
+inline constexpr int kMxTtlSeconds = 30;
 
 /// Where each copy (message × envelope recipient) ended up.
 struct Account {
@@ -138,6 +147,8 @@ class World {
   };
   Status<> startDaemon();
   std::string policyText(const DaemonSetup& setup) const;
+  /// The `[[mx]]` table of the MX-steering column ("" without steering).
+  std::string mxTable(const DaemonSetup& setup) const;
   Status<> officeListenOn(const std::string& address);
   void releaseOfficeListener(const std::string& address);
   void feed(std::chrono::milliseconds interval);

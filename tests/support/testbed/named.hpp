@@ -2,6 +2,7 @@
 // A real BIND9 authoritative server on loopback with one zone that accepts TSIG-signed
 // RFC 2136 updates: the DDNS verification target in tests.
 #include <chrono>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -26,6 +27,10 @@ struct NamedOptions {
   int defaultTtl = 60;                ///< $TTL and the SOA minimum (negative caching) of every zone
   /// Further zones this server is authoritative for (not updatable): name → zone-file lines.
   std::vector<std::pair<std::string, std::string>> staticZones;
+  /// named.conf lines appended at the end (e.g. `include` of a second TSIG key).
+  std::string extraConf;
+  /// Statements added inside a static zone's block (e.g. its own `update-policy`): name → text.
+  std::map<std::string, std::string> staticZoneStatements;
 };
 
 /// `named -g -4 -n 1 -c DIR/named/named.conf` (no -u: as root it would drop privileges
