@@ -104,12 +104,19 @@ class Daemon {
 
     // One writer of ddns-state.json: the daemon holds the state lock for its whole life, so
     // a `dynmx update` never writes beside it (it asks over the control socket instead).
-    auto lock = FileLock::tryAcquire(policy_.daemon.stateDir + "/" + ddns::kStateLockName);
-    if (!lock) {
+    const std::string lockPath = policy_.daemon.stateDir + "/" + ddns::kStateLockName;
+    auto lock = FileLock::tryAcquire(lockPath);
+    if (lock) {
+      stateLock_.emplace(std::move(*lock));
+    } else if (FileLock::heldElsewhere(lockPath)) {
       spdlog::critical("{} (is another dynmx daemon or `dynmx update` running?)", lock.error());
       return 1;
+    } else {
+      // Nobody holds it, but the lock file cannot be made (e.g. a read-only state dir): mail
+      // safety comes first, so run; no other process can write the state there either, and
+      // status reports the failed state writes.
+      spdlog::warn("{}: running without the state lock", lock.error());
     }
-    stateLock_.emplace(std::move(*lock));
 
     // Bound as root if we are root (its directory may be root's); answered once the loop runs.
     if (auto s = startControl(); !s.ok()) {

@@ -346,7 +346,7 @@ TEST_F(DdnsUpdate, BadAuthDisablesTheAccountAcrossRuns) {
   // Nothing at all: account 0 is banned, and account 1's forced re-send waits for the
   // provider's minimum interval after its update a moment ago (issue 12, item 10).
   EXPECT_EQ(requests().size(), 2u);
-  EXPECT_NE(second.out.find("minimum interval"), std::string::npos) << second.out;
+  EXPECT_NE(second.out.find("skip: backoff"), std::string::npos) << second.out;  // min interval
   EXPECT_NE(second.out.find("fatal: badauth"), std::string::npos) << second.out;
   EXPECT_NE(second.out.find("ddns.provider_fatal"), std::string::npos) << second.out;
 }

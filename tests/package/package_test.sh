@@ -126,6 +126,8 @@ got=$(cd / && /usr/bin/dynmx check 2>&1)
 # Uncommented as the file invites (every '# key = value' and '# [table]'), switched to
 # auto with DDNS on and the password files pointed at real 0600 files, it is a valid policy.
 printf 'x\n' >"$tmp/isp.pw"; printf 'y\n' >"$tmp/ddns.pw"; chmod 600 "$tmp"/*.pw
+# The daemon user must be able to read its secrets, and nobody else (docs/security.md).
+chown dynmx "$tmp"/*.pw
 python3 - "$tmp" <<'PY' || fail "the starter policy, uncommented, is not a valid auto policy"
 import re, subprocess, sys
 tmp = sys.argv[1]
@@ -188,7 +190,7 @@ echo "== bash completion =="
 comp=$(bash -c '
   source /usr/share/bash-completion/bash_completion
   _completion_loader dynmx
-  t() { COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); COMPREPLY=()
+  t() { COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}; COMPREPLY=()
         _dynmx dynmx "${COMP_WORDS[-1]}" "${COMP_WORDS[-2]}"; echo "${COMPREPLY[*]}"; }
   t dynmx ch; t dynmx run --log j; t dynmx status --js' 2>&1)
 echo "$comp"
