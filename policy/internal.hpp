@@ -50,6 +50,9 @@ int editDistance(std::string_view a, std::string_view b);
 /// otherwise the reason ("private", "loopback", ...). nullopt-like "not an address" is "invalid".
 std::string addressProblem(const std::string& text);
 
+/// "host:port" or "[v6]:port" → HostPort; nullopt when malformed (policy/parse.cpp).
+std::optional<HostPort> parseHostPort(const std::string& s);
+
 /// True for 127.0.0.0/8, ::1 and "localhost".
 bool isLoopbackHost(const std::string& host);
 

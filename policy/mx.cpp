@@ -52,27 +52,6 @@ bool isHostName(const std::string& d) {
   return !std::all_of(last.begin(), last.end(), [](unsigned char c) { return std::isdigit(c) != 0; });
 }
 
-std::optional<HostPort> hostPort(const std::string& s) {
-  std::string host, port;
-  if (!s.empty() && s.front() == '[') {
-    auto close = s.find(']');
-    if (close == std::string::npos || close + 1 >= s.size() || s[close + 1] != ':') return std::nullopt;
-    host = s.substr(1, close - 1);
-    port = s.substr(close + 2);
-  } else {
-    auto colon = s.find(':');
-    if (colon == std::string::npos || s.find(':', colon + 1) != std::string::npos) return std::nullopt;
-    host = s.substr(0, colon);
-    port = s.substr(colon + 1);
-  }
-  if (host.empty() || port.empty() || port.size() > 5 ||
-      !std::all_of(port.begin(), port.end(), [](unsigned char c) { return std::isdigit(c) != 0; }))
-    return std::nullopt;
-  const int p = std::stoi(port);
-  if (p < 1 || p > 65535) return std::nullopt;
-  return HostPort{host, p};
-}
-
 class MxParser {
  public:
   MxParser(Draft& d, const std::string& file) : d_(d), file_(file) {}
@@ -236,7 +215,7 @@ class MxParser {
     }
     std::string server;
     if (str(t, "server", path + ".server", server)) {
-      if (auto hp = hostPort(server))
+      if (auto hp = parseHostPort(server))
         m.server = *hp;
       else
         err(d_.pos.key(path + ".server"),
@@ -252,7 +231,7 @@ class MxParser {
     std::vector<std::pair<std::string, SourcePos>> vs;
     strs(t, "verify_servers", path + ".verify_servers", vs);
     for (const auto& [text, pos] : vs) {
-      if (auto hp = hostPort(text))
+      if (auto hp = parseHostPort(text))
         m.verifyServers.push_back(*hp);
       else
         err(pos, path + ".verify_servers: \"" + text + "\" is not ADDRESS:PORT");

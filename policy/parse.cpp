@@ -52,6 +52,8 @@ std::string lower(std::string s) {
   return s;
 }
 
+}  // namespace
+
 /// "host:port" or "[v6]:port" → HostPort; nullopt when malformed.
 std::optional<HostPort> parseHostPort(const std::string& s) {
   std::string host, port;
@@ -73,6 +75,8 @@ std::optional<HostPort> parseHostPort(const std::string& s) {
   if (p < 1 || p > 65535) return std::nullopt;
   return HostPort{host, p};
 }
+
+namespace {
 
 /// A domain we receive mail for: LDH labels, at least two of them.
 bool isDomainName(const std::string& d) {
