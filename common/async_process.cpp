@@ -104,7 +104,11 @@ class AsyncChild final : public Child, public std::enable_shared_from_this<Async
   void maybeFinish() {
     if (!reaped_ || streamsClosed_ < 2 || finished_) return;
     finished_ = true;
-    if (callbacks_.onExit) callbacks_.onExit(exit_);
+    // Drop the callbacks once the child is done: they often hold the owner of this
+    // child's handle (a hook run, an rc install), and keeping them would be a cycle.
+    ChildCallbacks callbacks = std::move(callbacks_);
+    callbacks_ = {};
+    if (callbacks.onExit) callbacks.onExit(exit_);
   }
 
   std::shared_ptr<Reaper> reaper_;

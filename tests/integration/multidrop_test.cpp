@@ -13,7 +13,11 @@
 // Without the guard (the old direct path, kept for the benchmark) fetchmail misroutes T12,
 // T13 and T15: the negative control pins that, so the guarded proof is known to be able to fail.
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
+#include <unistd.h>
+#include <cstring>
 
 #include <algorithm>
 #include <boost/asio/io_context.hpp>
@@ -570,9 +574,19 @@ std::string guardPolicyToml(const MtaBed& b) {
   return o.str();
 }
 
-bool waitForPath(const std::string& path, std::chrono::milliseconds limit) {
+/// True once something accepts connections on the Unix socket at `path`. A file there is
+/// not enough: a SIGKILLed guard leaves its socket file behind.
+bool waitForListener(const std::string& path, std::chrono::milliseconds limit) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(addr.sun_path)) return false;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
   for (auto waited = 0ms; waited < limit; waited += 20ms) {
-    if (std::filesystem::exists(path)) return true;
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return false;
+    const bool up = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0;
+    ::close(fd);
+    if (up) return true;
     std::this_thread::sleep_for(20ms);
   }
   return false;
@@ -599,7 +613,7 @@ TEST(MultidropSlow, GuardKilledBetweenTheMtaAnswerAndFetchmailsDeleteDeliversOnc
     spec.argv = {dynmxBinary(), "guard", "-c", policyPath, "--log-level", "info"};
     spec.timeout = std::chrono::milliseconds(0);
     auto child = spawnProcess(spec);
-    EXPECT_TRUE(waitForPath(b.bed.state + "/g.sock", 10s)) << "dynmx guard did not start";
+    EXPECT_TRUE(waitForListener(b.bed.state + "/g.sock", 10s)) << "dynmx guard did not start";
     return child;
   };
   auto guard1 = startGuard();
