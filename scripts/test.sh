@@ -1,17 +1,32 @@
 #!/usr/bin/env bash
-# The test command: install what is missing, build with warnings as errors under
-# ASan+UBSan, and run every test under ctest (unit, integration with real named, dovecot,
-# fetchmail and the loopback provider, end to end); then a short smoke of every fuzz target.
-# Env: DYNMX_RELEASE_PASS=1 also runs the suite on an optimised build first.
-#      DYNMX_SKIP_FUZZ=1 skips the fuzz smoke (local iteration only; CI runs it).
-#      DYNMX_NO_SKIP (default 1): a skipped test fails the run, in each test binary (the
+# The test command: install what is missing, build with warnings as errors, and run every
+# test under ctest: unit (with each fuzz target's committed inputs replayed), integration
+# with real named, dovecot, fetchmail and the loopback provider, the fault suite, the
+# senders' world, soak, and the Debian package installed and purged; then the threaded
+# tests again under ThreadSanitizer.
+#
+# The order keeps a fresh 2-core CI machine well under 45 minutes:
+#   1. the ASan+UBSan build, on every core;
+#   2. in the background at nice 19, so they only take the CPU that the suite leaves idle
+#      (most of it waits on real servers and timers): the Debian package, then the TSan
+#      build;
+#   3. the ASan suite, every label but `package`;
+#   4. the package test, on the .deb from step 2;
+#   5. the TSan pass (tsan_pass below).
+# Env: DYNMX_NO_SKIP (default 1): a skipped test fails the run, in each test binary (the
 #      shared test main) and at the ctest level below. 0 only for a local non-root run.
+#      DYNMX_SKIP_TSAN=1 skips the TSan build and pass (local iteration only; CI runs it).
+#      DYNMX_RELEASE_PASS=1 also runs the suite on an optimised build first.
+# Fuzzing proper (clang, libFuzzer, new inputs) is scripts/fuzz.sh; here the fuzz_replay_*
+# tests run every target's corpus and kept crash inputs once under ASan+UBSan.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 
 jobs=$(nproc)
 export DYNMX_NO_SKIP=${DYNMX_NO_SKIP:-1}
+started=$SECONDS
+stamp() { echo "== [$(( (SECONDS - started) / 60 ))m$(( (SECONDS - started) % 60 ))s] $* =="; }
 
 # Count what ctest ran from its JUnit file, print it, and fail on any test that did not
 # run (skipped, not run, disabled) unless DYNMX_NO_SKIP=0: a skip hides a broken test.
@@ -33,86 +48,125 @@ check_ran() {
   fi
 }
 
-run_suite() {
+configure() {
   local dir=$1; shift
-  cmake -S . -B "$dir" -G Ninja -DDYNMX_WERROR=ON "$@" >/dev/null || return 1
-  cmake --build "$dir" -j"$jobs" || return 1
-  rm -f "$dir/fault-summary.txt"   # the fault classes append one line per test
-  local status=0
-  ctest --test-dir "$dir" --output-on-failure -j"$jobs" --timeout 600 --output-junit "$PWD/$dir/ctest-junit.xml" || status=$?
-  check_ran "$dir/ctest-junit.xml" "ctest ($dir)" || status=1
-  # Always: a fault suite that wrote nothing (or left a class out) fails here.
-  echo "== fault suite ($dir): scenarios per class =="
-  bash tests/fault/summary.sh "$dir/fault-summary.txt" || status=1
-  return "$status"
+  cmake -S . -B "$dir" -G Ninja -DDYNMX_WERROR=ON "$@" >/dev/null
 }
 
-if [ "${DYNMX_RELEASE_PASS:-0}" = 1 ]; then
-  echo "== release build (RelWithDebInfo, -Werror) =="
-  run_suite build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo
-fi
+# ctest in DIR with the given selection; JUnit to DIR/ctest-junit-NAME.xml, then checked.
+run_ctest() {
+  local dir=$1 name=$2; shift 2
+  local status=0
+  "${ctest_prefix[@]}" ctest --test-dir "$dir" --output-on-failure -j"$jobs" --timeout 600 \
+    --output-junit "$PWD/$dir/ctest-junit-$name.xml" "$@" || status=$?
+  check_ran "$dir/ctest-junit-$name.xml" "ctest ($dir, $name)" || status=1
+  return "$status"
+}
+ctest_prefix=()
 
-# The Debian package, built once (release, no tests; lintian must report no error); the
-# package test in the ASan suite installs this .deb, checks it and purges it.
-echo "== Debian package (scripts/package.sh) =="
-SECONDS=0
-bash scripts/package.sh build/package
-DYNMX_DEB=$(ls "$PWD"/build/package/dynmx_*.deb | head -n 1)
-export DYNMX_DEB
-echo "== Debian package: $DYNMX_DEB in ${SECONDS} s =="
+# The fault classes append one line per test to DIR/fault-summary.txt; a suite that wrote
+# nothing (or left a class out) fails here.
+fault_summary() {
+  echo "== fault suite ($1): scenarios per class =="
+  bash tests/fault/summary.sh "$1/fault-summary.txt"
+}
 
-if [ "${DYNMX_SKIP_FUZZ:-0}" != 1 ]; then
-  echo "== fuzz smoke (clang, libFuzzer + ASan/UBSan, 10 s per target) =="
-  bash scripts/fuzz.sh 10
-fi
-
-echo "== sanitizer build (ASan+UBSan, -Werror) and the whole suite =="
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-run_suite build/asan -DCMAKE_BUILD_TYPE=Debug -DDYNMX_SANITIZE=ON
 
-# --- ThreadSanitizer pass (helper E; keep this block self-contained) -----------------
+if [ "${DYNMX_RELEASE_PASS:-0}" = 1 ]; then
+  stamp "release build (RelWithDebInfo, -Werror) and its suite"
+  configure build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo
+  cmake --build build/release -j"$jobs"
+  rm -f build/release/fault-summary.txt
+  run_ctest build/release all -LE '^package$'
+  fault_summary build/release
+fi
+
+stamp "ASan+UBSan build (-Werror)"
+configure build/asan -DCMAKE_BUILD_TYPE=Debug -DDYNMX_SANITIZE=ON
+cmake --build build/asan -j"$jobs"
+
+# The background builds: the .deb (release, no tests; lintian must report no error), then
+# the TSan build. Their output goes to logs; a failure fails the run below.
+mkdir -p build
+rm -f build/package/dynmx_*.deb
+(
+  nice -n 19 bash scripts/package.sh build/package >build/package-build.log 2>&1
+) &
+package_job=$!
+tsan_job=
+if [ "${DYNMX_SKIP_TSAN:-0}" != 1 ]; then
+  (
+    while kill -0 "$package_job" 2>/dev/null; do sleep 5; done
+    configure build/tsan -DCMAKE_BUILD_TYPE=Debug -DDYNMX_TSAN=ON &&
+      nice -n 19 cmake --build build/tsan -j"$jobs"
+  ) >build/tsan-build.log 2>&1 &
+  tsan_job=$!
+fi
+
+status=0
+stamp "the ASan suite (unit, integration, fault, world, soak)"
+rm -f build/asan/fault-summary.txt
+run_ctest build/asan suite -LE '^package$' || status=1
+fault_summary build/asan || status=1
+
+stamp "waiting for the Debian package"
+if wait "$package_job"; then
+  tail -n 3 build/package-build.log
+  DYNMX_DEB=$(ls "$PWD"/build/package/dynmx_*.deb | head -n 1)
+  export DYNMX_DEB
+  stamp "the package test on $DYNMX_DEB"
+  run_ctest build/asan package -L '^package$' || status=1
+else
+  tail -n 80 build/package-build.log
+  echo "== the Debian package did not build (whole log: build/package-build.log) =="
+  status=1
+fi
+
+# --- ThreadSanitizer pass ------------------------------------------------------------
 # Threads exist: libcurl's threaded resolver, the test MailSink, the loopback provider's
-# io thread, the control/metrics server harnesses. TSan cannot share a build with ASan,
-# so this is a second build (build/tsan, -DDYNMX_TSAN=ON; no fuzz targets in it).
-# Labels run: unit and integration (threads: curl's resolver, the mail sinks, the provider,
-# the control socket, the guard, the real daemon). The fault suite, the senders' world and
-# the package test run in the ASan pass only: together they are ~20 minutes of a 2-core
-# machine, and TSan sees no thread there that the integration tests do not already run.
-# Excluded: the soak tests (Seeds/Month.*, MonthOfflineOnMultidrop.*, MonthChecker.*): one
-# thread on ManualTime, nothing for TSan to see, and minutes of CPU under TSan.
+# io thread, the control/metrics server harnesses, the guard, the real daemon. TSan cannot
+# share a build with ASan, so this is a second build (build/tsan, -DDYNMX_TSAN=ON). It
+# holds only what has threads to see (tests/CMakeLists.txt): the integration tests and the
+# unit tests marked THREADS; not the fault suite, the world, soak, package, fuzz replays or
+# benchmarks (ASan pass only: TSan sees no thread there that the integration tests do not
+# already run). Excluded at run time: the 25 MB and kill tests of the guard (MultidropSlow,
+# minutes under TSan, single-threaded where it matters).
 # Every instrumented process (tests, `dynmx run`, dynmx-test-dyndns2d, even when they
 # run as another user and their stderr goes to a log file) writes its reports to
 # build/tsan/tsan-reports; any report there fails the pass.
-# Env: DYNMX_SKIP_TSAN=1 skips it (local iteration only; CI runs it).
 tsan_pass() {
   local dir=build/tsan reports
-  cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DDYNMX_TSAN=ON -DDYNMX_WERROR=ON >/dev/null
-  cmake --build "$dir" -j"$jobs"
   reports=$PWD/$dir/tsan-reports
   rm -rf "$reports" && mkdir -p "$reports" && chmod 1777 "$reports"  # the daemon may run as `dynmx`
   export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/tsan.supp:log_path=$reports/tsan"
   # GCC 12's TSan cannot map its shadow memory with more than 28 bits of mmap ASLR.
-  local norandom=()
+  ctest_prefix=()
   if [ "$(cat /proc/sys/vm/mmap_rnd_bits 2>/dev/null || echo 28)" -gt 28 ]; then
-    norandom=(setarch "$(uname -m)" -R)
+    ctest_prefix=(setarch "$(uname -m)" -R)
   fi
-  local status=0
-  rm -f "$dir/fault-summary.txt"
-  "${norandom[@]}" ctest --test-dir "$dir" --output-on-failure -j"$jobs" --timeout 600 \
-    -L '^(unit|integration)$' -E '^(Seeds/Month|MonthOfflineOnMultidrop|MonthChecker|MultidropSlow)\.' \
-    --output-junit "$PWD/$dir/ctest-junit.xml" || status=$?
-  check_ran "$dir/ctest-junit.xml" "ctest ($dir)" || status=1
+  local pass=0
+  run_ctest "$dir" tsan -L '^(unit|integration)$' -E '^MultidropSlow\.' || pass=1
+  ctest_prefix=()
   if compgen -G "$reports/tsan.*" >/dev/null; then
     echo "== ThreadSanitizer reports =="
     cat "$reports"/tsan.*
+    pass=1
+  fi
+  return "$pass"
+}
+if [ -n "$tsan_job" ]; then
+  stamp "waiting for the TSan build"
+  if wait "$tsan_job"; then
+    stamp "the TSan pass (threaded unit tests and integration)"
+    tsan_pass || status=1
+  else
+    tail -n 80 build/tsan-build.log
+    echo "== the TSan build failed (whole log: build/tsan-build.log) =="
     status=1
   fi
-  return "$status"
-}
-if [ "${DYNMX_SKIP_TSAN:-0}" != 1 ]; then
-  echo "== ThreadSanitizer build (-Werror) and the threaded suite (unit, integration, fault) =="
-  SECONDS=0
-  tsan_pass
-  echo "== ThreadSanitizer pass: ${SECONDS} s =="
 fi
+
+stamp "done: $([ "$status" = 0 ] && echo passed || echo FAILED)"
+exit "$status"

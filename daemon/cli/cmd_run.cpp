@@ -50,7 +50,6 @@ struct RunOptions {
 };
 
 /// How the DDNS engine reports a failed save of its state file.
-constexpr std::string_view kDdnsSaveError = "cannot save DDNS state: ";
 
 /// Whether uid/gid (without supplementary groups) may create and remove entries in `dir`.
 bool dirWritableBy(const std::string& dir, uid_t uid, gid_t gid) {
@@ -281,7 +280,8 @@ class Daemon {
   /// What failed to persist, for the status: the state file's own error and the DDNS state's.
   std::string stateErrors(const std::string& stateFileError) const {
     std::string out = stateFileError;
-    if (!ddnsStateError_.empty()) out += (out.empty() ? "" : "; ") + ddnsStateError_;
+    const std::string& ddns = engine_ ? engine_->stateSaveError() : std::string();
+    if (!ddns.empty()) out += (out.empty() ? "" : "; ") + ddns;
     return out;
   }
 
@@ -376,9 +376,6 @@ class Daemon {
     for (const auto& h : pass.hosts)
       if (h.sent) ++counters_.ddnsUpdates[{h.account, h.result}];
     for (const auto& e : pass.errors) spdlog::warn("ddns: {}", e);
-    ddnsStateError_.clear();
-    for (const auto& e : pass.errors)
-      if (e.rfind(kDdnsSaveError, 0) == 0) ddnsStateError_ = e.substr(kDdnsSaveError.size());
     coordinator_->evaluate();
   }
 
@@ -552,7 +549,6 @@ class Daemon {
   TimePoint lastSwitchSeen_{};
   TimePoint lastHookSeen_{};
   std::string stateError_;      ///< the latest state.json write failed: why
-  std::string ddnsStateError_;  ///< the latest DDNS pass could not save its state: why
   std::vector<std::string> restartNeeded_;  ///< [daemon] keys a reload changed (applied at restart)
   std::unique_ptr<hooks::HookQueue> hookQueue_;
 };

@@ -969,10 +969,13 @@ void Engine::persist(PassReport& report) {
   // Unchanged state is not written again: no fsync (and no wake-up of the disk) per idle pass.
   std::string text = toJson(store_);
   if (text == persisted_) return;
-  if (auto w = writeFileAtomic(statePath_, text, deps_.stateFile); !w)
+  if (auto w = writeFileAtomic(statePath_, text, deps_.stateFile); !w) {
+    saveError_ = w.error();
     report.errors.push_back("cannot save DDNS state: " + w.error());
-  else
+  } else {
+    saveError_.clear();
     persisted_ = std::move(text);
+  }
 }
 
 void Engine::start(PassHandler onPass) {

@@ -140,6 +140,10 @@ class Engine : public coord::DdnsSource {
   /// The last pass report (empty before the first pass).
   const PassReport& lastReport() const { return last_; }
 
+  /// Why the DDNS state file could not be saved, until a save succeeds (empty: it is saved).
+  /// A fact the engine owns: passes that had nothing new to save do not clear it.
+  const std::string& stateSaveError() const { return saveError_; }
+
   /// One pass's bookkeeping (defined in engine.cpp; public only for its helpers there).
   struct Pass;
 
@@ -166,6 +170,7 @@ class Engine : public coord::DdnsSource {
   std::map<std::pair<std::string, std::string>, std::string> lastError_;
   std::string statePath_;
   std::string persisted_;  ///< what the state file holds, as we last wrote it
+  std::string saveError_;  ///< the latest save failed: why (cleared by a successful save)
   EngineDeps deps_;
   StateStore store_;
   std::string loadError_;

@@ -630,6 +630,32 @@ TEST_F(EngineTest, BrokenStateFileIsKeptAsideAndUpdatesHeld) {
   EXPECT_EQ(http_.requests.size(), 1u);
 }
 
+// The state file could not be saved: the engine keeps saying so until a save succeeds. A
+// verification-only pass writes nothing, and once wiped the daemon's report (CI caught the
+// status losing the DDNS half of `state_error` under load).
+TEST_F(EngineTest, AFailedStateSaveStaysReportedUntilASaveSucceeds) {
+  config_.accounts = {account("a", 1, "example.net")};
+  answerGood();
+  publishAll("203.0.113.7");
+  const std::string blocker = dir_ + "/not-a-dir";
+  ASSERT_TRUE(writeFileAtomic(blocker, "a file where the state dir should be").ok());
+  statePath_ = blocker + "/ddns-state.json";
+  auto e = makeEngine();
+  EXPECT_TRUE(e->stateSaveError().empty());
+  const PassReport first = pass(*e);
+  ASSERT_FALSE(e->stateSaveError().empty());
+  EXPECT_FALSE(first.errors.empty());
+  now_ += 5min;
+  pass(*e, {false, false, true});  // verify only: nothing to save, nothing saved
+  EXPECT_FALSE(e->stateSaveError().empty()) << "a pass that saved nothing cleared the save error";
+  std::filesystem::remove(blocker);
+  std::filesystem::create_directory(blocker);
+  now_ += 5min;
+  pass(*e);
+  EXPECT_TRUE(e->stateSaveError().empty()) << e->stateSaveError();
+  EXPECT_TRUE(std::filesystem::exists(statePath_));
+}
+
 TEST_F(EngineTest, PassesQueueAndNeverOverlap) {
   config_.accounts = {account("a", 1, "example.net")};
   answerGood();
