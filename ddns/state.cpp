@@ -96,7 +96,11 @@ std::string toJson(const StateStore& store) {
     if (!s.secretTag.empty()) h["secret_tag"] = s.secretTag;
     accounts[key.first][key.second] = std::move(h);
   }
-  const json doc = {{"version", kStateVersion}, {"accounts", std::move(accounts)}};
+  json doc = {{"version", kStateVersion}, {"accounts", std::move(accounts)}};
+  if (store.anchor)
+    doc["clock_anchor"] = {{"boot_id", store.anchor->bootId},
+                           {"wall", formatTime(store.anchor->wall)},
+                           {"boot_seconds", store.anchor->bootSeconds}};
   // Replace invalid UTF-8 rather than throw: provider text may end up in fatal_reason.
   return doc.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }
@@ -116,6 +120,19 @@ Result<StateStore> parseState(std::string_view text) {
     return fail(std::string("state: accounts is missing or not an object"));
 
   StateStore store;
+  if (const auto a = doc.find("clock_anchor"); a != doc.end() && !a->is_null()) {
+    if (!a->is_object()) return fail(std::string("state: clock_anchor must be an object"));
+    ClockAnchor anchor;
+    std::optional<TimePoint> wall;
+    Reader r{*a, "state: clock_anchor", {}};
+    if (!r.str("boot_id", anchor.bootId) || !r.time("wall", wall)) return fail(r.error);
+    const auto b = a->find("boot_seconds");
+    if (!wall || b == a->end() || !b->is_number_integer() || b->get<long long>() < 0)
+      return fail(std::string("state: clock_anchor needs wall and a non-negative integer boot_seconds"));
+    anchor.wall = *wall;
+    anchor.bootSeconds = b->get<std::int64_t>();
+    store.anchor = std::move(anchor);
+  }
   for (const auto& [account, hosts] : accounts->items()) {
     if (!hosts.is_object()) return fail("state: accounts." + account + " must be an object");
     for (const auto& [host, rec] : hosts.items()) {

@@ -288,6 +288,9 @@ class Checker {
       err(pos_.key("fetchmail.poll_interval"),
           "fetchmail.poll_interval must be at least 10s (shorter polls hammer the ISP and can get the "
           "mailbox locked)");
+    if (f.sweepInterval.count() != 0 && f.sweepInterval < std::chrono::seconds(10))
+      err(pos_.key("fetchmail.sweep_interval"),
+          "fetchmail.sweep_interval must be 0 (never) or at least 10s (shorter polls hammer the ISP)");
     absolutePath("fetchmail.binary", f.binary, "it is run without a shell or PATH");
     absolutePath("fetchmail.rc_path", f.rcPath, "the daemon does not run in this directory");
     absolutePath("fetchmail.home", f.home, "the daemon does not run in this directory");

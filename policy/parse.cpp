@@ -417,13 +417,14 @@ class Parser {
   void fetchmail(const toml::table& root) {
     const auto* t = table(root, "fetchmail", "fetchmail");
     if (t == nullptr) return;
-    checkKeys(*t, "in [fetchmail]", {"binary", "rc_path", "user", "home", "poll_interval"});
+    checkKeys(*t, "in [fetchmail]", {"binary", "rc_path", "user", "home", "poll_interval", "sweep_interval"});
     auto& f = p().fetchmail;
     getString(*t, "binary", "fetchmail.binary", f.binary);
     getString(*t, "rc_path", "fetchmail.rc_path", f.rcPath);
     getString(*t, "user", "fetchmail.user", f.user);
     getString(*t, "home", "fetchmail.home", f.home);
     getDuration(*t, "poll_interval", "fetchmail.poll_interval", f.pollInterval);
+    getDuration(*t, "sweep_interval", "fetchmail.sweep_interval", f.sweepInterval);
   }
 
   void ddns(const toml::table& root) {

@@ -144,10 +144,10 @@ class Daemon {
     hookQueue_ = std::make_unique<hooks::HookQueue>(io_, *launcher_);
     http_ = net::makeCurlHttpClient(io_);
     dns_ = net::makeAresResolver(io_);
-    engine_ = std::make_unique<ddns::Engine>(
-        io_, policy_.ddns, ddnsStatePath,
-        ddns::EngineDeps{http_.get(), dns_.get(), steadyNow, readSecretFile, net::readInterface,
-                         ddns::makeRfc2136Sender(io_, policy_.ddns)});
+    ddns::EngineDeps engineDeps{http_.get(), dns_.get(), steadyNow, readSecretFile, net::readInterface,
+                                ddns::makeRfc2136Sender(io_, policy_.ddns)};
+    engineDeps.clockAnchor = ddns::readClockAnchor;
+    engine_ = std::make_unique<ddns::Engine>(io_, policy_.ddns, ddnsStatePath, std::move(engineDeps));
     link_ = std::make_unique<coord::LinkMonitor>(io_, policy_.link, steadyNow);
     supervisor_ = std::make_unique<fetchmail::Supervisor>(
         io_, *launcher_, coord::supervisorConfig(policy_, account_),

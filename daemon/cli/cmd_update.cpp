@@ -102,6 +102,7 @@ int runUpdate(const UpdateOptions& o) {
   deps.readSecret = readSecretFile;
   deps.readInterface = net::readInterface;
   deps.rfc2136 = ddns::makeRfc2136Sender(io, policy.ddns);
+  deps.clockAnchor = ddns::readClockAnchor;  // a cron run carries a back-off on, not over
   // Run as root, the state file still belongs to the daemon user: the daemon must read it.
   if (::geteuid() == 0) {
     if (auto user = lookupUser(policy.daemon.user); user.ok() && user->uid != 0) {

@@ -35,7 +35,8 @@ std::optional<mail::MailMode> parseMode(const std::string& s) {
 }  // namespace
 
 Coordinator::Coordinator(boost::asio::io_context& io, Policy policy, Deps deps)
-    : io_(io), policy_(std::move(policy)), deps_(std::move(deps)), reviewTimer_(io), retryTimer_(io) {}
+    : io_(io), policy_(std::move(policy)), deps_(std::move(deps)), reviewTimer_(io), retryTimer_(io),
+      sweepTimer_(io) {}
 
 void Coordinator::start(const std::optional<status::Report>& restored) {
   startedAt_ = deps_.now();
@@ -96,6 +97,7 @@ void Coordinator::evaluate() {
   if (!switchedNow && current_ == mail::MailMode::Multidrop && !switching_ && !retrievalReady_)
     ensureRetrieval();
   noteMxWithdrawal();
+  scheduleSweep();
   // The sender-caches step ends at a time, not on an event.
   if (step_ == ReturnStep::SenderCaches && stepUntil_ && (!review || *stepUntil_ < *review))
     review = *stepUntil_;
@@ -213,7 +215,64 @@ void Coordinator::advanceReturn(const mail::Decision& d) {
     if (stepUntil_ && now < *stepUntil_) return;
     setStep(ReturnStep::Drain, "senders' caches expired: final drain");
   }
-  if (step_ == ReturnStep::Drain && !switching_) drainAndFinish(d);
+  if (step_ == ReturnStep::Drain && !switching_ && !sweeping_) drainAndFinish(d);
+}
+
+void Coordinator::scheduleSweep() {
+  const Duration every = policy_.fetchmail.sweepInterval;
+  if (sweepArmed_ || sweeping_ || every.count() <= 0 || policy_.isp.server.empty() ||
+      current_ != mail::MailMode::Direct)
+    return;
+  sweepArmed_ = true;
+  sweepTimer_.expires_after(every);
+  std::weak_ptr<bool> alive = alive_;
+  sweepTimer_.async_wait([this, alive](const boost::system::error_code& ec) {
+    if (ec || alive.expired()) return;
+    sweepArmed_ = false;
+    sweep();
+  });
+}
+
+void Coordinator::sweep() {
+  // Only on direct, and never beside a switch: multidrop runs fetchmail itself.
+  if (current_ != mail::MailMode::Direct || switching_ || sweeping_) {
+    scheduleSweep();
+    return;
+  }
+  sweeping_ = true;
+  std::weak_ptr<bool> alive = alive_;
+  auto finished = [this, alive](bool drained, const std::string& detail) {
+    if (alive.expired()) return;
+    sweeping_ = false;
+    // Mail left direct while the sweep polled: fetchmail's daemon could not start beside
+    // the sweep's poll (one lock per mailbox); start it now.
+    if (current_ == mail::MailMode::Multidrop && retrievalReady_) deps_.fetcher->start();
+    if (drained)
+      spdlog::info("swept the ISP mailbox while direct: {}", detail);
+    else
+      spdlog::warn("the sweep of the ISP mailbox while direct failed: {} (next sweep in {})", detail,
+                   formatDuration(policy_.fetchmail.sweepInterval));
+    publish();
+    evaluate();  // a switch or a drain may have waited for the sweep
+  };
+  auto poll = [this, alive, finished](const Status<>& installed) {
+    if (alive.expired()) return;
+    if (!installed.ok()) {
+      finished(false, "fetchmail rc not installed: " + installed.error());
+      return;
+    }
+    if (current_ != mail::MailMode::Direct) {  // the mode moved on while the rc was checked
+      finished(true, "skipped: mail left direct meanwhile");
+      return;
+    }
+    deps_.fetcher->drain(finished);
+  };
+  if (deps_.installRcAsync)
+    deps_.installRcAsync(policy_, poll);
+  else if (deps_.installRc)
+    poll(deps_.installRc(policy_));
+  else
+    poll(Status<>(Ok{}));
 }
 
 void Coordinator::ensureRetrieval(bool policyChanged) {

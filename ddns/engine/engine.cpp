@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <boost/asio/post.hpp>
 #include <deque>
+#include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 #include <system_error>
@@ -265,12 +267,24 @@ void findZoneServers(const std::shared_ptr<Engine::Pass>& pass, net::DnsResolver
   });
 }
 
-/// Back-offs persisted by an earlier process, re-based on this process's timeline: the wall
-/// clock may have been stepped across the restart, so the time already waited is unknown.
-/// Count it as none: the whole back-off (retryNotBefore - lastAttempt, as it was decided)
-/// runs again from now. Never shorter, whichever way the clock went; and stable across
-/// repeated restarts (lastAttempt moves to now with it).
-void honourBackoffsAfterRestart(StateStore& store, TimePoint now) {
+/// Back-offs persisted by an earlier process, re-based on this process's timeline.
+/// Same boot (the file's clock anchor names this boot): the boot clock says how much time
+/// really passed since the file was written, so every stored time moves by however far
+/// the wall clock was stepped meanwhile, and a back-off goes on where it was (a cron
+/// `dynmx update` every 5 minutes no longer restarts a 30-minute back-off for ever).
+/// Another boot, or no anchor: the time already waited is unknown. Count it as none: the
+/// whole back-off (retryNotBefore - lastAttempt, as it was decided) runs again from now.
+/// Never shorter, whichever way the clock went.
+void honourBackoffsAfterRestart(StateStore& store, TimePoint now, const std::optional<ClockAnchor>& current) {
+  const std::optional<ClockAnchor> saved = std::exchange(store.anchor, std::nullopt);
+  if (saved && current && !saved->bootId.empty() && saved->bootId == current->bootId &&
+      current->bootSeconds >= saved->bootSeconds) {
+    const Duration step = (current->wall - saved->wall) - Duration(current->bootSeconds - saved->bootSeconds);
+    for (auto& [key, st] : store.hosts)
+      for (auto* t : {&st.lastAttempt, &st.retryNotBefore})
+        if (*t) **t += step;
+    return;
+  }
   for (auto& [key, st] : store.hosts) {
     if (!st.retryNotBefore || !st.lastAttempt || *st.retryNotBefore <= *st.lastAttempt) continue;
     const Duration length = *st.retryNotBefore - *st.lastAttempt;
@@ -307,7 +321,7 @@ Engine::Engine(boost::asio::io_context& io, DdnsSection config, std::string stat
   auto parsed = parseState(*text);
   if (parsed) {
     store_ = std::move(*parsed);
-    honourBackoffsAfterRestart(store_, now);
+    honourBackoffsAfterRestart(store_, now, deps_.clockAnchor ? deps_.clockAnchor(now) : std::nullopt);
     return;
   }
   // A broken file may hold bans we can no longer read: keep it for the admin, and send
@@ -969,7 +983,15 @@ void Engine::persist(PassReport& report) {
   // Unchanged state is not written again: no fsync (and no wake-up of the disk) per idle pass.
   std::string text = toJson(store_);
   if (text == persisted_) return;
-  if (auto w = writeFileAtomic(statePath_, text, deps_.stateFile); !w) {
+  std::string written = text;
+  if (deps_.clockAnchor) {
+    if (auto anchor = deps_.clockAnchor(deps_.now())) {
+      StateStore anchored = store_;
+      anchored.anchor = std::move(anchor);
+      written = toJson(anchored);
+    }
+  }
+  if (auto w = writeFileAtomic(statePath_, written, deps_.stateFile); !w) {
     saveError_ = w.error();
     report.errors.push_back("cannot save DDNS state: " + w.error());
   } else {
@@ -1144,6 +1166,15 @@ status::DdnsInfo Engine::info() const {
     }
   }
   return out;
+}
+
+std::optional<ClockAnchor> readClockAnchor(TimePoint now) {
+  std::ifstream in("/proc/sys/kernel/random/boot_id");
+  std::string id;
+  if (!std::getline(in, id) || id.empty()) return std::nullopt;
+  timespec ts{};
+  if (::clock_gettime(CLOCK_BOOTTIME, &ts) != 0) return std::nullopt;
+  return ClockAnchor{id, now, static_cast<std::int64_t>(ts.tv_sec)};
 }
 
 }  // namespace dynmx::ddns

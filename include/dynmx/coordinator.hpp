@@ -156,6 +156,10 @@ class Coordinator {
   void fillExposure(status::Report& r) const;
   /// Remember until when senders may still use the direct MX (once the withdrawal is seen).
   void noteMxWithdrawal();
+  /// While direct: arm the sweep of the ISP mailbox (fetchmail.sweep_interval) if due.
+  void scheduleSweep();
+  /// One sweep: the rc installed, then polls until the ISP box is empty; the mode stays.
+  void sweep();
 
   boost::asio::io_context& io_;
   Policy policy_;
@@ -183,6 +187,9 @@ class Coordinator {
   std::optional<std::vector<MxIntent>> appliedMx_;
   Timer reviewTimer_;
   Timer retryTimer_;
+  Timer sweepTimer_;
+  bool sweepArmed_ = false;
+  bool sweeping_ = false;  ///< a direct-mode sweep owns fetchmail: no drain or start meanwhile
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -60,7 +60,13 @@ struct EngineDeps {
   Rfc2136Sender rfc2136;
   /// Mode and owner of the state file (a root-run `dynmx update` writes it for the daemon user).
   AtomicWriteOptions stateFile{};
+  /// The boot clock against `now` (production: readClockAnchor). Empty, or nullopt from
+  /// it: a restart cannot tell how long it was down, and back-offs run again in full.
+  std::function<std::optional<ClockAnchor>(TimePoint now)> clockAnchor;
 };
+
+/// This boot's id and CLOCK_BOOTTIME, paired with `now`; nullopt if either is unreadable.
+std::optional<ClockAnchor> readClockAnchor(TimePoint now);
 
 /// What one pass should do.
 struct PassOptions {

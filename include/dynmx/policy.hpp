@@ -117,6 +117,11 @@ struct FetchmailSection {
   std::string user = "fetchmail";  ///< unprivileged user fetchmail runs as (and owns the rc)
   std::string home;                ///< FETCHMAILHOME: idfile, pidfile; empty = dir of rcPath
   Duration pollInterval{std::chrono::minutes(5)};
+  /// While mail is direct: poll the ISP mailbox this often and deliver what the ISP's backup
+  /// MX took meanwhile (senders fall back to it whenever our server does not answer, and
+  /// senders' caches still name it after a return to direct). Zero: never (such mail then
+  /// waits at the ISP until the next multidrop period).
+  Duration sweepInterval{0};
 };
 
 /// The `rfc2136` provider kind's keys in [[ddns.account]] (DNS UPDATE with TSIG).

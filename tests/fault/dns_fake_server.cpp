@@ -57,13 +57,15 @@ void put16(Bytes& b, std::uint16_t v) {
 }
 
 /// The response to `q`: rcode, truncation, and (for NOERROR A queries) one A record.
-Bytes buildResponse(const Query& q, std::uint8_t rcode, bool truncated, const std::string& address) {
+Bytes buildResponse(const Query& q, std::uint8_t rcode, bool truncated, const std::string& address,
+                    bool authoritative = true) {
   in_addr a{};
   const bool withAnswer =
       rcode == 0 && !truncated && q.qtype == kTypeA && ::inet_pton(AF_INET, address.c_str(), &a) == 1;
   Bytes b;
   put16(b, q.id);
-  std::uint16_t flags = 0x8000 | (q.flags & 0x7800) | 0x0400 | (q.flags & 0x0100);  // QR, opcode, AA, RD
+  std::uint16_t flags = 0x8000 | (q.flags & 0x7800) | (q.flags & 0x0100);  // QR, opcode, RD
+  if (authoritative) flags |= 0x0400;                                        // AA
   if (truncated) flags |= 0x0200;
   flags |= rcode & 0x0F;
   put16(b, flags);
@@ -205,6 +207,9 @@ void FakeDnsServer::onUdp() {
       break;
     case FakeDnsBehaviour::Udp::Truncate:
       out = buildResponse(*q, 0, true, b.address);
+      break;
+    case FakeDnsBehaviour::Udp::NoAa:
+      out = buildResponse(*q, 0, false, b.address, false);
       break;
   }
   (void)!::sendto(udpFd_, out.data(), out.size(), 0, reinterpret_cast<sockaddr*>(&from), fromLen);

@@ -23,6 +23,7 @@ struct FakeDnsBehaviour {
     Refused,   ///< RCODE 5
     Truncate,  ///< TC=1 and no answer: the resolver must ask again over TCP
     Silent,    ///< the query is read and dropped: the resolver times out
+    NoAa,      ///< as Answer, the right record, but without the AA bit: a cache's answer
   };
   /// Over TCP (c-ares only uses TCP after a truncated UDP answer here).
   enum class Tcp {

@@ -3,7 +3,8 @@
 //   RealAuthority  — dynmx verifies at the real named: named stopped (and restarted on the
 //                    same port), the record hijacked with nsupdate;
 //   FakeAuthority  — dynmx verifies at a fake authoritative server (dns_fake_server.cpp):
-//                    SERVFAIL, REFUSED, silence, a wrong answer, and a truncated UDP answer
+//                    SERVFAIL, REFUSED, silence, the right answer without the AA bit,
+//                    a wrong answer, and a truncated UDP answer
 //                    that TCP either answers correctly (no switch) or refuses (switch).
 // Each scenario: inject, see multidrop with the problem named in status, deposit mail at
 // the ISP, see it delivered, restore, see direct again (through the hold-down and a drain)
@@ -225,6 +226,17 @@ TEST(DnsFaults, FakeAuthority) {
                    {fault(Udp::Silent, Tcp::Close, testbed::kWorldAddress),
                     restore,
                     {"no authoritative answer", ": timeout"},
+                    "ddns.",
+                    0});
+  });
+  // The right address, from a server that does not claim authority (a cache, a forwarder,
+  // a misconfigured secondary): no proof that the zone says so. Mail leaves direct and
+  // status names the missing AA bit.
+  dns.scenario("answer-without-aa", [&](Scenario& s) {
+    runUnsafeFault(s, w, "answer-without-aa",
+                   {fault(Udp::NoAa, Tcp::Answer, testbed::kWorldAddress),
+                    restore,
+                    {"answer without the aa bit"},
                     "ddns.",
                     0});
   });

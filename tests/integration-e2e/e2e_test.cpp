@@ -49,6 +49,41 @@ void expectDeliveredExactlyOnce(const MailSink& sink, const std::map<std::string
   }
 }
 
+// Mail is direct, and a sender used the ISP's backup MX anyway (our server did not answer
+// for a moment: no switch was ever due). With fetchmail.sweep_interval the daemon fetches
+// it while staying direct: delivered once, the ISP box empty, no switch in the journal.
+TEST(EndToEnd, DirectModeSweepDeliversWhatTheBackupMxTook) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root (dovecot mail users, fetchmail as nobody)";
+  LoopbackWorld w(dynmxBinary(), DYNDNS2D_BINARY, "e2e-sweep");
+  ASSERT_TRUE(w.start().ok());
+  const std::string marker = "poll_interval = \"10s\"\n";
+  const auto at = w.goodPolicy.find(marker);
+  ASSERT_NE(at, std::string::npos);
+  const std::string policy =
+      w.goodPolicy.substr(0, at + marker.size()) + "sweep_interval = \"10s\"\n" + w.goodPolicy.substr(at + marker.size());
+  writeTextFile(w.policyPath, policy, 0644);
+  {
+    auto started = w.startDaemon();
+    ASSERT_TRUE(started.ok()) << started.error();
+  }
+  ASSERT_TRUE(w.waitForMode("direct", 90s)) << w.daemon->log();
+  const auto switchesBefore = w.status()->second["switches"].size();
+
+  std::map<std::string, std::string> late = {{"S1", "alice"}, {"S2", "carol"}};
+  ASSERT_TRUE(w.dovecot->deliver("office", message("S1", "alice@example.com")).ok());
+  ASSERT_TRUE(w.dovecot->deliver("office", message("S2", "carol@example.com")).ok());
+  ASSERT_TRUE(w.sink.waitFor([&](const auto& m) { return allDelivered(m, late); }, 60s))
+      << "the sweep never fetched what waited at the ISP\n" << w.daemon->log();
+  expectDeliveredExactlyOnce(w.sink, late);
+  EXPECT_TRUE(eventually([&] { return w.dovecot->count("office") == 0; }, 30s));
+  auto st = w.status();
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->second["mode"]["current"], "direct");
+  EXPECT_EQ(st->second["switches"].size(), switchesBefore) << "a sweep is not a switch";
+  EXPECT_NE(w.daemon->log().find("swept the ISP mailbox while direct"), std::string::npos) << w.daemon->log();
+  w.daemon->stop(20s);
+}
+
 TEST(EndToEnd, FailoverAndRecoveryWithoutLosingMail) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root (dovecot mail users, fetchmail as nobody)";
   LoopbackWorld w(dynmxBinary(), DYNDNS2D_BINARY, "e2e");

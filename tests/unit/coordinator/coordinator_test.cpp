@@ -72,7 +72,9 @@ struct FakeFetcher : coord::MailFetcher {
   std::function<void(bool, const std::string&)> pendingDrain;
   void start() override {
     ++starts;
-    i.running = true;
+    // As the real supervisor: a poll in progress holds the mailbox's lock, the daemon
+    // cannot start beside it.
+    if (!pendingDrain) i.running = true;
   }
   void stop(std::function<void()> stopped) override {
     i.running = false;
@@ -668,3 +670,82 @@ TEST_F(Steering, ARefusedUpdateLeavesTheOfficeExposedAndSaysWhy) {
 }
 
 }  // namespace
+
+namespace {
+
+/// Direct from the start (a persisted direct mode), with a sweep every 15 minutes.
+Policy sweepingPolicy() {
+  Policy p = autoPolicy();
+  p.fetchmail.sweepInterval = 15min;
+  return p;
+}
+
+status::Report directReport() {
+  status::Report r;
+  r.mode.current = "direct";
+  r.mode.since = steadyNow() - 48h;
+  return r;
+}
+
+}  // namespace
+
+// What the ISP's backup MX took while mail is direct (our server briefly unreachable, or
+// senders still holding a cached answer after a return) is fetched by a sweep, on the
+// manual clock: one at every sweep_interval, the mode staying direct, the rc checked first.
+TEST_F(Fixture, DirectModeSweepsTheIspMailboxEverySweepInterval) {
+  ddns.h = {mail::DdnsState::Healthy, now() - 48h, "", ""};
+  link.state.since = now() - 48h;
+  make(sweepingPolicy());
+  c->start(directReport());
+  settle();
+  ASSERT_EQ(c->mode(), mail::MailMode::Direct);
+  EXPECT_EQ(fetcher.drains, 0);
+  advance(15min - 1s);
+  EXPECT_EQ(fetcher.drains, 0) << "no sweep before the interval";
+  advance(2s);
+  ASSERT_EQ(fetcher.drains, 1) << "the sweep polls the ISP box";
+  EXPECT_EQ(rcInstalls, 1) << "the rc is rendered and checked before the poll";
+  EXPECT_EQ(fetcher.starts, 0) << "a sweep never starts fetchmail's daemon";
+  fetcher.finishDrain(true);
+  settle();
+  EXPECT_EQ(c->mode(), mail::MailMode::Direct);
+  EXPECT_TRUE(c->report().switches.empty()) << "a sweep is not a switch";
+  advance(15min + 1s);
+  EXPECT_EQ(fetcher.drains, 2) << "and again one interval later";
+  fetcher.finishDrain(false);  // a failed sweep: said, and tried again at the next interval
+  settle();
+  EXPECT_EQ(c->mode(), mail::MailMode::Direct);
+  advance(15min + 1s);
+  EXPECT_EQ(fetcher.drains, 3);
+  fetcher.finishDrain(true);
+}
+
+TEST_F(Fixture, WithoutASweepIntervalDirectModeNeverPolls) {
+  ddns.h = {mail::DdnsState::Healthy, now() - 48h, "", ""};
+  link.state.since = now() - 48h;
+  make();  // sweep_interval 0
+  c->start(directReport());
+  advance(24h);
+  EXPECT_EQ(fetcher.drains, 0);
+  EXPECT_EQ(rcInstalls, 0);
+}
+
+// Mail leaves direct while a sweep polls: the switch is not held back, and fetchmail's
+// daemon, which could not start beside the sweep's poll, starts when the poll ends.
+TEST_F(Fixture, ASwitchDuringASweepStartsFetchmailOnceThePollEnds) {
+  ddns.h = {mail::DdnsState::Healthy, now() - 48h, "", ""};
+  link.state.since = now() - 48h;
+  make(sweepingPolicy());
+  c->start(directReport());
+  advance(15min + 1s);
+  ASSERT_EQ(fetcher.drains, 1);
+  const int startsBefore = fetcher.starts;
+  ddns.h = {mail::DdnsState::Failing, now() - 10min, "ddns.mismatch", "office.example.com resolves to 198.51.100.66"};
+  inputsChanged();
+  EXPECT_EQ(c->mode(), mail::MailMode::Multidrop) << "a sweep never holds back the switch";
+  EXPECT_GT(fetcher.starts, startsBefore);
+  EXPECT_FALSE(fetcher.i.running) << "not beside the sweep's poll";
+  fetcher.finishDrain(true);
+  settle();
+  EXPECT_TRUE(fetcher.i.running) << "fetchmail's daemon starts once the sweep's poll ended";
+}

@@ -275,6 +275,85 @@ TEST_F(EngineTest, ServerError911WaitsThirtyMinutesThenRetriesOnce) {
   EXPECT_EQ(http_.requests.size(), 2u);
 }
 
+// A cron `dynmx update` every 5 minutes, each a new process of the same boot: the 911
+// back-off goes on where it was (the boot clock says how long the last run was gone), even
+// with the wall clock stepped an hour forward in between. It is neither restarted at full
+// length by every run (no retry ever) nor cut short by the step.
+TEST_F(EngineTest, ABackoffCarriesOverRestartsOfTheSameBoot) {
+  config_.accounts = {account("a", 1, "example.net")};
+  http_.respond = [](const net::HttpRequest&) { return reply("911\n"); };
+  std::int64_t bootSeconds = 5000;
+  std::string bootId = "boot-1";
+  auto anchored = [&] {
+    EngineDeps d = deps();
+    d.clockAnchor = [&](TimePoint now) { return std::optional<ClockAnchor>(ClockAnchor{bootId, now, bootSeconds}); };
+    return std::make_unique<Engine>(io_, config_, statePath_, d);
+  };
+  {
+    auto e = anchored();
+    pass(*e);
+    ASSERT_EQ(http_.requests.size(), 1u);
+  }
+  answerGood();
+  Duration wallStep{0};
+  for (int m = 5; m < 30; m += 5) {
+    if (m == 15) wallStep = 1h;  // the wall clock is stepped forward between two runs
+    now_ = kT0 + std::chrono::minutes(m) + wallStep;
+    bootSeconds = 5000 + m * 60;
+    auto e = anchored();
+    pass(*e);
+    EXPECT_EQ(http_.requests.size(), 1u) << "run at minute " << m << " sent inside the back-off";
+  }
+  now_ = kT0 + 30min + wallStep;
+  bootSeconds = 5000 + 30 * 60;
+  {
+    auto e = anchored();
+    const PassReport retry = pass(*e);
+    EXPECT_EQ(http_.requests.size(), 2u) << "the back-off is over at minute 30 of the boot clock";
+    EXPECT_EQ(retry.hosts[0].result, "good");
+  }
+}
+
+// Another boot: how long the machine was down is unknown, so the whole back-off runs again.
+TEST_F(EngineTest, AfterARebootABackoffRunsAgainInFull) {
+  config_.accounts = {account("a", 1, "example.net")};
+  http_.respond = [](const net::HttpRequest&) { return reply("911\n"); };
+  std::string bootId = "boot-1";
+  std::int64_t bootSeconds = 5000;
+  auto anchored = [&] {
+    EngineDeps d = deps();
+    d.clockAnchor = [&](TimePoint now) { return std::optional<ClockAnchor>(ClockAnchor{bootId, now, bootSeconds}); };
+    return std::make_unique<Engine>(io_, config_, statePath_, d);
+  };
+  {
+    auto e = anchored();
+    pass(*e);
+  }
+  answerGood();
+  bootId = "boot-2";
+  bootSeconds = 40;
+  now_ = kT0 + 25min;
+  {
+    auto e = anchored();
+    pass(*e);
+    EXPECT_EQ(http_.requests.size(), 1u);
+  }
+  now_ = kT0 + 31min;  // past the first back-off, inside the one restarted at minute 25
+  bootSeconds = 40 + 6 * 60;
+  {
+    auto e = anchored();
+    pass(*e);
+    EXPECT_EQ(http_.requests.size(), 1u) << "a reboot restarts the back-off in full";
+  }
+  now_ = kT0 + 55min;
+  bootSeconds = 40 + 30 * 60;
+  {
+    auto e = anchored();
+    pass(*e);
+    EXPECT_EQ(http_.requests.size(), 2u);
+  }
+}
+
 TEST_F(EngineTest, BadAuthDisablesAccountAcrossRestart) {
   config_.accounts = {account("a", 2, "a.example.net"), account("b", 1, "b.example.net")};
   http_.respond = [](const net::HttpRequest& r) {

@@ -182,6 +182,7 @@ INSTANTIATE_TEST_SUITE_P(
              "needs an explicit delivery.port"},
         Case{"RootFetchmail", {{"fetchmail", "user = \"root\"\n"}}, Severity::Error, "must not be root"},
         Case{"FastPoll", {{"fetchmail", "poll_interval = \"5s\"\n"}}, Severity::Error, "at least 10s"},
+        Case{"FastSweep", {{"fetchmail", "sweep_interval = \"5s\"\n"}}, Severity::Error, "0 (never) or at least 10s"},
         Case{"RelativeRc",
              {{"fetchmail", "rc_path = \"fetchmailrc\"\n"}},
              Severity::Error,
