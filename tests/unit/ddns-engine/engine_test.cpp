@@ -148,6 +148,14 @@ class EngineTest : public ::testing::Test {
   std::unique_ptr<Engine> makeEngine() {
     return std::make_unique<Engine>(io_, config_, statePath_, deps());
   }
+  /// An engine whose boot clock reads `bootSeconds` in boot `bootId` (a new process per call).
+  std::unique_ptr<Engine> makeAnchoredEngine(const std::string& bootId, std::int64_t bootSeconds) {
+    EngineDeps d = deps();
+    d.clockAnchor = [bootId, bootSeconds](TimePoint now) {
+      return std::optional<ClockAnchor>(ClockAnchor{bootId, now, bootSeconds});
+    };
+    return std::make_unique<Engine>(io_, config_, statePath_, d);
+  }
   // Publish `addr` for every configured host at the test's authoritative server.
   void publishAll(const std::string& addr, std::uint32_t ttl = 300) {
     for (const auto& a : config_.accounts)
@@ -284,11 +292,7 @@ TEST_F(EngineTest, ABackoffCarriesOverRestartsOfTheSameBoot) {
   http_.respond = [](const net::HttpRequest&) { return reply("911\n"); };
   std::int64_t bootSeconds = 5000;
   std::string bootId = "boot-1";
-  auto anchored = [&] {
-    EngineDeps d = deps();
-    d.clockAnchor = [&](TimePoint now) { return std::optional<ClockAnchor>(ClockAnchor{bootId, now, bootSeconds}); };
-    return std::make_unique<Engine>(io_, config_, statePath_, d);
-  };
+  auto anchored = [&] { return makeAnchoredEngine(bootId, bootSeconds); };
   {
     auto e = anchored();
     pass(*e);
@@ -320,11 +324,7 @@ TEST_F(EngineTest, AfterARebootABackoffRunsAgainInFull) {
   http_.respond = [](const net::HttpRequest&) { return reply("911\n"); };
   std::string bootId = "boot-1";
   std::int64_t bootSeconds = 5000;
-  auto anchored = [&] {
-    EngineDeps d = deps();
-    d.clockAnchor = [&](TimePoint now) { return std::optional<ClockAnchor>(ClockAnchor{bootId, now, bootSeconds}); };
-    return std::make_unique<Engine>(io_, config_, statePath_, d);
-  };
+  auto anchored = [&] { return makeAnchoredEngine(bootId, bootSeconds); };
   {
     auto e = anchored();
     pass(*e);
