@@ -73,9 +73,10 @@ HostHealth judgeHost(const HealthInput& in, const std::string& account, const st
   // failure of an earlier plain update (on a way back that was abandoned) is never retried
   // while the intent stands: once its back-off is over it must not hold mail on multidrop
   // (that was the offline=YES deadlock the month-long soak found). The plain update goes out
-  // as soon as the intent is publish again.
-  const bool failureAwaitsPublish = withdrawing && state.offline &&
-                                    (!state.retryNotBefore || *state.retryNotBefore <= now);
+  // as soon as the intent is publish again; until that request is answered, the old failure
+  // is no verdict on publishing either (judged so, a way back aborted itself at once, every
+  // hour for hours: the month-long soak's late returns under offline=YES).
+  const bool failureAwaitsPublish = state.offline && (!state.retryNotBefore || *state.retryNotBefore <= now);
   if (lastFailed && state.failingSince && !failureAwaitsPublish) {
     std::string text = name + " update failed with \"" + toString(*state.lastResult) + "\"";
     if (state.retryNotBefore) text += "; next try at " + formatTime(*state.retryNotBefore);

@@ -150,7 +150,7 @@ class Daemon {
     engine_ = std::make_unique<ddns::Engine>(io_, policy_.ddns, ddnsStatePath, std::move(engineDeps));
     link_ = std::make_unique<coord::LinkMonitor>(io_, policy_.link, steadyNow);
     supervisor_ = std::make_unique<fetchmail::Supervisor>(
-        io_, *launcher_, coord::supervisorConfig(policy_, account_),
+        io_, *launcher_, coord::supervisorConfig(policy_, account_, fetchmailVerbose()),
         fetchmail::SupervisorEvents{[this](const std::string& line, bool isStderr) { logFetchmail(line, isStderr); },
                                     [this] { publishSoon(); }});
     fetcher_ = std::make_unique<coord::SupervisorFetcher>(*supervisor_);
@@ -197,7 +197,7 @@ class Daemon {
     std::string netlinkError;
     if (!link_->start([this] { onLinkChange(); }, [this] { engine_->requestPass(false); }, netlinkError))
       spdlog::warn("rtnetlink unavailable ({}); link changes are seen at the next check", netlinkError);
-    if (auto stopped = fetchmail::stopLeftoverFetchmail(coord::supervisorConfig(policy_, account_),
+    if (auto stopped = fetchmail::stopLeftoverFetchmail(coord::supervisorConfig(policy_, account_, fetchmailVerbose()),
                                                         std::chrono::seconds(10));
         !stopped.empty())
       spdlog::warn("{}", stopped);
@@ -326,6 +326,9 @@ class Daemon {
   void publishSoon() {
     if (coordinator_) persist(coordinator_->report());
   }
+
+  /// fetchmail -v only when its trace can reach the log (log_level debug or trace).
+  static bool fetchmailVerbose() { return spdlog::should_log(spdlog::level::debug); }
 
   void logFetchmail(const std::string& line, bool isStderr) {
     std::string text = line;
@@ -461,7 +464,7 @@ class Daemon {
         for (const auto& k : restart) keys += (keys.empty() ? "" : ", ") + k;
         spdlog::warn("reload: {} changed; these take effect only after a restart of dynmx", keys);
       }
-      supervisor_->reconfigure(coord::supervisorConfig(policy_, account_));
+      supervisor_->reconfigure(coord::supervisorConfig(policy_, account_, fetchmailVerbose()));
       link_->reconfigure(policy_.link);
       engine_->reconfigure(policy_.ddns);
       mx_->reconfigure(policy_.mx);

@@ -55,9 +55,11 @@ Status<> prepareFetchmailHome(const std::string& home, const Account& fetchmail,
   return Ok{};
 }
 
-fetchmail::SupervisorConfig supervisorConfig(const Policy& policy, const Account& account) {
+fetchmail::SupervisorConfig supervisorConfig(const Policy& policy, const Account& account, bool verbose) {
   fetchmail::SupervisorConfig c;
   c.binary = policy.fetchmail.binary;
+  c.pollInterval = policy.fetchmail.pollInterval;
+  c.verbose = verbose;
   c.rcPath = policy.fetchmail.rcPath;
   c.home = fetchmailHome(policy);
   c.userName = account.name;

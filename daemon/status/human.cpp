@@ -162,7 +162,11 @@ std::string renderHuman(const Report& r, TimePoint now) {
   }
 
   const auto& f = r.fetchmail;
-  out << "fetchmail:  " << (f.running ? "running, pid " + std::to_string(f.pid) : std::string("not running"));
+  // dynmx runs one fetchmail per poll: "polling" while one runs, "running" between polls.
+  out << "fetchmail:  "
+      << (!f.running ? std::string("not running")
+                     : f.pid > 0 ? "running, polling now (pid " + std::to_string(f.pid) + ")"
+                                 : std::string("running, between polls"));
   if (f.wanted && !f.running) out << " (wanted)";
   out << ", last poll " << timeOr(f.lastPoll, "never");
   out << "; " << f.polls << " polls, " << f.pollErrors << " errors, " << f.restarts << " restarts";

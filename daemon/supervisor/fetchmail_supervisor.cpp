@@ -19,12 +19,9 @@ LineEvent parseOutputLine(const std::string& line) {
   // fetchmail prints the count without its "fetchmail: " prefix (6.4, with and without -v).
   static const std::regex kMessages(R"(^(?:fetchmail: )?(\d+) messages? (\(\d+ seen\) )?for .* at )");
   static const std::regex kSmtpError(R"(^fetchmail: (?:SMTP|LMTP) error: (.*)$)");
-  static const std::regex kStatus(R"(Query status=(\d+))");
   LineEvent ev;
   std::smatch m;
-  if (line.rfind("fetchmail: sleeping at ", 0) == 0) {
-    ev.kind = LineEvent::Kind::PollDone;
-  } else if (line.rfind("fetchmail: No mail for ", 0) == 0) {
+  if (line.rfind("fetchmail: No mail for ", 0) == 0) {
     ev.kind = LineEvent::Kind::NoMail;
   } else if (std::regex_search(line, m, kMessages)) {
     ev.kind = LineEvent::Kind::MessagesFound;
@@ -32,12 +29,6 @@ LineEvent parseOutputLine(const std::string& line) {
   } else if (std::regex_search(line, m, kSmtpError)) {
     ev.kind = LineEvent::Kind::DeliveryRefused;
     ev.text = m[1].str();
-  } else if (std::regex_search(line, m, kStatus)) {
-    ev.kind = LineEvent::Kind::QueryStatus;
-    ev.status = std::stoi(m[1].str());
-  } else if (line.find("Authorization failure") != std::string::npos ||
-             line.find("authentication failed") != std::string::npos) {
-    ev.kind = LineEvent::Kind::AuthFailure;
   }
   return ev;
 }
@@ -108,16 +99,12 @@ std::string stopLeftoverFetchmail(const SupervisorConfig& c, std::chrono::millis
   return done;
 }
 
-ProcessSpec fetchmailSpec(const SupervisorConfig& c, bool daemonMode, bool checkOnly) {
+ProcessSpec fetchmailSpec(const SupervisorConfig& c, bool checkOnly) {
   ProcessSpec spec;
-  spec.argv = {c.binary, "-f", c.rcPath, "-N", "-v", "--nosyslog"};
-  if (!daemonMode) {
-    spec.argv.insert(spec.argv.end(), {"-d", "0"});
-    spec.timeout = c.pollTimeout;
-  } else {
-    spec.timeout = std::chrono::milliseconds(0);  // supervised, no deadline
-  }
+  spec.argv = {c.binary, "-f", c.rcPath, "-N", "--nosyslog", "-d", "0"};
+  if (c.verbose) spec.argv.push_back("-v");
   if (checkOnly) spec.argv.push_back("-c");
+  spec.timeout = c.pollTimeout;
   spec.env = {{"FETCHMAILHOME", c.home}, {"HOME", c.home}};
   if (!c.userName.empty()) spec.env["FETCHMAILUSER"] = c.userName;
   spec.uid = c.uid;
@@ -132,13 +119,13 @@ Supervisor::Supervisor(boost::asio::io_context& io, ProcessLauncher& launcher, S
       launcher_(launcher),
       config_(std::move(config)),
       events_(std::move(events)),
-      restartTimer_(io),
+      loopTimer_(io),
       killTimer_(io),
       backoff_(config_.restartBackoffMin) {}
 
 Supervisor::~Supervisor() {
   *alive_ = false;
-  if (daemon_ && daemon_->running()) daemon_->signal(SIGTERM);
+  if (pollRunning()) poll_->signal(SIGTERM);
 }
 
 void Supervisor::changed() {
@@ -146,36 +133,6 @@ void Supervisor::changed() {
 }
 
 void Supervisor::reconfigure(SupervisorConfig config) { config_ = std::move(config); }
-
-void Supervisor::start() {
-  wanted_ = true;
-  info_.wanted = true;
-  if (daemon_ && daemon_->running()) return;
-  if (restartPending_) return;  // a crash back-off is running: do not cut it short
-  launchDaemon();
-}
-
-void Supervisor::launchDaemon() {
-  if (oneShot_ && oneShot_->running()) return;  // a drain/poll owns the lock; start after it
-  std::string error;
-  std::weak_ptr<bool> alive = alive_;
-  daemon_ = launcher_.launch(
-      fetchmailSpec(config_, true, false),
-      {.onStdout = [this, alive](const std::string& l) { if (!alive.expired()) handleLine(l, false, true); },
-       .onStderr = [this, alive](const std::string& l) { if (!alive.expired()) handleLine(l, true, true); },
-       .onExit = [this, alive](const ChildExit& e) { if (!alive.expired()) onDaemonExit(e); }},
-      error);
-  if (!daemon_) {
-    onDaemonExit(ChildExit{127, 0, false}, "cannot start fetchmail: " + error);
-    return;
-  }
-  info_.running = true;
-  info_.pid = daemon_->pid();
-  cycleFailed_ = false;
-  cycleFetched_ = false;
-  cycleRefused_ = 0;
-  changed();
-}
 
 std::string Supervisor::refusalText() const {
   return "SMTP: the local mail server refused the fetched mail" +
@@ -190,128 +147,189 @@ std::string Supervisor::takeRefusals() {
   return out;
 }
 
-void Supervisor::handleLine(const std::string& line, bool isStderr, bool fromDaemon) {
+void Supervisor::handleLine(const std::string& line, bool isStderr) {
   if (events_.onOutput) events_.onOutput(line, isStderr);
   LineEvent ev = parseOutputLine(line);
   switch (ev.kind) {
-    case LineEvent::Kind::PollDone:
-      info_.lastPoll = wallNow();
-      ++info_.polls;
-      backoff_ = config_.restartBackoffMin;  // a completed poll proves it works
-      cycleRefused_ = 0;
-      cycleRefusal_.clear();
-      if (!cycleFailed_) {
-        // A poll without an error: whatever failed before (a wrong password, the ISP
-        // down, a crash) is over, and status must stop naming it.
-        info_.lastError.clear();
-        info_.lastExit = cycleFetched_ ? 0 : 1;
-      }
-      cycleFailed_ = false;
-      cycleFetched_ = false;
-      changed();
-      break;
-    case LineEvent::Kind::NoMail:
-      info_.messagesWaiting = 0;
-      break;
-    case LineEvent::Kind::MessagesFound:
-      info_.messagesWaiting = ev.messages;
-      if (ev.messages > 0) cycleFetched_ = true;
-      break;
-    case LineEvent::Kind::QueryStatus:
-      if (ev.status != 0 && ev.status != 1) {
-        cycleFailed_ = true;
-        ++info_.pollErrors;
-        info_.lastExit = ev.status;
-        ExitMeaning m = interpretExit(ev.status);
-        info_.lastError = m.name + ": " + m.text;
-        changed();
-      }
-      break;
+    case LineEvent::Kind::NoMail: info_.messagesWaiting = 0; break;
+    case LineEvent::Kind::MessagesFound: info_.messagesWaiting = ev.messages; break;
     case LineEvent::Kind::DeliveryRefused:
       if (!ev.text.empty()) cycleRefusal_ = redactAddresses(ev.text);
-      if (++cycleRefused_ == 1 && fromDaemon) {
-        // Recorded at once: stderr and stdout are read apart, so a refusal may arrive after
-        // the poll's end marker. fetchmail calls such a poll a success; nothing was delivered.
-        cycleFailed_ = true;
-        ++info_.pollErrors;
-      }
-      if (fromDaemon) {
-        info_.lastExit = 10;
-        info_.lastError = refusalText();
-        changed();
-      }
+      ++cycleRefused_;
       break;
-    case LineEvent::Kind::AuthFailure:
-      cycleFailed_ = true;
-      info_.lastError = "AUTHFAIL: " + interpretExit(3).text;
-      info_.lastExit = 3;
-      changed();
-      break;
-    default: break;
+    case LineEvent::Kind::None: break;
   }
 }
 
-void Supervisor::onDaemonExit(const ChildExit& e, const std::string& detail) {
-  info_.running = false;
-  info_.pid = 0;
-  killTimer_.cancel();
-  if (e.signal == 0) {
-    info_.lastExit = e.exitCode;
-    ExitMeaning m = interpretExit(e.exitCode);
-    if (e.exitCode != 0 && e.exitCode != 1) info_.lastError = m.name + ": " + m.text;
-    if (!detail.empty()) info_.lastError = detail;
-  } else if (wanted_) {
-    info_.lastError = "fetchmail was killed by signal " + std::to_string(e.signal);
-  }
-  if (!wanted_) {
-    changed();
-    if (stopped_) std::exchange(stopped_, {})();
+// --- one poll ------------------------------------------------------------------------
+
+void Supervisor::launchPoll(std::function<void(const PollResult&)> then) {
+  cycleRefused_ = 0;
+  cycleRefusal_.clear();
+  signalled_ = false;
+  std::string error;
+  std::weak_ptr<bool> alive = alive_;
+  poll_ = launcher_.launch(
+      fetchmailSpec(config_),
+      {.onStdout = [this, alive](const std::string& l) { if (!alive.expired()) handleLine(l, false); },
+       .onStderr = [this, alive](const std::string& l) { if (!alive.expired()) handleLine(l, true); },
+       .onExit =
+           [this, alive, then](const ChildExit& e) {
+             if (alive.expired()) return;
+             killTimer_.cancel();
+             const PollResult r = recordPoll(e);
+             then(r);
+             if (!pollRunning()) {
+               for (auto& f : std::exchange(stopped_, {})) boost::asio::post(io_, std::move(f));
+             }
+             pump();
+           }},
+      error);
+  if (!poll_) {
+    then(recordLaunchFailure(error));
     return;
   }
-  // It should be running: restart with exponential back-off.
-  ++info_.restarts;
+  info_.pid = poll_->pid();
   changed();
-  restartTimer_.expires_after(backoff_);
-  backoff_ = std::min(backoff_ * 2, config_.restartBackoffMax);
-  restartPending_ = true;
+}
+
+Supervisor::PollResult Supervisor::recordPoll(const ChildExit& e) {
+  PollResult r;
+  info_.pid = 0;
+  info_.lastPoll = wallNow();
+  ++info_.polls;
+  r.code = e.signal == 0 ? e.exitCode : -1;
+  const std::string refused = takeRefusals();
+  // Fetched but refused by the local mail server: no progress, whatever fetchmail says.
+  if (!refused.empty() && (r.code == 0 || r.code == 13)) r.code = 10;
+  if (e.signal != 0 && !e.timedOut && !signalled_) {
+    r.crashed = true;
+    info_.lastExit.reset();
+    info_.lastError = "fetchmail was killed by signal " + std::to_string(e.signal);
+  } else {
+    info_.lastExit = r.code;
+    if (r.code == 0 || r.code == 1 || r.code == 13) {
+      info_.lastError.clear();  // this poll worked: whatever failed before is over
+      if (r.code == 1) info_.messagesWaiting = 0;
+    } else {
+      info_.lastError = e.timedOut        ? "poll timed out after " + formatDuration(std::chrono::duration_cast<Duration>(config_.pollTimeout))
+                        : signalled_      ? std::string("poll stopped by dynmx")
+                        : !refused.empty() ? refused
+                                           : interpretExit(r.code).name + ": " + interpretExit(r.code).text;
+    }
+  }
+  if (r.crashed || (r.code != 0 && r.code != 1 && r.code != 13)) ++info_.pollErrors;
+  changed();
+  return r;
+}
+
+Supervisor::PollResult Supervisor::recordLaunchFailure(const std::string& error) {
+  info_.pid = 0;
+  info_.lastExit = 127;
+  info_.lastError = "cannot start fetchmail: " + error;
+  ++info_.pollErrors;
+  changed();
+  return {127, true};
+}
+
+// --- the loop ------------------------------------------------------------------------
+
+void Supervisor::start() {
+  wanted_ = true;
+  info_.wanted = true;
+  if (loopArmed_ || loopDue_) return;  // the loop runs (or a crash back-off waits: not cut short)
+  loopDue_ = true;
+  pump();
+}
+
+void Supervisor::pump() {
+  if (pollRunning()) return;
+  if (pendingDrainStep_) {
+    std::exchange(pendingDrainStep_, {})();
+    return;
+  }
+  if (!wanted_ || !loopDue_) return;
+  loopDue_ = false;
+  launchPoll([this](const PollResult& r) { afterLoopPoll(r); });
+}
+
+void Supervisor::afterLoopPoll(const PollResult& r) {
+  if (!wanted_) {
+    info_.running = false;
+    changed();
+    return;
+  }
+  if (r.crashed) {
+    // It could not run at all: retry with exponential back-off, and say it is not running.
+    ++info_.restarts;
+    info_.running = false;
+    changed();
+    const auto wait = backoff_;
+    backoff_ = std::min(backoff_ * 2, config_.restartBackoffMax);
+    scheduleLoop(wait);
+    return;
+  }
+  backoff_ = config_.restartBackoffMin;  // a poll that ran proves fetchmail works
+  info_.running = true;
+  changed();
+  scheduleLoop(config_.pollInterval);
+}
+
+void Supervisor::scheduleLoop(std::chrono::milliseconds delay) {
+  loopArmed_ = true;
+  loopTimer_.expires_after(delay);
   std::weak_ptr<bool> alive = alive_;
-  restartTimer_.async_wait([this, alive](const boost::system::error_code& ec) {
-    if (alive.expired()) return;
-    restartPending_ = false;
-    if (ec || !wanted_) return;
-    launchDaemon();
+  loopTimer_.async_wait([this, alive](const boost::system::error_code& ec) {
+    if (ec || alive.expired()) return;
+    loopArmed_ = false;
+    if (!wanted_) return;
+    loopDue_ = true;
+    pump();
   });
 }
 
 void Supervisor::stop(std::function<void()> stopped) {
   wanted_ = false;
   info_.wanted = false;
-  restartTimer_.cancel();
-  restartPending_ = false;
-  if (!daemon_ || !daemon_->running()) {
-    info_.running = false;
+  info_.running = false;
+  loopTimer_.cancel();
+  loopArmed_ = false;
+  loopDue_ = false;
+  if (!pollRunning()) {
     changed();
     if (stopped) boost::asio::post(io_, std::move(stopped));
     return;
   }
-  stopped_ = std::move(stopped);
-  daemon_->signal(SIGTERM);
-  killTimer_.expires_after(std::chrono::seconds(10));
+  if (stopped) stopped_.push_back(std::move(stopped));
+  changed();
+  // A poll in progress ends by itself (bounded by pollTimeout); a stop waits stopGrace for it.
+  killTimer_.expires_after(config_.stopGrace);
   std::weak_ptr<bool> alive = alive_;
   killTimer_.async_wait([this, alive](const boost::system::error_code& ec) {
-    if (ec || alive.expired()) return;
-    if (daemon_ && daemon_->running()) daemon_->signal(SIGKILL);
+    if (ec || alive.expired() || !pollRunning()) return;
+    signalled_ = true;
+    poll_->signal(SIGTERM);
+    killTimer_.expires_after(std::chrono::seconds(10));
+    killTimer_.async_wait([this, alive](const boost::system::error_code& ec2) {
+      if (ec2 || alive.expired()) return;
+      if (pollRunning()) poll_->signal(SIGKILL);
+    });
   });
 }
 
 void Supervisor::pollNow() {
-  if (daemon_ && daemon_->running()) {
-    daemon_->signal(SIGUSR1);  // wakes a sleeping daemon-mode fetchmail
+  if (wanted_) {
+    loopTimer_.cancel();
+    loopArmed_ = false;
+    loopDue_ = true;  // after the running poll, if there is one
+    pump();
     return;
   }
-  if (oneShot_ && oneShot_->running()) return;
+  if (pollRunning() || pendingDrainStep_) return;
   drainStep(config_.maxDrainPolls, [](bool, const std::string&) {});
 }
+
+// --- the drain -----------------------------------------------------------------------
 
 void Supervisor::drain(std::function<void(bool, const std::string&)> done) {
   std::weak_ptr<bool> alive = alive_;
@@ -322,59 +340,34 @@ void Supervisor::drain(std::function<void(bool, const std::string&)> done) {
 }
 
 void Supervisor::drainStep(int attempt, std::function<void(bool, const std::string&)> done) {
-  cycleRefused_ = 0;
-  cycleRefusal_.clear();
-  std::string error;
-  std::weak_ptr<bool> alive = alive_;
-  oneShot_ = launcher_.launch(
-      fetchmailSpec(config_, false, false),
-      {.onStdout = [this, alive](const std::string& l) { if (!alive.expired()) handleLine(l, false, false); },
-       .onStderr = [this, alive](const std::string& l) { if (!alive.expired()) handleLine(l, true, false); },
-       .onExit =
-           [this, alive, attempt, done](const ChildExit& e) {
-             if (alive.expired()) return;
-             info_.lastPoll = wallNow();
-             ++info_.polls;
-             int code = e.signal == 0 ? e.exitCode : -1;
-             const std::string refused = takeRefusals();
-             // Fetched but refused by the local mail server: no progress, whatever fetchmail says.
-             if (!refused.empty() && (code == 0 || code == 13)) code = 10;
-             info_.lastExit = code;
-             if (code == 0 || code == 1 || code == 13) info_.lastError.clear();  // this poll worked
-             if (code == 1) {  // NOMAIL: the box is empty
-               info_.messagesWaiting = 0;
-               changed();
-               boost::asio::post(io_, [done] { done(true, "the ISP mailbox is empty"); });
-               return;
-             }
-             if (code != 0 && code != 13) {
-               ++info_.pollErrors;
-               info_.lastError = e.timedOut          ? std::string("poll timed out")
-                                 : !refused.empty() ? refused
-                                                    : interpretExit(code).name + ": " + interpretExit(code).text;
-             }
-             changed();
-             if (attempt >= config_.maxDrainPolls) {
-               std::string why = "the ISP mailbox was not seen empty after " + std::to_string(attempt) +
-                                 " polls (last: " + (code < 0 ? "killed" : interpretExit(code).name) + ")";
-               boost::asio::post(io_, [done, why] { done(false, why); });
-               return;
-             }
-             // Poll again at once after progress; after an error wait a little.
-             auto delay = code == 0 || code == 13 ? std::chrono::milliseconds(0) : backoff_;
-             auto t = std::make_shared<Timer>(io_, delay);
-             t->async_wait([this, alive, attempt, done, t](const boost::system::error_code& ec) {
-               if (ec || alive.expired()) return;
-               drainStep(attempt + 1, done);
-             });
-           }},
-      error);
-  if (!oneShot_) {
-    info_.lastError = error;
-    info_.lastExit = 127;
-    changed();
-    boost::asio::post(io_, [done, error] { done(false, "cannot start fetchmail: " + error); });
+  if (pollRunning()) {  // the loop (started again meanwhile) holds the slot: after its poll
+    pendingDrainStep_ = [this, attempt, done] { drainStep(attempt, done); };
+    return;
   }
+  std::weak_ptr<bool> alive = alive_;
+  launchPoll([this, alive, attempt, done](const PollResult& r) {
+    if (r.code == 127 && r.crashed) {  // no fetchmail to run: polling again cannot help
+      boost::asio::post(io_, [done, why = info_.lastError] { done(false, why); });
+      return;
+    }
+    if (r.code == 1) {  // NOMAIL: the box is empty
+      boost::asio::post(io_, [done] { done(true, "the ISP mailbox is empty"); });
+      return;
+    }
+    if (attempt >= config_.maxDrainPolls) {
+      std::string why = "the ISP mailbox was not seen empty after " + std::to_string(attempt) + " polls (last: " +
+                        (r.code < 0 ? "killed" : interpretExit(r.code).name) + ")";
+      boost::asio::post(io_, [done, why] { done(false, why); });
+      return;
+    }
+    // Poll again at once after progress; after an error wait a little.
+    auto delay = r.code == 0 || r.code == 13 ? std::chrono::milliseconds(0) : backoff_;
+    auto t = std::make_shared<Timer>(io_, delay);
+    t->async_wait([this, alive, attempt, done, t](const boost::system::error_code& ec) {
+      if (ec || alive.expired()) return;
+      drainStep(attempt + 1, done);
+    });
+  });
 }
 
 }  // namespace dynmx::fetchmail

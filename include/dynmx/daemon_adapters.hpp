@@ -24,7 +24,9 @@ inline Result<Account> lookupAccount(const std::string& name) { return lookupUse
 Result<Account> fetchmailAccount(const Policy& policy);
 
 /// The supervisor configuration for a policy and account.
-fetchmail::SupervisorConfig supervisorConfig(const Policy& policy, const Account& account);
+/// How the supervisor runs fetchmail for `policy`; `verbose` (fetchmail -v) only when the
+/// log shows debug lines, since -v's trace names every recipient.
+fetchmail::SupervisorConfig supervisorConfig(const Policy& policy, const Account& account, bool verbose = false);
 
 /// Render → validate with the real fetchmail (as the fetchmail account) → install 0600.
 Status<> installRcForPolicy(const Policy& policy);

@@ -249,16 +249,13 @@ TEST(FetchmailFaults, Binary) {
   });
 
   fm.scenario("crashing", [&](Scenario& s) {
-    // Validation (--configdump) and one-shot polls (-d 0) run the real fetchmail; the
-    // supervised daemon dies of SIGSEGV at once. fetchmail runs as nobody: 0755.
+    // Validation (--configdump) runs the real fetchmail; every poll dies of SIGSEGV at once.
+    // fetchmail runs as nobody: 0755.
     const std::string wrapper = w.dir.path() + "/fetchmail-segv";
     testbed::writeTextFile(wrapper,
                            "#!/bin/sh\n"
-                           "prev=\n"
                            "for a in \"$@\"; do\n"
                            "  case \"$a\" in --configdump) exec /usr/bin/fetchmail \"$@\";; esac\n"
-                           "  if [ \"$prev\" = -d ]; then exec /usr/bin/fetchmail \"$@\"; fi\n"
-                           "  prev=$a\n"
                            "done\n"
                            "ulimit -c 0\n"
                            "kill -SEGV $$\n",

@@ -4,6 +4,8 @@
 // world-readable or -writable; a missing or root daemon user is refused with a clear error.
 // Read from /proc of the real processes, in the real world (named, dovecot, provider).
 #include <gtest/gtest.h>
+
+#include <algorithm>
 #include <pwd.h>
 #include <sys/stat.h>
 
@@ -42,21 +44,6 @@ std::map<std::string, std::string> procStatus(pid_t pid) {
 unsigned long long capMask(const std::string& hex) { return std::stoull(hex, nullptr, 16); }
 
 /// Children of `parent` whose command name is `comm`.
-std::vector<pid_t> childrenNamed(pid_t parent, const std::string& comm) {
-  std::vector<pid_t> out;
-  DIR* d = ::opendir("/proc");
-  if (d == nullptr) return out;
-  while (dirent* e = ::readdir(d)) {
-    char* end = nullptr;
-    long pid = std::strtol(e->d_name, &end, 10);
-    if (*end != '\0' || pid <= 0) continue;
-    auto st = procStatus(static_cast<pid_t>(pid));
-    if (st["Name"] == comm && st["PPid"] == std::to_string(parent)) out.push_back(static_cast<pid_t>(pid));
-  }
-  ::closedir(d);
-  return out;
-}
-
 /// The first field of "Uid:\treal\teffective\tsaved\tfs" etc., all four must be `id`.
 bool allIdsAre(const std::string& line, unsigned id) {
   std::istringstream in(line);
@@ -94,9 +81,28 @@ TEST(Privileges, DaemonBecomesItsUserFetchmailAndHooksAreNeverRoot) {
   const std::string hookDir = w.dir.path() + "/hook";
   ::mkdir(hookDir.c_str(), 0700);
   giveToDaemonUser({hookDir});
+  // The fetchmail wrapper writes where fetchmail's user can.
+  const std::string probeDir = w.dir.path() + "/fm-probe";
+  ::mkdir(probeDir.c_str(), 01777);
+  ::chmod(probeDir.c_str(), 01777);
+  const std::string wrapper = w.dir.path() + "/fetchmail-probe";
+  writeTextFile(wrapper,
+                "#!/bin/sh\n"
+                "out=" + probeDir + "/fm.$$\n"
+                "{ grep -E '^(Uid|Cap(Eff|Prm|Amb)):' /proc/self/status; echo \"argv: $*\"; echo end; } > $out.tmp\n"
+                "mv $out.tmp $out\n"
+                "exec /usr/bin/fetchmail \"$@\"\n",
+                0755);
+  std::string policy = w.goodPolicy;
+  const std::string debug = "log_level = \"debug\"";
+  ASSERT_NE(policy.find(debug), std::string::npos);
+  policy.replace(policy.find(debug), debug.size(), "log_level = \"info\"");
+  const std::string pollLine = "poll_interval = \"10s\"\n";
+  ASSERT_NE(policy.find(pollLine), std::string::npos);
+  policy.insert(policy.find(pollLine), "binary = \"" + wrapper + "\"\n");
   // [daemon] is the policy's last table, so the hook can follow it.
   writeTextFile(w.policyPath,
-                w.goodPolicy + "[[daemon.hook]]\nargv = [\"/bin/sh\", \"-c\", \"grep -E '^(Uid|Cap(Eff|Prm|Amb)):' "
+                policy + "[[daemon.hook]]\nargv = [\"/bin/sh\", \"-c\", \"grep -E '^(Uid|Cap(Eff|Prm|Amb)):' "
                                "/proc/self/status > " + hookDir + "/hook.$$\"]\n",
                 0644);
   ASSERT_TRUE(w.startDaemon().ok());
@@ -115,16 +121,38 @@ TEST(Privileges, DaemonBecomesItsUserFetchmailAndHooksAreNeverRoot) {
   EXPECT_EQ(capMask(st["CapBnd"]) & ~kKept, 0u) << "bounding set cleared: " << st["CapBnd"];
   EXPECT_EQ(st["NoNewPrivs"], "0") << "fetchmail is started as another user, not via set-id bits";
 
-  // fetchmail (fresh start = multidrop): its own user, no capabilities at all.
-  std::vector<pid_t> fetchmails;
-  ASSERT_TRUE(eventually([&] { return !(fetchmails = childrenNamed(daemon, "fetchmail")).empty(); }, 30s))
+  // fetchmail (fresh start = multidrop): its own user, no capabilities at all, and no -v
+  // at log_level = info. dynmx runs one short fetchmail per poll, so the wrapper set as
+  // [fetchmail] binary records each run (the same process: it execs fetchmail).
+  std::vector<std::string> runs;
+  ASSERT_TRUE(eventually(
+      [&] {
+        runs.clear();
+        DIR* dir = ::opendir(probeDir.c_str());
+        if (dir == nullptr) return false;
+        while (dirent* e = ::readdir(dir)) {
+          const std::string out = readAll(probeDir + "/" + e->d_name);
+          if (std::string(e->d_name).rfind("fm.", 0) == 0 && out.find("\nend\n") != std::string::npos)
+            runs.push_back(out);
+        }
+        ::closedir(dir);
+        // a poll (not only the rc's --configdump validation)
+        return std::any_of(runs.begin(), runs.end(),
+                           [](const std::string& r) { return r.find(" -d 0") != std::string::npos; });
+      },
+      30s))
       << w.daemon->log();
-  for (pid_t f : fetchmails) {
-    auto fs = procStatus(f);
-    EXPECT_TRUE(allIdsAre(fs["Uid"], nobodyUid)) << fs["Uid"];
-    EXPECT_EQ(capMask(fs["CapEff"]), 0u);
-    EXPECT_EQ(capMask(fs["CapPrm"]), 0u);
-    EXPECT_EQ(capMask(fs["CapAmb"]), 0u);
+  for (const auto& run : runs) {
+    std::istringstream lines(run);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.rfind("Uid:", 0) == 0) {
+        EXPECT_TRUE(allIdsAre(line.substr(4), nobodyUid)) << line;
+      } else if (line.rfind("Cap", 0) == 0) {
+        EXPECT_EQ(capMask(line.substr(line.find_first_not_of(" \t", line.find(':') + 1))), 0u) << line;
+      } else if (line.rfind("argv:", 0) == 0) {
+        EXPECT_EQ((line + " ").find(" -v "), std::string::npos) << "fetchmail -v at log_level info: " << line;
+      }
+    }
   }
 
   // The switch to direct runs the hook: never root, no capabilities.

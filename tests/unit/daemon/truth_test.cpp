@@ -59,7 +59,7 @@ TEST(PrintedStatus, ALocalMailServerThatRefusesEveryMessageIsADeliveryError) {
             "the ISP)");
   EXPECT_TRUE(hasLine(
       text,
-      "fetchmail:  running, pid 456, last poll 2026-11-23T12:10:00Z; 1 polls, 1 errors, 0 restarts; 2 "
+      "fetchmail:  running, polling now (pid 456), last poll 2026-11-23T12:10:00Z; 1 polls, 1 errors, 0 restarts; 2 "
       "waiting at the ISP"))
       << text;
   EXPECT_TRUE(

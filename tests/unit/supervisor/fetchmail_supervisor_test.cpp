@@ -1,7 +1,8 @@
-// The supervisor against a scripted stand-in for fetchmail (a process fake): restarts
-// with back-off, drain until empty, bounded drain, and exit-code interpretation. The
-// supervisor's timers (restart back-off, kill grace, drain retry) run on ManualTime: the
-// test moves the clock; it waits (bounded) only for the real child processes.
+// The supervisor against a scripted stand-in for fetchmail (a process fake, one poll per
+// run): the poll loop on dynmx's own timer, crashes retried with back-off, a stop that lets
+// the running poll end, drain until empty, bounded drain, and exit-code interpretation. The
+// supervisor's timers (poll interval, back-off, stop grace, drain retry) run on ManualTime:
+// the test moves the clock; it waits (bounded) only for the real child processes.
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
@@ -84,19 +85,16 @@ TEST(FetchmailExit, MeaningsFollowTheManual) {
 
 TEST(FetchmailOutput, LinesAreClassified) {
   using K = fetchmail::LineEvent::Kind;
-  EXPECT_EQ(fetchmail::parseOutputLine("fetchmail: sleeping at Mon Nov 23 10:00:00 2026 for 300 seconds").kind,
-            K::PollDone);
   auto m = fetchmail::parseOutputLine("fetchmail: 3 messages for office at 127.0.0.1 (1234 octets).");
   EXPECT_EQ(m.kind, K::MessagesFound);
   EXPECT_EQ(m.messages, 3);
   EXPECT_EQ(fetchmail::parseOutputLine("fetchmail: 1 message (1 seen) for office at pop.isp.example (9 octets).")
                 .messages, 1);
   EXPECT_EQ(fetchmail::parseOutputLine("fetchmail: No mail for office at 127.0.0.1").kind, K::NoMail);
-  auto q = fetchmail::parseOutputLine("fetchmail: Query status=3 (AUTHFAIL)");
-  EXPECT_EQ(q.kind, K::QueryStatus);
-  EXPECT_EQ(q.status, 3);
-  EXPECT_EQ(fetchmail::parseOutputLine("fetchmail: Authorization failure on office@127.0.0.1").kind,
-            K::AuthFailure);
+  // The poll's result is its exit code: -v's end-of-poll lines tell the supervisor nothing.
+  EXPECT_EQ(fetchmail::parseOutputLine("fetchmail: sleeping at Mon Nov 23 10:00:00 2026 for 300 seconds").kind,
+            K::None);
+  EXPECT_EQ(fetchmail::parseOutputLine("fetchmail: Query status=3 (AUTHFAIL)").kind, K::None);
   EXPECT_EQ(fetchmail::parseOutputLine("fetchmail: POP3> STAT").kind, K::None);
 }
 
@@ -145,89 +143,139 @@ TEST(FetchmailOutput, RelayKeepsAddressesAndTheTraceBelowInfo) {
             "to *@Mail.Example.COM and *@example.com.");
 }
 
-TEST(FetchmailSpec, DaemonAndOneShotArguments) {
+TEST(FetchmailSpec, OnePollPerRunWithoutTheTraceUnlessAsked) {
   fetchmail::SupervisorConfig c;
   c.binary = "/usr/bin/fetchmail";
   c.rcPath = "/var/lib/dynmx/fetchmailrc";
   c.home = "/var/lib/dynmx/fetchmail";
   c.userName = "fetchmail";
-  auto d = fetchmail::fetchmailSpec(c, true, false);
-  EXPECT_EQ(d.argv, (std::vector<std::string>{"/usr/bin/fetchmail", "-f", "/var/lib/dynmx/fetchmailrc", "-N",
-                                              "-v", "--nosyslog"}));
-  EXPECT_EQ(d.timeout.count(), 0);
-  EXPECT_EQ(d.env.at("FETCHMAILHOME"), "/var/lib/dynmx/fetchmail");
-  EXPECT_EQ(d.env.at("FETCHMAILUSER"), "fetchmail");
-  auto o = fetchmail::fetchmailSpec(c, false, true);
-  EXPECT_EQ(o.argv.back(), "-c");
-  EXPECT_NE(std::find(o.argv.begin(), o.argv.end(), "0"), o.argv.end());
-  EXPECT_GT(o.timeout.count(), 0);
+  auto p = fetchmail::fetchmailSpec(c);
+  // `-d 0`: one poll, whatever the rc's `set daemon` says; no -v (its trace names recipients).
+  EXPECT_EQ(p.argv, (std::vector<std::string>{"/usr/bin/fetchmail", "-f", "/var/lib/dynmx/fetchmailrc", "-N",
+                                              "--nosyslog", "-d", "0"}));
+  EXPECT_EQ(p.timeout, c.pollTimeout);
+  EXPECT_EQ(p.env.at("FETCHMAILHOME"), "/var/lib/dynmx/fetchmail");
+  EXPECT_EQ(p.env.at("FETCHMAILUSER"), "fetchmail");
+  c.verbose = true;  // log_level = debug
+  EXPECT_EQ(fetchmail::fetchmailSpec(c).argv.back(), "-v");
+  auto check = fetchmail::fetchmailSpec(c, true);
+  EXPECT_EQ(check.argv.back(), "-c");
 }
 
-TEST(Supervisor, RunsAndStopsTheDaemon) {
+TEST(Supervisor, PollsOnItsOwnTimerEveryPollInterval) {
   ManualTime time(fromUnix(1'800'000'000));
   TempDir d;
+  d.write("codes", "1\n0\n1\n");
   boost::asio::io_context io;
   auto launcher = makeProcessLauncher(io);
-  fetchmail::Supervisor sup(io, *launcher, config(d), {});
+  auto c = config(d);
+  c.pollInterval = 5min;
+  fetchmail::Supervisor sup(io, *launcher, c, {});
   sup.start();
-  ASSERT_TRUE(runUntil(io, [&] { return sup.info().polls >= 1; }));
+  EXPECT_TRUE(sup.info().wanted);
+  EXPECT_GT(sup.info().pid, 0) << "the first poll runs at once";
+  ASSERT_TRUE(runUntil(io, [&] { return sup.info().polls == 1; }));
   EXPECT_TRUE(sup.info().running);
-  EXPECT_GT(sup.info().pid, 0);
+  EXPECT_EQ(sup.info().pid, 0) << "no fetchmail between polls";
+  EXPECT_EQ(sup.info().lastExit, 1);
+  EXPECT_EQ(sup.info().messagesWaiting, 0);
+  sup.start();  // asked again: the loop runs already, no extra poll
+  advance(time, io, 5min - 1ms);
+  EXPECT_EQ(d.lines("calls"), 1) << "polled before poll_interval";
+  advance(time, io, 1ms);
+  ASSERT_TRUE(runUntil(io, [&] { return sup.info().polls == 2; }));
+  EXPECT_EQ(sup.info().lastExit, 0);
+  EXPECT_EQ(sup.info().messagesWaiting, 2);
+  // pollNow: the next poll at once, not after the interval.
+  sup.pollNow();
+  ASSERT_TRUE(runUntil(io, [&] { return sup.info().polls == 3; }));
+  EXPECT_EQ(sup.info().lastExit, 1);
+  EXPECT_EQ(sup.info().lastError, "");
+  EXPECT_EQ(sup.info().restarts, 0);
+  EXPECT_EQ(sup.info().pollErrors, 0);
   bool stopped = false;
   sup.stop([&] { stopped = true; });
   ASSERT_TRUE(runUntil(io, [&] { return stopped; }));
   EXPECT_FALSE(sup.info().running);
-  EXPECT_EQ(sup.info().restarts, 0);
+  advance(time, io, 1h);
+  EXPECT_EQ(d.lines("calls"), 3) << "polled after a stop";
 }
 
-TEST(Supervisor, RestartsACrashingFetchmailWithBackoff) {
+TEST(Supervisor, RetriesACrashingFetchmailWithBackoff) {
   ManualTime time(fromUnix(1'800'000'000));
   TempDir d;
-  d.write("daemon-exit", "2\n");
+  d.write("codes", "segv\nsegv\nsegv\nsegv\n");
   boost::asio::io_context io;
   auto launcher = makeProcessLauncher(io);
-  fetchmail::Supervisor sup(io, *launcher, config(d), {});
+  auto c = config(d);
+  c.pollInterval = 5min;
+  fetchmail::Supervisor sup(io, *launcher, c, {});
   sup.start();
-  EXPECT_TRUE(sup.info().running);
   // Back-off 1 s, 2 s, 4 s, then capped at 4 s: not a moment earlier, and at once when due.
-  int restarts = 0;
+  int crashes = 0;
   for (auto backoff : {1s, 2s, 4s, 4s}) {
-    ASSERT_TRUE(runUntil(io, [&] { return sup.info().restarts == restarts + 1; })) << "crash " << restarts + 1;
-    ++restarts;
+    ASSERT_TRUE(runUntil(io, [&] { return sup.info().restarts == crashes + 1; })) << "crash " << crashes + 1;
+    ++crashes;
     EXPECT_FALSE(sup.info().running);
-    EXPECT_EQ(sup.info().lastExit, 2);
-    EXPECT_NE(sup.info().lastError.find("SOCKET"), std::string::npos);
+    EXPECT_EQ(sup.info().lastError, "fetchmail was killed by signal 11");
     advance(time, io, backoff - 1ms);
-    EXPECT_FALSE(sup.info().running) << "restarted before the " << backoff.count() << " s back-off";
+    EXPECT_EQ(d.lines("calls"), crashes) << "polled again before the " << backoff.count() << " s back-off";
     sup.start();  // the coordinator asking again must not cut the back-off short
-    EXPECT_FALSE(sup.info().running);
-    if (restarts == 4) fs::remove(d.path / "daemon-exit");  // the next one stays up
+    EXPECT_EQ(d.lines("calls"), crashes);
     advance(time, io, 1ms);
-    // Restarted at once: running, or (the fake crashes at once, and a slow machine may
-    // reap it inside the same turn of the loop) already counted as the next crash.
-    EXPECT_TRUE(sup.info().running || sup.info().restarts == restarts + 1)
-        << "not restarted when the " << backoff.count() << " s back-off ended";
+    EXPECT_GT(sup.info().pid, 0) << "not polled when the " << backoff.count() << " s back-off ended";
+    EXPECT_TRUE(runUntil(io, [&] { return d.lines("calls") == crashes + 1; }));
   }
-  // Once it stops crashing, it stays up.
-  ASSERT_TRUE(runUntil(io, [&] { return sup.info().running && sup.info().polls >= 1; }));
+  // It stops crashing: running again, and the failure is over.
+  ASSERT_TRUE(runUntil(io, [&] { return sup.info().polls == 5; }));
+  EXPECT_TRUE(sup.info().running);
   EXPECT_EQ(sup.info().restarts, 4);
-  // A clean poll ends the failure: status no longer names it.
   EXPECT_EQ(sup.info().lastError, "");
   EXPECT_EQ(sup.info().lastExit, 1);
+  // The next poll comes after poll_interval, not after a back-off.
+  advance(time, io, 4s);
+  EXPECT_EQ(d.lines("calls"), 5);
   bool stopped = false;
   sup.stop([&] { stopped = true; });
   ASSERT_TRUE(runUntil(io, [&] { return stopped; }));
-  int restartsAfterStop = sup.info().restarts;
-  // No restart after an intentional stop, however long we wait.
   advance(time, io, 1h);
-  EXPECT_EQ(sup.info().restarts, restartsAfterStop);
+  EXPECT_EQ(sup.info().restarts, 4) << "no retry after an intentional stop";
+  EXPECT_EQ(d.lines("calls"), 5);
+}
+
+TEST(Supervisor, AStopLetsTheRunningPollEndThenEndsIt) {
+  // fetchmail killed mid-session fetches again what it had delivered: a stop waits for the
+  // poll, for stopGrace, and only then sends SIGTERM.
+  ManualTime time(fromUnix(1'800'000'000));
+  TempDir d;
+  d.write("codes", "hang\n");
+  boost::asio::io_context io;
+  auto launcher = makeProcessLauncher(io);
+  auto c = config(d);
+  c.stopGrace = 30s;
+  fetchmail::Supervisor sup(io, *launcher, c, {});
+  sup.start();
+  ASSERT_GT(sup.info().pid, 0);
+  ASSERT_TRUE(runUntil(io, [&] { return d.lines("calls") == 1; }));
+  bool stopped = false;
+  sup.stop([&] { stopped = true; });
+  advance(time, io, 30s - 1ms);
+  io.restart();
+  io.run_for(200ms);  // real time for a child that would have been signalled
+  EXPECT_FALSE(stopped) << "the running poll was cut short";
+  EXPECT_GT(sup.info().pid, 0);
+  advance(time, io, 1ms);
+  ASSERT_TRUE(runUntil(io, [&] { return stopped; }));
+  EXPECT_EQ(sup.info().pid, 0);
+  EXPECT_EQ(sup.info().lastError, "poll stopped by dynmx");
+  EXPECT_EQ(sup.info().restarts, 0) << "a poll we stopped is no crash";
   EXPECT_FALSE(sup.info().running);
 }
 
 TEST(Supervisor, DrainPollsUntilTheBoxIsEmpty) {
   ManualTime time(fromUnix(1'800'000'000));
   TempDir d;
-  d.write("oneshot-codes", "0\n0\n1\n");
+  d.write("codes", "1\n0\n0\n1\n");
   boost::asio::io_context io;
   auto launcher = makeProcessLauncher(io);
   fetchmail::Supervisor sup(io, *launcher, config(d), {});
@@ -237,15 +285,17 @@ TEST(Supervisor, DrainPollsUntilTheBoxIsEmpty) {
   sup.drain([&](bool ok, const std::string&) { drained = ok; });
   ASSERT_TRUE(runUntil(io, [&] { return drained.has_value(); }));
   EXPECT_TRUE(*drained);
-  EXPECT_FALSE(sup.info().running);  // the daemon was stopped before the final polls
-  EXPECT_EQ(d.lines("calls"), 1 + 3);  // daemon + three one-shot polls
+  EXPECT_FALSE(sup.info().running);  // the loop ended before the drain's polls
+  EXPECT_EQ(d.lines("calls"), 1 + 3);  // the loop's poll + three drain polls
   EXPECT_EQ(sup.info().messagesWaiting, 0);
+  advance(time, io, 1h);
+  EXPECT_EQ(d.lines("calls"), 4) << "the loop polled after the drain";
 }
 
 TEST(Supervisor, DrainIsBoundedAndReportsWhy) {
   ManualTime time(fromUnix(1'800'000'000));
   TempDir d;
-  d.write("oneshot-codes", "0\n0\n0\n0\n0\n0\n");
+  d.write("codes", "0\n0\n0\n0\n0\n0\n");
   boost::asio::io_context io;
   auto launcher = makeProcessLauncher(io);
   fetchmail::Supervisor sup(io, *launcher, config(d), {});
@@ -263,7 +313,7 @@ TEST(Supervisor, DrainIsBoundedAndReportsWhy) {
 TEST(Supervisor, AuthenticationFailureIsReported) {
   ManualTime time(fromUnix(1'800'000'000));
   TempDir d;
-  d.write("oneshot-codes", "3\n3\n3\n3\n");
+  d.write("codes", "3\n3\n3\n3\n");
   boost::asio::io_context io;
   auto launcher = makeProcessLauncher(io);
   fetchmail::Supervisor sup(io, *launcher, config(d), {});
@@ -306,7 +356,7 @@ TEST(Supervisor, MissingBinaryIsAnErrorNotACrashLoopOfTheDaemon) {
 TEST(Supervisor, AMailServerThatRefusesEveryMessageIsADeliveryError) {
   // fetchmail exits 0 (messages were retrieved) although the local MTA answered 451 to each.
   TempDir d;
-  d.write("oneshot-codes", "refused\nrefused\nrefused\nrefused\n");
+  d.write("codes", "refused\nrefused\nrefused\nrefused\n");
   boost::asio::io_context io;
   auto launcher = makeProcessLauncher(io);
   fetchmail::Supervisor sup(io, *launcher, config(d), {});
@@ -326,9 +376,9 @@ TEST(Supervisor, AMailServerThatRefusesEveryMessageIsADeliveryError) {
   EXPECT_NE(detail.find("last: SMTP"), std::string::npos) << detail;
 }
 
-TEST(Supervisor, RefusalsInDaemonModeAreAPollError) {
+TEST(Supervisor, RefusalsInTheLoopAreAPollError) {
   TempDir d;
-  d.write("daemon-refuse", "");
+  d.write("codes", "refused\n");
   boost::asio::io_context io;
   auto launcher = makeProcessLauncher(io);
   fetchmail::Supervisor sup(io, *launcher, config(d), {});
@@ -337,8 +387,12 @@ TEST(Supervisor, RefusalsInDaemonModeAreAPollError) {
   EXPECT_EQ(sup.info().pollErrors, 1);
   EXPECT_EQ(sup.info().lastExit, 10);
   EXPECT_EQ(sup.info().lastError,
-            "SMTP: the local mail server refused the fetched mail (451 4.3.0 try later); it stays at the ISP");
+            "SMTP: the local mail server refused the fetched mail (451 4.3.0 <*@example.com>: try later); it stays at "
+            "the ISP");
   EXPECT_EQ(sup.info().messagesWaiting, 2);
-  sup.stop();
-  ASSERT_TRUE(runUntil(io, [&] { return !sup.info().running; }));
+  EXPECT_TRUE(sup.info().running) << "fetchmail ran; the local MTA refused: no crash";
+  EXPECT_EQ(sup.info().restarts, 0);
+  bool stopped = false;
+  sup.stop([&] { stopped = true; });
+  ASSERT_TRUE(runUntil(io, [&] { return stopped; }));
 }
