@@ -18,6 +18,7 @@
 #include "journal_sink.hpp"
 #include "run_user.hpp"
 #include "dynmx/atomic_file.hpp"
+#include "dynmx/background_files.hpp"
 #include "dynmx/coordinator.hpp"
 #include "dynmx/daemon_adapters.hpp"
 #include "dynmx/ddns_engine.hpp"
@@ -138,6 +139,7 @@ class Daemon {
       return 1;
     }
     account_ = *account;
+    files_ = std::make_unique<BackgroundFiles>(io_);
     startGuard();
 
     launcher_ = makeProcessLauncher(io_);
@@ -147,6 +149,8 @@ class Daemon {
     ddns::EngineDeps engineDeps{http_.get(), dns_.get(), steadyNow, readSecretFile, net::readInterface,
                                 ddns::makeRfc2136Sender(io_, policy_.ddns)};
     engineDeps.clockAnchor = ddns::readClockAnchor;
+    engineDeps.stateWriter = files_.get();
+    engineDeps.stateSaveChanged = [this] { publishSoon(); };
     engine_ = std::make_unique<ddns::Engine>(io_, policy_.ddns, ddnsStatePath, std::move(engineDeps));
     link_ = std::make_unique<coord::LinkMonitor>(io_, policy_.link, steadyNow);
     supervisor_ = std::make_unique<fetchmail::Supervisor>(
@@ -221,6 +225,7 @@ class Daemon {
         spdlog::critical("cannot save the state after the failure: {}", e.what());
       }
     });
+    flushFiles();
     if (!clean) return kExitLoopCrashed;
     spdlog::info("dynmx stopped");
     return 0;
@@ -236,7 +241,7 @@ class Daemon {
     if (id.ok()) config.markerId = *id;
     // fetchmail runs as its own user: the socket is 0660 with its group.
     if (account_.uid != ::geteuid()) config.socketGroup = account_.gid;
-    guard_ = std::make_unique<guard::GuardServer>(io_, config, wallNow);
+    guard_ = std::make_unique<guard::GuardServer>(io_, config, wallNow, files_.get());
     auto started = id.ok() ? guard_->start() : Status<>(fail("guard id: " + id.error()));
     if (!started.ok()) {
       guardError_ = started.error();
@@ -296,17 +301,43 @@ class Daemon {
     r.daemon.stateError = stateErrors("");
     r.daemon.restartNeeded = restartNeeded_;
     status::computeHealth(r);
-    if (auto s = status::saveState(statePath_, r, &lastStateText_); !s.ok()) {
-      if (stateError_.empty()) spdlog::error("cannot write the state file: {}", s.error());
-      stateError_ = s.error();
-      r.daemon.stateError = stateErrors(stateError_);
-      status::computeHealth(r);
-    } else {
-      if (!stateError_.empty()) spdlog::info("the state file {} is written again", statePath_);
-      stateError_.clear();
+    std::string text = status::stateText(r);
+    if (text != lastStateText_ && text != writingStateText_) {
+      if (!files_) {
+        stateWritten(text, writeFileAtomic(statePath_, text, stateFileOptions()));
+      } else {
+        // Off the loop (BackgroundFiles); the result is a fact for the next status answer.
+        writingStateText_ = text;
+        files_->writeAtomic(statePath_, text, stateFileOptions(),
+                            [this, text](Status<> s) { stateWritten(text, s); });
+      }
     }
     std::string line = "STATUS=" + r.mode.current + ": " + std::string(status::toString(r.health));
     ::sd_notify(0, line.c_str());
+  }
+
+  static AtomicWriteOptions stateFileOptions() {
+    AtomicWriteOptions o;
+    o.mode = 0640;
+    return o;
+  }
+
+  /// A state.json write ended (in the order written).
+  void stateWritten(const std::string& text, const Status<>& s) {
+    if (writingStateText_ == text) writingStateText_.clear();
+    if (!s.ok()) {
+      if (stateError_.empty()) spdlog::error("cannot write the state file: {}", s.error());
+      stateError_ = s.error();
+      return;
+    }
+    if (!stateError_.empty()) spdlog::info("the state file {} is written again", statePath_);
+    stateError_.clear();
+    lastStateText_ = text;
+  }
+
+  /// Every queued file write reaches the disk before dynmx exits.
+  void flushFiles() {
+    if (files_) files_->flush();
   }
 
   /// Monotonic counters for metrics from the bounded journals.
@@ -525,11 +556,15 @@ class Daemon {
   }
 
   boost::asio::io_context io_;
+  /// The fsyncs of state.json, the DDNS state and the guard journal, off the loop. Created
+  /// after the privilege drop (capabilities are per thread).
+  std::unique_ptr<BackgroundFiles> files_;
   Policy policy_;
   std::string policyFile_;
   std::string statePath_;
   std::optional<FileLock> stateLock_;  ///< held for the daemon's life: one writer of the DDNS state
   std::string lastStateText_;  ///< the state file as we last wrote it
+  std::string writingStateText_;  ///< the newest state handed to files_, not yet written
   coord::Account account_;
   boost::asio::signal_set signals_;
   boost::asio::signal_set usr1_;

@@ -88,7 +88,7 @@ Status<> Journal::append(const std::vector<JournalRecord>& records, bool sync) {
     }
     off += static_cast<std::size_t>(n);
   }
-  unsynced_ = true;
+  ++appended_;
   if (sync) {
     if (auto s = this->sync(); !s.ok()) return s;
   }
@@ -101,11 +101,30 @@ Status<> Journal::append(const std::vector<JournalRecord>& records, bool sync) {
 }
 
 Status<> Journal::sync() {
-  if (!unsynced_) return Ok{};
+  if (durable_ == appended_) return Ok{};
   if (::fdatasync(fd_) != 0) return fail("cannot sync " + path_ + ": " + std::strerror(errno));
-  unsynced_ = false;
+  durable_ = appended_;
   return Ok{};
 }
+
+std::optional<Journal::PendingSync> Journal::pendingSync() const {
+  if (durable_ == appended_ || fd_ < 0) return std::nullopt;
+  const int copy = ::fcntl(fd_, F_DUPFD_CLOEXEC, 0);
+  if (copy < 0) return std::nullopt;  // runs inline at the next sync() instead
+  return PendingSync{std::shared_ptr<const int>(new int(copy),
+                                                [](const int* fd) {
+                                                  ::close(*fd);
+                                                  delete fd;
+                                                }),
+                     path_, appended_};
+}
+
+Status<> Journal::runSync(const PendingSync& pending) {
+  if (::fdatasync(*pending.fd) != 0) return fail("cannot sync " + pending.path + ": " + std::strerror(errno));
+  return Ok{};
+}
+
+void Journal::synced(std::uint64_t upTo) { durable_ = std::max(durable_, upTo); }
 
 Result<std::string> loadOrCreateMarkerId(const std::string& path) {
   if (auto text = readFile(path); text.ok()) {

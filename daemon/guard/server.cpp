@@ -81,12 +81,13 @@ GuardConfig configFromPolicy(const Policy& policy) {
 // ---------------------------------------------------------------------------------------
 
 struct GuardServer::Impl : std::enable_shared_from_this<GuardServer::Impl> {
-  Impl(asio::io_context& io, GuardConfig c, std::function<TimePoint()> n)
-      : io_(io), config(std::move(c)), now(std::move(n)), acceptor(io), syncTimer(io) {}
+  Impl(asio::io_context& io, GuardConfig c, std::function<TimePoint()> n, FileSink* f)
+      : io_(io), config(std::move(c)), now(std::move(n)), files(f), acceptor(io), syncTimer(io) {}
 
   asio::io_context& io_;
   GuardConfig config;
   std::function<TimePoint()> now;
+  FileSink* files = nullptr;  ///< the journal's fdatasync off the loop; null: inline
   asio::local::stream_protocol::acceptor acceptor;
   asio::steady_timer syncTimer;
   bool syncPending = false;
@@ -99,6 +100,36 @@ struct GuardServer::Impl : std::enable_shared_from_this<GuardServer::Impl> {
 
   void accept();
 
+  /// fdatasync what the journal holds so far (off the loop when `files` is set), then
+  /// `then(result)` on the loop. A failure is recorded and logged here.
+  void syncJournal(std::function<void(Status<>)> then) {
+    auto pending = journal ? journal->pendingSync() : std::nullopt;
+    if (!pending) {
+      Status<> s = journal ? journal->sync() : Status<>(Ok{});  // nothing pending, or no dup: inline
+      recordSync(s);
+      then(s);
+      return;
+    }
+    const auto upTo = pending->upTo;
+    auto self = shared_from_this();
+    auto back = [self, upTo, then = std::move(then)](Status<> s) {
+      if (s.ok() && self->journal) self->journal->synced(upTo);
+      self->recordSync(s);
+      then(s);
+    };
+    if (files == nullptr) {
+      back(Journal::runSync(*pending));
+      return;
+    }
+    files->run([p = std::move(*pending)] { return Journal::runSync(p); }, std::move(back));
+  }
+
+  void recordSync(const Status<>& s) {
+    if (s.ok()) return;
+    lastError = s.error();
+    spdlog::error("guard: {}", s.error());
+  }
+
   /// Group commit: one fdatasync per second at most while messages flow.
   void scheduleSync() {
     if (syncPending || stopped) return;
@@ -108,10 +139,7 @@ struct GuardServer::Impl : std::enable_shared_from_this<GuardServer::Impl> {
     syncTimer.async_wait([self](const error_code&) {
       self->syncPending = false;
       if (!self->journal) return;
-      if (auto s = self->journal->sync(); !s.ok()) {
-        self->lastError = s.error();
-        spdlog::error("guard: {}", s.error());
-      }
+      self->syncJournal([](const Status<>&) {});
     });
   }
 };
@@ -403,14 +431,23 @@ class MessageJob : public std::enable_shared_from_this<MessageJob> {
                    toString(rec.reason));
       spdlog::debug("guard: message {} envelope {}", key_, envelope_.empty() ? "(none)" : envelope_);
     }
-    bool durable = true;
-    if (auto s = core_->journal->append(recs, c.syncEachMessage); !s.ok()) {
-      durable = false;
+    if (auto s = core_->journal->append(recs, false); !s.ok()) {
       core_->lastError = s.error();
       spdlog::error("guard: {}", s.error());
-    } else if (!c.syncEachMessage) {
+      answer(false);
+    } else if (c.syncEachMessage) {
+      // journal_sync = "message": fetchmail hears 250 only once the line is on disk.
+      auto self = shared_from_this();
+      core_->syncJournal([self](const Status<>& synced) { self->answer(synced.ok()); });
+    } else {
       core_->scheduleSync();
+      answer(true);
     }
+  }
+
+  /// The replies to fetchmail, once the journal has the outcomes (`durable`: on disk).
+  void answer(bool durable) {
+    const GuardConfig& c = core_->config;
     std::vector<Reply> replies;
     for (const auto& r : rcpts_) {
       std::string user;
@@ -556,8 +593,8 @@ void GuardServer::Impl::accept() {
 
 // ---------------------------------------------------------------------------------------
 
-GuardServer::GuardServer(asio::io_context& io, GuardConfig config, std::function<TimePoint()> now)
-    : impl_(std::make_shared<Impl>(io, std::move(config), std::move(now))) {}
+GuardServer::GuardServer(asio::io_context& io, GuardConfig config, std::function<TimePoint()> now, FileSink* files)
+    : impl_(std::make_shared<Impl>(io, std::move(config), std::move(now), files)) {}
 
 GuardServer::~GuardServer() { stop(); }
 

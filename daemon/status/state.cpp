@@ -11,10 +11,12 @@
 
 namespace dynmx::status {
 
+std::string stateText(const Report& report) { return dumpJson(toJson(report), 2) + "\n"; }
+
 Status<> saveState(const std::string& path, const Report& report, std::string* lastWritten) {
   AtomicWriteOptions options;
   options.mode = 0640;
-  std::string text = dumpJson(toJson(report), 2) + "\n";
+  std::string text = stateText(report);
   if (lastWritten != nullptr && text == *lastWritten) return Ok{};
   auto written = writeFileAtomic(path, text, options);
   if (written.ok() && lastWritten != nullptr) *lastWritten = std::move(text);

@@ -982,7 +982,10 @@ void Engine::persist(PassReport& report) {
   if (!dir.empty()) std::filesystem::create_directories(dir, ec);
   // Unchanged state is not written again: no fsync (and no wake-up of the disk) per idle pass.
   std::string text = toJson(store_);
-  if (text == persisted_) return;
+  if (text == persisted_ || (deps_.stateWriter != nullptr && text == writing_)) {
+    if (!saveError_.empty()) report.errors.push_back("cannot save DDNS state: " + saveError_);
+    return;
+  }
   std::string written = text;
   if (deps_.clockAnchor) {
     if (auto anchor = deps_.clockAnchor(deps_.now())) {
@@ -991,13 +994,34 @@ void Engine::persist(PassReport& report) {
       written = toJson(anchored);
     }
   }
-  if (auto w = writeFileAtomic(statePath_, written, deps_.stateFile); !w) {
-    saveError_ = w.error();
-    report.errors.push_back("cannot save DDNS state: " + w.error());
-  } else {
-    saveError_.clear();
-    persisted_ = std::move(text);
+  if (deps_.stateWriter == nullptr) {
+    if (auto w = writeFileAtomic(statePath_, written, deps_.stateFile); !w) {
+      saveError_ = w.error();
+      report.errors.push_back("cannot save DDNS state: " + w.error());
+    } else {
+      saveError_.clear();
+      persisted_ = std::move(text);
+    }
+    return;
   }
+  // Off the loop: the result comes back as a fact (stateSaveError), in the order written.
+  // Until then the report carries the last known save error, if any.
+  if (!saveError_.empty()) report.errors.push_back("cannot save DDNS state: " + saveError_);
+  writing_ = text;
+  std::weak_ptr<bool> alive = alive_;
+  deps_.stateWriter->writeAtomic(statePath_, std::move(written), deps_.stateFile,
+                                 [this, alive, text = std::move(text)](Status<> w) {
+                                   if (alive.expired()) return;
+                                   if (writing_ == text) writing_.clear();
+                                   const std::string before = saveError_;
+                                   if (!w) {
+                                     saveError_ = w.error();
+                                   } else {
+                                     saveError_.clear();
+                                     persisted_ = text;
+                                   }
+                                   if (saveError_ != before && deps_.stateSaveChanged) deps_.stateSaveChanged();
+                                 });
 }
 
 void Engine::start(PassHandler onPass) {

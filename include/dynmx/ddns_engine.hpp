@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "dynmx/atomic_file.hpp"
+#include "dynmx/background_files.hpp"
 #include "dynmx/coordinator.hpp"
 #include "dynmx/ddns/address.hpp"
 #include "dynmx/ddns/health.hpp"
@@ -63,6 +64,11 @@ struct EngineDeps {
   /// The boot clock against `now` (production: readClockAnchor). Empty, or nullopt from
   /// it: a restart cannot tell how long it was down, and back-offs run again in full.
   std::function<std::optional<ClockAnchor>(TimePoint now)> clockAnchor;
+  /// Where the state file is written: the daemon's BackgroundFiles (the fsync off the loop).
+  /// Null: written inline before the pass reports (`dynmx update`, unit tests).
+  FileSink* stateWriter = nullptr;
+  /// stateSaveError() changed (an off-loop save failed, or succeeded after a failure).
+  std::function<void()> stateSaveChanged;
 };
 
 /// This boot's id and CLOCK_BOOTTIME, paired with `now`; nullopt if either is unreadable.
@@ -176,6 +182,7 @@ class Engine : public coord::DdnsSource {
   std::map<std::pair<std::string, std::string>, std::string> lastError_;
   std::string statePath_;
   std::string persisted_;  ///< what the state file holds, as we last wrote it
+  std::string writing_;    ///< the newest state handed to stateWriter, not yet written
   std::string saveError_;  ///< the latest save failed: why (cleared by a successful save)
   EngineDeps deps_;
   StateStore store_;

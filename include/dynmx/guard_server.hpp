@@ -15,6 +15,7 @@
 
 #include "dynmx/guard.hpp"
 #include "dynmx/policy.hpp"
+#include "dynmx/background_files.hpp"
 #include "dynmx/result.hpp"
 
 namespace dynmx::guard {
@@ -68,6 +69,16 @@ class Journal {
   Status<> append(const std::vector<JournalRecord>& records, bool sync = true);
   /// fdatasync what append() wrote without it (no-op when nothing is pending).
   Status<> sync();
+  /// The same, split so the fdatasync can run off the loop: what to sync (nullopt when
+  /// nothing is pending), the sync itself (any thread), and the result back (loop thread).
+  struct PendingSync {
+    std::shared_ptr<const int> fd;  ///< a dup of the journal's descriptor, closed with the last copy
+    std::string path;
+    std::uint64_t upTo = 0;         ///< appends up to this one become durable
+  };
+  [[nodiscard]] std::optional<PendingSync> pendingSync() const;
+  static Status<> runSync(const PendingSync& pending);
+  void synced(std::uint64_t upTo);
   /// The records kept in memory (within the retention).
   [[nodiscard]] const std::vector<JournalRecord>& records() const { return records_; }
   /// Lines that could not be parsed at open (a torn last line after a crash).
@@ -80,7 +91,8 @@ class Journal {
   std::vector<JournalRecord> records_;
   std::unordered_set<std::string> done_;
   std::size_t skipped_ = 0;
-  bool unsynced_ = false;
+  std::uint64_t appended_ = 0;  ///< appends so far
+  std::uint64_t durable_ = 0;   ///< appends known to be on disk
 };
 
 /// Counts and state for `dynmx status`.
@@ -96,7 +108,10 @@ struct GuardSnapshot {
 /// The LMTP listener and its sessions. Use from the io_context's thread only.
 class GuardServer {
  public:
-  GuardServer(boost::asio::io_context& io, GuardConfig config, std::function<TimePoint()> now);
+  /// `files`: where the journal's fdatasync runs (the daemon's BackgroundFiles: off the
+  /// loop); null: inline.
+  GuardServer(boost::asio::io_context& io, GuardConfig config, std::function<TimePoint()> now,
+              FileSink* files = nullptr);
   ~GuardServer();
   GuardServer(const GuardServer&) = delete;
   GuardServer& operator=(const GuardServer&) = delete;

@@ -735,6 +735,77 @@ TEST_F(EngineTest, AFailedStateSaveStaysReportedUntilASaveSucceeds) {
   EXPECT_TRUE(std::filesystem::exists(statePath_));
 }
 
+/// A disk the test controls: writes wait until release(), then run in order.
+struct HeldFiles : FileSink {
+  explicit HeldFiles(asio::io_context& c) : io(c) {}
+  void writeAtomic(std::string path, std::string content, AtomicWriteOptions options,
+                   std::function<void(Status<>)> done) override {
+    run([path, content, options] { return writeFileAtomic(path, content, options); }, std::move(done));
+  }
+  void run(std::function<Status<>()> work, std::function<void(Status<>)> done) override {
+    held.push_back([this, work = std::move(work), done = std::move(done)] {
+      Status<> s = work();
+      asio::post(io, [done, s] { done(s); });
+    });
+  }
+  void release() {
+    auto jobs = std::move(held);
+    held.clear();
+    for (auto& j : jobs) j();
+  }
+  asio::io_context& io;
+  std::vector<std::function<void()>> held;
+};
+
+TEST_F(EngineTest, OffTheLoopTheStateSaveEndsLaterAndItsResultIsAFact) {
+  config_.accounts = {account("a", 1, "example.net")};
+  answerGood();
+  publishAll("203.0.113.7");
+  HeldFiles files(io_);
+  int changes = 0;
+  EngineDeps d = deps();
+  d.stateWriter = &files;
+  d.stateSaveChanged = [&] { ++changes; };
+  auto e = std::make_unique<Engine>(io_, config_, statePath_, d);
+  const PassReport r = pass(*e);
+  EXPECT_EQ(r.requestsSent, 1u);
+  ASSERT_EQ(files.held.size(), 1u) << "the pass handed its state to the writer";
+  EXPECT_FALSE(std::filesystem::exists(statePath_)) << "written on the loop";
+  files.release();
+  io_.restart();
+  io_.poll();
+  ASSERT_TRUE(std::filesystem::exists(statePath_));
+  EXPECT_TRUE(e->stateSaveError().empty());
+  EXPECT_EQ(changes, 0) << "nothing changed: no failure before, none now";
+
+  // The disk fails: the result comes back as the engine's fact, and the next report says so.
+  std::filesystem::remove_all(dir_);
+  ASSERT_TRUE(writeFileAtomic(dir_, "a file where the state dir should be").ok());
+  now_ += 5min;
+  iface_.ipv4 = {"203.0.113.8"};
+  publishAll("203.0.113.8");
+  pass(*e);
+  ASSERT_EQ(files.held.size(), 1u);
+  files.release();
+  io_.restart();
+  io_.poll();
+  EXPECT_FALSE(e->stateSaveError().empty());
+  EXPECT_EQ(changes, 1);
+  now_ += 5min;
+  const PassReport next = pass(*e);
+  ASSERT_FALSE(next.errors.empty());
+  EXPECT_NE(next.errors.front().find("cannot save DDNS state"), std::string::npos) << next.errors.front();
+  ASSERT_EQ(files.held.size(), 1u) << "the unsaved state is written again";
+  std::filesystem::remove(dir_);
+  std::filesystem::create_directory(dir_);
+  files.release();  // the retry of the unsaved state
+  io_.restart();
+  io_.poll();
+  EXPECT_TRUE(e->stateSaveError().empty()) << e->stateSaveError();
+  EXPECT_EQ(changes, 2);
+  EXPECT_TRUE(std::filesystem::exists(statePath_));
+}
+
 TEST_F(EngineTest, PassesQueueAndNeverOverlap) {
   config_.accounts = {account("a", 1, "example.net")};
   answerGood();

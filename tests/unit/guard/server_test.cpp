@@ -2,6 +2,8 @@
 // the local MTA, the journal lives in a temp dir. Every answer fetchmail gets is checked
 // against what the MTA really accepted.
 #include <gtest/gtest.h>
+#include <mutex>
+#include <condition_variable>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -134,9 +136,10 @@ class GuardServerTest : public ::testing::Test {
     return c;
   }
 
-  void startGuard(GuardConfig c) {
+  void startGuard(GuardConfig c, std::function<FileSink*(boost::asio::io_context&)> files = {}) {
     io_ = std::make_unique<boost::asio::io_context>();
-    guard_ = std::make_unique<GuardServer>(*io_, std::move(c), [] { return fromUnix(1790000000); });
+    FileSink* sink = files ? files(*io_) : nullptr;
+    guard_ = std::make_unique<GuardServer>(*io_, std::move(c), [] { return fromUnix(1790000000); }, sink);
     auto s = guard_->start();
     ASSERT_TRUE(s.ok()) << s.error();
     work_ = std::thread([this] { io_->run(); });
@@ -188,6 +191,64 @@ TEST_F(GuardServerTest, MatchedMessageReachesTheUserOnceWithMarkerAndWithoutDeli
   EXPECT_EQ(st.st_mode & 0777, 0660u);
   ASSERT_EQ(::stat((dir_ + "/guard.journal").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
+}
+
+/// The journal's disk, stalled until the test opens it: every job waits at the gate on the
+/// BackgroundFiles worker (never on the guard's loop).
+struct StalledDisk : FileSink {
+  explicit StalledDisk(boost::asio::io_context& io) : worker(io) {}
+  void writeAtomic(std::string path, std::string content, AtomicWriteOptions options,
+                   std::function<void(Status<>)> done) override {
+    worker.writeAtomic(std::move(path), std::move(content), options, std::move(done));
+  }
+  void run(std::function<Status<>()> work, std::function<void(Status<>)> done) override {
+    worker.run(
+        [this, work = std::move(work)] {
+          {
+            std::unique_lock<std::mutex> lock(m);
+            ++reached;
+            cv.notify_all();
+            cv.wait(lock, [this] { return open; });
+          }
+          return work();
+        },
+        std::move(done));
+  }
+  void waitReached() {
+    std::unique_lock<std::mutex> lock(m);
+    cv.wait(lock, [this] { return reached > 0; });
+  }
+  void release() {
+    std::lock_guard<std::mutex> lock(m);
+    open = true;
+    cv.notify_all();
+  }
+  std::mutex m;
+  std::condition_variable cv;
+  int reached = 0;
+  bool open = false;
+  BackgroundFiles worker;  // last: its thread ends (and runs what is queued) first
+};
+
+TEST_F(GuardServerTest, WithJournalSyncPerMessageThe250WaitsForTheDiskAndTheLoopDoesNot) {
+  auto c = config();
+  c.syncEachMessage = true;
+  std::unique_ptr<StalledDisk> disk;
+  startGuard(c, [&](boost::asio::io_context& io) {
+    disk = std::make_unique<StalledDisk>(io);
+    return disk.get();
+  });
+  auto replies = std::async(std::launch::async, [&] { return deliver({"alice@example.com"}, message("alice@example.com")); });
+  disk->waitReached();  // the fdatasync of the journal line is under way, off the loop
+  EXPECT_EQ(replies.wait_for(std::chrono::seconds(0)), std::future_status::timeout)
+      << "fetchmail heard the answer before the journal line was on disk";
+  EXPECT_EQ(snapshot().last24h.fetched, 1) << "the loop answers while the disk stalls";
+  disk->release();
+  const auto got = replies.get();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].substr(0, 3), "250") << got[0];
+  EXPECT_EQ(snapshot().lastError, "");
+  stopGuard();
 }
 
 TEST_F(GuardServerTest, NoEnvelopeGoesToThePostmasterOnlyWithTheReason) {

@@ -11,6 +11,9 @@ namespace dynmx::status {
 /// Largest state file we read; anything bigger is garbage.
 inline constexpr std::size_t kMaxStateFileSize = 4 * 1024 * 1024;
 
+/// The state file's text for `report`. Pure.
+std::string stateText(const Report& report);
+
 /// Write the report to `path` atomically (mode 0640).
 /// `lastWritten` (optional): the text this process last wrote there; an unchanged report is
 /// not written again (no fsync per idle event), and a successful write updates it.
