@@ -84,6 +84,14 @@ int main() {
   w.dovecot->deliver("office", ispMessage("A2", "bob@example.com"));
   w.dovecot->deliver("office", ispMessage("A3", "stranger@example.com"));
   std::cout << "ISP box holds " << w.dovecot->count("office") << " messages\n";
+  // The daemon logs at info, as a service does (its log is shown at the end).
+  {
+    std::string policy = w.goodPolicy;
+    const std::string debug = "log_level = \"debug\"";
+    if (policy.find(debug) == std::string::npos) die("the world's policy has no log_level line", w);
+    policy.replace(policy.find(debug), debug.size(), "log_level = \"info\"");
+    writeTextFile(w.policyPath, policy, 0644);
+  }
   if (auto s = w.startDaemon(); !s.ok()) die(s.error(), w);
   showStatus(w);
   if (!w.sink.waitFor([&](const auto& m) { return allDelivered(m, batch1); }, 60s)) die("batch 1 not delivered", w);
@@ -118,11 +126,27 @@ int main() {
   deliveryReport(w, batch3, lost, wrong);
   std::cout << "ISP box holds " << w.dovecot->count("office") << " messages\n";
 
+  title("The daemon's log at info (what journalctl -u dynmx shows)");
+  const std::string log = w.daemon->log();
+  std::cout << log;
+  if (!log.empty() && log.back() != '\n') std::cout << '\n';
+  // Provider answers are at info; no recipient address ever is.
+  int leaked = 0;
+  for (const char* local : {"alice@", "bob@", "carol@", "stranger@", "Alice@"})
+    if (log.find(local) != std::string::npos) {
+      std::cout << "recipient address in the log: " << local << "...\n";
+      ++leaked;
+    }
+  const bool providerAtInfo = log.find("[info] " + std::string(kWorldHost) + ": good") != std::string::npos ||
+                              log.find(std::string(kWorldHost) + ": good from") != std::string::npos;
+  if (!providerAtInfo) std::cout << "no provider answer at info in the log\n";
+
   title("Delivery report");
   std::size_t expected = batch1.size() + batch2.size() + batch3.size();
   std::cout << "messages expected " << expected << ", delivered " << w.sink.count() << ", lost " << lost
             << ", misdirected " << wrong << ", left at the ISP " << w.dovecot->count("office") << "\n";
-  bool ok = lost == 0 && wrong == 0 && w.sink.count() == expected && w.dovecot->count("office") == 0;
+  bool ok = lost == 0 && wrong == 0 && w.sink.count() == expected && w.dovecot->count("office") == 0 &&
+            leaked == 0 && providerAtInfo;
   std::cout << (ok ? "demo: OK\n" : "demo: FAILED\n");
   return ok ? 0 : 1;
 }
