@@ -251,6 +251,10 @@ void Supervisor::pump() {
   if (!wanted_ || !loopDue_) return;
   loopDue_ = false;
   launchPoll([this](const PollResult& r) { afterLoopPoll(r); });
+  if (pollRunning() && !info_.running) {  // it runs (again): a crash back-off is over
+    info_.running = true;
+    changed();
+  }
 }
 
 void Supervisor::afterLoopPoll(const PollResult& r) {

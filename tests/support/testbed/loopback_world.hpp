@@ -34,8 +34,9 @@ void giveToDaemonUser(const std::vector<std::string>& paths);
 /// A message as the ISP stores it: its own Delivered-To first, then the envelope headers.
 std::string ispMessage(const std::string& id, const std::string& rcpt);
 
-/// `dynmx status --json` of the daemon whose control socket is DIR/ctl.sock and state
-/// DIR/state/state.json → (exit code, report); nullopt if the daemon did not answer.
+/// What `dynmx status --json` prints for the daemon whose control socket is DIR/ctl.sock
+/// → (its exit code, the report), asked over the socket directly; nullopt if the daemon did
+/// not answer. `dynmxBinary` is unused (kept for the callers).
 std::optional<std::pair<int, nlohmann::json>> daemonStatus(const std::string& dynmxBinary, const std::string& dir);
 
 /// Poll an observable condition until it holds or `bound` passes.

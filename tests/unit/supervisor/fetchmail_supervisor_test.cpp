@@ -174,6 +174,7 @@ TEST(Supervisor, PollsOnItsOwnTimerEveryPollInterval) {
   sup.start();
   EXPECT_TRUE(sup.info().wanted);
   EXPECT_GT(sup.info().pid, 0) << "the first poll runs at once";
+  EXPECT_TRUE(sup.info().running) << "running from the first poll on (multidrop active needs it)";
   ASSERT_TRUE(runUntil(io, [&] { return sup.info().polls == 1; }));
   EXPECT_TRUE(sup.info().running);
   EXPECT_EQ(sup.info().pid, 0) << "no fetchmail between polls";
