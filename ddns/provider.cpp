@@ -12,16 +12,16 @@ using namespace std::chrono_literals;
 
 // Endpoints and rules as the providers document them (see docs/ddns.md for the sources).
 constexpr std::array kPresets{
-    ProviderPreset{"dyn", "Dyn (Oracle) Remote Access", "https://members.dyndns.org/nic/update",
-                   true, true, 20, 30min, DualStack::CommaInMyip, kPresetMinInterval},
+    ProviderPreset{"dyn", "Dyn (Oracle) Remote Access", "https://members.dyndns.org/nic/update", true, true,
+                   20, 30min, DualStack::CommaInMyip, kPresetMinInterval},
     // No-IP, Dynu and FreeDNS document no mx=/backmx= on their update endpoints.
     ProviderPreset{"noip", "No-IP", "https://dynupdate.no-ip.com/nic/update", true, false, 20, 30min,
                    DualStack::CommaInMyip, kPresetMinInterval},
     ProviderPreset{"dynu", "Dynu", "https://api.dynu.com/nic/update", false, false, 20, 30min,
                    DualStack::SeparateMyipv6, kPresetMinInterval},
     // FreeDNS documents neither batching nor dual stack on its dyndns2 endpoint: be modest.
-    ProviderPreset{"freedns", "FreeDNS (afraid.org)", "https://sync.afraid.org/nic/update", false,
-                   false, 1, 30min, DualStack::SingleAddress, kPresetMinInterval},
+    ProviderPreset{"freedns", "FreeDNS (afraid.org)", "https://sync.afraid.org/nic/update", false, false, 1,
+                   30min, DualStack::SingleAddress, kPresetMinInterval},
 };
 
 bool isLdh(char c) {
@@ -166,7 +166,8 @@ Result<MxSetting> mxSettingFor(std::string_view host, const std::vector<MxRecord
                   " (mx=HOST&backmx=NO)");
     return MxSetting{records.front().host, false};
   }
-  const bool ordered = records.size() == 1 || (records.size() == 2 && records[0].preference < records[1].preference);
+  const bool ordered =
+      records.size() == 1 || (records.size() == 2 && records[0].preference < records[1].preference);
   if (records.empty() || records.size() > 2 || !isMe(records.front()) || !ordered ||
       (records.size() == 2 && isMe(records[1])))
     return fail("dyndns2 publishes a direct set as " + me +

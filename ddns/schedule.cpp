@@ -135,7 +135,8 @@ UpdateDecision shouldSendMx(const HostState& state, const MxSetting& wanted, Tim
     return skip(SkipReason::Fatal, "disabled after \"" + state.fatalReason + "\"");
   if (state.mxRefused && state.configFingerprint == fingerprint)
     return skip(SkipReason::Refused, "provider refused mx= (!donator)");
-  if (state.confirmedMx == wanted) return skip(SkipReason::Unchanged, "provider already has " + toString(wanted));
+  if (state.confirmedMx == wanted)
+    return skip(SkipReason::Unchanged, "provider already has " + toString(wanted));
   if (state.retryNotBefore && now < *state.retryNotBefore)
     return skip(SkipReason::Backoff,
                 "MX change to " + toString(wanted) + " waits after \"" +

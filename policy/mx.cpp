@@ -222,7 +222,8 @@ class MxParser {
     }
     if (m.lever == MxLever::Dyndns2) {
       // The provider's zone holds the hostname: its parent, unless written.
-      if (!zoneGiven && m.domain.find('.') != std::string::npos) m.zone = m.domain.substr(m.domain.find('.') + 1);
+      if (!zoneGiven && m.domain.find('.') != std::string::npos)
+        m.zone = m.domain.substr(m.domain.find('.') + 1);
       dyndns2(m, path, multidropFollowsUs);
     }
     std::string server;
@@ -272,7 +273,8 @@ class MxParser {
     }
     if (!ddns::supportsMx(*owner)) {
       err(leverAt, path + ".lever: provider " + owner->provider + " (account \"" + owner->name +
-                       "\") documents no mx=/backmx=; use provider \"dyn\" or \"custom\", or lever \"rfc2136\"");
+                       "\") documents no mx=/backmx=; use provider \"dyn\" or \"custom\", or lever "
+                       "\"rfc2136\"");
       return;
     }
     if (!m.direct.empty())

@@ -127,7 +127,8 @@ void Steering::reconfigure(std::vector<MxDomain> domains) {
       else
         d->updaterError = u.error();
     }
-    if (d->config.lever == MxLever::Dyndns2 && deps_.hostMx == nullptr) d->updaterError = "no DDNS engine runs";
+    if (d->config.lever == MxLever::Dyndns2 && deps_.hostMx == nullptr)
+      d->updaterError = "no DDNS engine runs";
     next.push_back(std::move(d));
   }
   domains_ = std::move(next);

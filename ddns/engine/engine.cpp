@@ -639,7 +639,8 @@ void Engine::update(const std::shared_ptr<Pass>& pass) {
       std::optional<MxSetting> mx;
       if (wish != mxWanted_.end()) mx = wish->second;
       auto round = std::find_if(rounds.begin(), rounds.end(), [&](const auto& r) { return r.first == mx; });
-      if (round == rounds.end()) round = rounds.insert(rounds.end(), std::make_pair(mx, std::vector<std::string>{}));
+      if (round == rounds.end())
+        round = rounds.insert(rounds.end(), std::make_pair(mx, std::vector<std::string>{}));
       round->second.push_back(h);
     }
 
@@ -764,8 +765,9 @@ void Engine::update(const std::shared_ptr<Pass>& pass) {
             row.fatal = next.fatalReason;
             row.retryAfter = next.retryNotBefore;
             if (hr.consequence == Consequence::FatalOption)
-              row.detail = std::string("provider refused ") + (next.mxRefused && !sent.offline ? "mx=" : "offline=YES") +
-                           " (" + toString(hr.code) + "); only that option is disabled";
+              row.detail = std::string("provider refused ") +
+                           (next.mxRefused && !sent.offline ? "mx=" : "offline=YES") + " (" +
+                           toString(hr.code) + "); only that option is disabled";
             row.nochgUnasked = hr.code == ResultCode::NoChange && !ctx.nochgExpected;
             if (row.nochgUnasked)
               row.detail = "unexpected nochg: the provider already had " + sent.myip +
@@ -1068,7 +1070,8 @@ void Engine::scheduleHeldSends(TimePoint now) {
       auto n = normalizeHostname(h);
       if (!n) continue;
       const HostState* st = store_.find(account.name, *n);
-      if (intent_ == AddressIntent::Withdraw && withdrawing(account, *n) && st && !st->offline && !st->fatal())
+      if (intent_ == AddressIntent::Withdraw && withdrawing(account, *n) && st && !st->offline &&
+          !st->fatal())
         consider(st->retryNotBefore);
     }
   for (const auto& [host, wish] : mxWanted_)
@@ -1219,7 +1222,9 @@ std::optional<MxPublication> Engine::mxPublication(const std::string& host) cons
   return p;
 }
 
-void Engine::onMxFacts(std::function<void()> listener) { mxListener_ = std::move(listener); }
+void Engine::onMxFacts(std::function<void()> listener) {
+  mxListener_ = std::move(listener);
+}
 
 mail::DdnsHealth Engine::health() const { return health_; }
 

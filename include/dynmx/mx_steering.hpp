@@ -2,8 +2,8 @@
 // MX steering at the edge: publish the MX set the coordinator wants for each [[mx]] domain
 // (RFC 2136 through dnsupdate::Updater, or dyndns2 mx=/backmx= through the DDNS engine,
 // which owns every request to the provider) and verify it at every authoritative server of
-// the zone, with the AA bit required, the same way for either lever. Intent down (setIntent), facts up (facts(), `changed`).
-// The comparison itself is pure (verifyMx) and tested on its own.
+// the zone, with the AA bit required, the same way for either lever. Intent down (setIntent), facts up
+// (facts(), `changed`). The comparison itself is pure (verifyMx) and tested on its own.
 #include <boost/asio/io_context.hpp>
 #include <functional>
 #include <map>

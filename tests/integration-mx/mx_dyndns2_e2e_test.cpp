@@ -53,7 +53,8 @@ bool leverVerified(const LoopbackWorld& w, const std::string& wanted) {
   auto s = w.status();
   if (!s || !s->second["mx"].is_array() || s->second["mx"].empty()) return false;
   const Json& m = s->second["mx"][0];
-  return m["lever"] == "dyndns2" && m["wanted"] == wanted && m["verified"] == true && m["state"] == "verified";
+  return m["lever"] == "dyndns2" && m["wanted"] == wanted && m["verified"] == true &&
+         m["state"] == "verified";
 }
 
 // The provider's log: the update requests that carried mx=, as (unix ms, mx, backmx).

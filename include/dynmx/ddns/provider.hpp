@@ -138,7 +138,8 @@ Result<std::string> endpointFor(const DdnsAccount& account);
 
 /// Build the requests for `hosts` of `account` (batched, escaped, in order). Account-level
 /// problems (unknown preset, bad URL, no or non-publishable address, offline not supported)
-/// fail as a whole; an MX asked of a provider without mx= fails as a whole; bad hostnames are rejected one by one and the rest still go out.
+/// fail as a whole; an MX asked of a provider without mx= fails as a whole; bad hostnames are rejected one by
+/// one and the rest still go out.
 Result<RequestPlan> buildRequests(const DdnsAccount& account,
                                   const std::vector<std::string>& hosts,
                                   const AddressSet& addresses, const RequestOptions& options = {});

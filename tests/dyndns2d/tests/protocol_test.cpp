@@ -202,8 +202,9 @@ TEST(Registry, MxAndBackmxSetTheHostsOwnMx) {
 TEST(Registry, BadMxOrBackmxIsRefusedPerHost) {
   auto r = makeRegistry();
   update(r, "hostname=a.example.test&myip=192.0.2.1&mx=mx.isp.example&backmx=NO");
-  EXPECT_EQ(update(r, "hostname=a.example.test,b.example.test,z.example.test&myip=192.0.2.9&mx=not_a..name").answer,
-            (Lines{"notfqdn", "notfqdn", "nohost"}));
+  const auto badMx = update(r, "hostname=a.example.test,b.example.test,z.example.test&myip=192.0.2.9"
+                                "&mx=not_a..name");
+  EXPECT_EQ(badMx.answer, (Lines{"notfqdn", "notfqdn", "nohost"}));
   EXPECT_EQ(update(r, "hostname=a.example.test&myip=192.0.2.9&mx=mx.isp.example&backmx=maybe").answer,
             (Lines{"badsys"}));
   EXPECT_EQ(update(r, "hostname=a.example.test&myip=192.0.2.9&mx=&backmx=YES").answer, (Lines{"notfqdn"}));
@@ -223,6 +224,7 @@ TEST(NsUpdateScript, ReplacesTheMxRRsetOfAHostWithAnMx) {
             "update delete a.example.test. A\nupdate delete a.example.test. AAAA\n"
             "update add a.example.test. 30 A 192.0.2.1\n"
             "update delete a.example.test. MX\n"
-            "update add a.example.test. 30 MX 10 a.example.test.\nupdate add a.example.test. 30 MX 20 mx.isp.example.\n"
+            "update add a.example.test. 30 MX 10 a.example.test.\n"
+            "update add a.example.test. 30 MX 20 mx.isp.example.\n"
             "send\n");
 }

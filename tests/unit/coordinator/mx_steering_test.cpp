@@ -61,7 +61,8 @@ struct FakeHostMx : ddns::HostMxLever {
   void wantMx(const std::string& host, std::optional<ddns::MxSetting> wanted) override {
     if (!wishes.empty() && wishes.back() == std::make_pair(host, wanted)) return;
     wishes.emplace_back(host, wanted);
-    publication = {ddns::MxPublicationState::Pending, "MX change to " + (wanted ? toString(*wanted) : "none"), {}, {}};
+    publication = {
+        ddns::MxPublicationState::Pending, "MX change to " + (wanted ? toString(*wanted) : "none"), {}, {}};
   }
   std::optional<ddns::MxPublication> mxPublication(const std::string& host) const override {
     if (host != "office.dyn.example") return std::nullopt;
@@ -278,7 +279,8 @@ TEST_F(MxSteeringTest, Dyndns2LeverHandsTheSetToTheEngineAndVerifiesIt) {
   EXPECT_TRUE(dns.queries.empty());
 
   // The provider's back-off holds the request: said so, nothing verified yet.
-  const std::string held = "MX change to mx=mx.isp.example backmx=YES waits after \"911\" until 2027-01-15T08:30:00Z";
+  const std::string held =
+      "MX change to mx=mx.isp.example backmx=YES waits after \"911\" until 2027-01-15T08:30:00Z";
   engine.pass({ddns::MxPublicationState::Waiting, held, {}, now + 30min});
   EXPECT_EQ(fact().state, "retrying");
   EXPECT_EQ(fact().detail, "the provider's rules hold the request: " + held);
@@ -287,7 +289,8 @@ TEST_F(MxSteeringTest, Dyndns2LeverHandsTheSetToTheEngineAndVerifiesIt) {
   // Accepted: verified at every authoritative server, with AA, like any set.
   dns.show("192.0.2.53:53", {"10 office.dyn.example", "20 mx.isp.example"});
   dns.show("198.51.100.53:53", {"10 office.dyn.example", "20 mx.isp.example"}, false);  // no AA
-  engine.pass({ddns::MxPublicationState::Accepted, "provider custom accepted mx=mx.isp.example backmx=YES", now, {}});
+  engine.pass(
+      {ddns::MxPublicationState::Accepted, "provider custom accepted mx=mx.isp.example backmx=YES", now, {}});
   EXPECT_EQ(fact().state, "verifying");
   EXPECT_EQ(fact().publishedAt, now);
   EXPECT_EQ(fact().detail, "198.51.100.53:53: answer without the AA bit (no proof)");
@@ -325,7 +328,8 @@ TEST_F(MxSteeringTest, Dyndns2LeverHandsTheSetToTheEngineAndVerifiesIt) {
   // A policy without the domain: the engine stops asking for an MX.
   s->reconfigure({});
   ASSERT_EQ(engine.wishes.size(), 3u);
-  EXPECT_EQ(engine.wishes[2], std::make_pair(std::string("office.dyn.example"), std::optional<ddns::MxSetting>()));
+  EXPECT_EQ(engine.wishes[2],
+            std::make_pair(std::string("office.dyn.example"), std::optional<ddns::MxSetting>()));
 }
 
 TEST_F(MxSteeringTest, Dyndns2LeverWithoutAnEngineIsRefused) {

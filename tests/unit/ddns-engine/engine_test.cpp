@@ -995,9 +995,9 @@ const MxSetting kDirectMx{"mx.isp.example", true};
 const MxSetting kMultidropMx{"mx.isp.example", false};
 
 std::size_t countWith(const std::vector<net::HttpRequest>& requests, const std::string& part) {
-  return static_cast<std::size_t>(std::count_if(requests.begin(), requests.end(), [&](const net::HttpRequest& r) {
-    return r.url.find(part) != std::string::npos;
-  }));
+  return static_cast<std::size_t>(
+      std::count_if(requests.begin(), requests.end(),
+                    [&](const net::HttpRequest& r) { return r.url.find(part) != std::string::npos; }));
 }
 
 // An MX-only change (the address is unchanged) sends exactly one request, after the
@@ -1063,7 +1063,9 @@ TEST_F(EngineTest, AnMxOnlyChangeSendsExactlyOneRequest) {
   now_ += 1h;
   pass(*restarted);
   ASSERT_EQ(http_.requests.size(), 4u);
-  EXPECT_EQ(countWith(http_.requests, "?hostname=h0.dyn.example&myip=203.0.113.9&mx=mx.isp.example&backmx=YES"), 1u);
+  EXPECT_EQ(
+      countWith(http_.requests, "?hostname=h0.dyn.example&myip=203.0.113.9&mx=mx.isp.example&backmx=YES"),
+      1u);
   EXPECT_EQ(countWith(http_.requests, "?hostname=h1.dyn.example&myip=203.0.113.9"), 1u);
   EXPECT_EQ(countWith(http_.requests, "hostname=h1.dyn.example&myip=203.0.113.9&mx="), 0u);
 }
@@ -1087,7 +1089,8 @@ TEST_F(EngineTest, ABackoffHoldsTheMxChange) {
   auto p = e->mxPublication("h0.dyn.example");
   EXPECT_EQ(p->state, MxPublicationState::Waiting);
   EXPECT_EQ(p->notBefore, kT0 + 35min);
-  EXPECT_EQ(p->text, "MX change to mx=mx.isp.example backmx=NO waits after \"911\" until " + formatTime(kT0 + 35min));
+  EXPECT_EQ(p->text,
+            "MX change to mx=mx.isp.example backmx=NO waits after \"911\" until " + formatTime(kT0 + 35min));
   EXPECT_FALSE(e->states().get("a", "h0.dyn.example").confirmedMx.has_value());
 
   // A new wish inside the back-off: nothing goes out, not even when forced.

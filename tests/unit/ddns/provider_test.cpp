@@ -176,16 +176,18 @@ TEST(BuildRequestsTest, MxAndBackmxInTheQuery) {
                             {.mx = MxSetting{"MX.ISP.Example.", true}});
   ASSERT_TRUE(plan.ok()) << plan.error();
   ASSERT_EQ(plan->requests.size(), 1u);
-  EXPECT_EQ(plan->requests[0].url, "https://members.dyndns.org/nic/update?hostname=office.dyn.example"
-                                   "&myip=203.0.113.7&mx=mx.isp.example&backmx=YES");
+  EXPECT_EQ(plan->requests[0].url,
+            "https://members.dyndns.org/nic/update?hostname=office.dyn.example"
+            "&myip=203.0.113.7&mx=mx.isp.example&backmx=YES");
   ASSERT_TRUE(plan->requests[0].mx.has_value());
   EXPECT_EQ(*plan->requests[0].mx, (MxSetting{"mx.isp.example", true}));
 
   plan = buildRequests(account("custom", "https://ddns.example.test/nic/update?system=dyndns"),
                        {"office.dyn.example"}, v4("203.0.113.7"), {.mx = MxSetting{"mx.isp.example", false}});
   ASSERT_TRUE(plan.ok()) << plan.error();
-  EXPECT_EQ(plan->requests[0].url, "https://ddns.example.test/nic/update?system=dyndns&hostname=office.dyn.example"
-                                   "&myip=203.0.113.7&mx=mx.isp.example&backmx=NO");
+  EXPECT_EQ(plan->requests[0].url,
+            "https://ddns.example.test/nic/update?system=dyndns&hostname=office.dyn.example"
+            "&myip=203.0.113.7&mx=mx.isp.example&backmx=NO");
   // No MX asked: no mx= at all (the provider keeps what it has).
   plan = buildRequests(account("dyn"), {"office.dyn.example"}, v4("203.0.113.7"));
   ASSERT_TRUE(plan.ok());
@@ -193,7 +195,8 @@ TEST(BuildRequestsTest, MxAndBackmxInTheQuery) {
   EXPECT_FALSE(plan->requests[0].mx.has_value());
 
   // Anything that is not a hostname is refused, so nothing can ride along in the query.
-  for (const char* bad : {"mx.isp.example&offline=YES", "mx isp.example", "", "192.0.2.25", "mx%2eisp.example"}) {
+  for (const char* bad :
+       {"mx.isp.example&offline=YES", "mx isp.example", "", "192.0.2.25", "mx%2eisp.example"}) {
     const auto r = buildRequests(account("dyn"), {"office.dyn.example"}, v4("203.0.113.7"),
                                  {.mx = MxSetting{bad, false}});
     ASSERT_FALSE(r.ok()) << bad;
@@ -217,9 +220,10 @@ TEST(MxSettingTest, WhatDyndns2CanPublish) {
       "with a higher preference (mx=HOST&backmx=YES)";
   const std::string multidrop =
       "dyndns2 publishes a multidrop set as exactly one MX other than office.dyn.example (mx=HOST&backmx=NO)";
-  EXPECT_EQ(mxSettingFor(host, {backup, self}, true).error(), direct);                // host not first
-  EXPECT_EQ(mxSettingFor(host, {MxRecord{30, host}, backup}, true).error(), direct);  // not first by preference
-  EXPECT_EQ(mxSettingFor(host, {isp}, true).error(), direct);                         // host missing
+  EXPECT_EQ(mxSettingFor(host, {backup, self}, true).error(), direct);  // host not first
+  EXPECT_EQ(mxSettingFor(host, {MxRecord{30, host}, backup}, true).error(),
+            direct);                                           // not first by preference
+  EXPECT_EQ(mxSettingFor(host, {isp}, true).error(), direct);  // host missing
   EXPECT_EQ(mxSettingFor(host, {self, backup, MxRecord{30, "mx2.isp.example"}}, true).error(), direct);
   EXPECT_EQ(mxSettingFor(host, {}, true).error(), direct);
   EXPECT_EQ(mxSettingFor(host, {self}, false).error(), multidrop);

@@ -188,8 +188,9 @@ TEST(ScheduleTest, MxChangeSendsOnceWithinTheProvidersRules) {
   EXPECT_FALSE(d.send);
   EXPECT_EQ(d.reason, SkipReason::Backoff);
   EXPECT_EQ(d.notBefore, kT0 + 2min);
-  EXPECT_EQ(d.text, "MX change to mx=mx.isp.example backmx=NO waits for the provider's minimum interval until " +
-                        formatTime(kT0 + 2min));
+  EXPECT_EQ(d.text,
+            "MX change to mx=mx.isp.example backmx=NO waits for the provider's minimum interval until " +
+                formatTime(kT0 + 2min));
   d = shouldSendMx(s, multidrop, kT0 + 2min, kFp, rules);
   ASSERT_TRUE(d.send) << d.text;
   EXPECT_TRUE(d.nochgExpected);  // the address is not news: a nochg is no abuse sign

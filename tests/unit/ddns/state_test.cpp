@@ -147,8 +147,10 @@ TEST(StateTest, AcceptedMxIsWrittenOnlyWhenThereIsOne) {
   h.confirmedMx = MxSetting{"mx.isp.example", false};
   st.put(h);
   const std::string json = toJson(st);
-  EXPECT_NE(json.find("\"confirmed_mx\": {\n          \"backmx\": false,\n          \"mx\": \"mx.isp.example\""),
-            std::string::npos) << json;
+  EXPECT_NE(
+      json.find("\"confirmed_mx\": {\n          \"backmx\": false,\n          \"mx\": \"mx.isp.example\""),
+      std::string::npos)
+      << json;
   const auto back = parseState(json);
   ASSERT_TRUE(back.ok()) << back.error();
   EXPECT_EQ(back->find("a", "office.dyn.example")->confirmedMx, h.confirmedMx);
@@ -157,8 +159,9 @@ TEST(StateTest, AcceptedMxIsWrittenOnlyWhenThereIsOne) {
       "{\"version\": 1, \"accounts\": {\"a\": {\"h.test\": {\"config_fingerprint\": \"x\", "
       "\"confirmed_mx\": {\"mx\": \"\", \"backmx\": true}}}}}");
   ASSERT_FALSE(bad.ok());
-  EXPECT_EQ(bad.error(),
-            "state: accounts.a.h.test.confirmed_mx must be an object with a non-empty mx and a boolean backmx");
+  EXPECT_EQ(
+      bad.error(),
+      "state: accounts.a.h.test.confirmed_mx must be an object with a non-empty mx and a boolean backmx");
 }
 
 }  // namespace

@@ -144,11 +144,12 @@ TEST(PolicyMx, Dyndns2LeverNeedsAHostOfADyndns2Account) {
       "[[mx]]\ndomain = \"example.com\"\ndirect = [\"10 office.dyn.example.net\"]\n"
       "multidrop = [\"10 mx.isp.example\"]\nlever = \"dyndns2\"\nkey_file = \"/etc/dynmx/k.key\"\n");
   EXPECT_FALSE(l.policy);
-  EXPECT_THAT(formatted(l.diagnostics),
-              ElementsAre("p.toml:26:9: error: mx[1].lever: \"dyndns2\" sets the MX of a [[ddns.account]] host, "
-                          "and no dyndns2 account updates \"example.com\" (use lever = \"rfc2136\" for a mail "
-                          "domain of your own)",
-                          "p.toml:27:12: error: mx[1]: server and key_file are only used with lever = \"rfc2136\""));
+  EXPECT_THAT(
+      formatted(l.diagnostics),
+      ElementsAre("p.toml:26:9: error: mx[1].lever: \"dyndns2\" sets the MX of a [[ddns.account]] host, "
+                  "and no dyndns2 account updates \"example.com\" (use lever = \"rfc2136\" for a mail "
+                  "domain of your own)",
+                  "p.toml:27:12: error: mx[1]: server and key_file are only used with lever = \"rfc2136\""));
 }
 
 TEST(PolicyMx, Dyndns2LeverNeedsAProviderThatTakesMx) {
@@ -178,12 +179,13 @@ multidrop = ["10 mx.isp.example", "20 mx2.isp.example"]
 lever = "dyndns2"
 )");
   EXPECT_FALSE(l.policy);
-  EXPECT_THAT(formatted(l.diagnostics),
-              ElementsAre("p.toml:24:10: error: mx[1].direct: dyndns2 publishes a direct set as "
-                          "office.dyn.example.net itself first, then at most one backup MX with a higher "
-                          "preference (mx=HOST&backmx=YES)",
-                          "p.toml:25:13: error: mx[1].multidrop: dyndns2 publishes a multidrop set as exactly "
-                          "one MX other than office.dyn.example.net (mx=HOST&backmx=NO)"));
+  EXPECT_THAT(
+      formatted(l.diagnostics),
+      ElementsAre("p.toml:24:10: error: mx[1].direct: dyndns2 publishes a direct set as "
+                  "office.dyn.example.net itself first, then at most one backup MX with a higher "
+                  "preference (mx=HOST&backmx=YES)",
+                  "p.toml:25:13: error: mx[1].multidrop: dyndns2 publishes a multidrop set as exactly "
+                  "one MX other than office.dyn.example.net (mx=HOST&backmx=NO)"));
   // Two backups, and a multidrop set that names the host: the stranger rule still speaks.
   auto self = load(R"([[mx]]
 domain = "office.dyn.example.net"
