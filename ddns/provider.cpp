@@ -12,15 +12,16 @@ using namespace std::chrono_literals;
 
 // Endpoints and rules as the providers document them (see docs/ddns.md for the sources).
 constexpr std::array kPresets{
-    ProviderPreset{"dyn", "Dyn (Oracle) Remote Access", "https://members.dyndns.org/nic/update",
-                   true, 20, 30min, DualStack::CommaInMyip, kPresetMinInterval},
-    ProviderPreset{"noip", "No-IP", "https://dynupdate.no-ip.com/nic/update", true, 20, 30min,
+    ProviderPreset{"dyn", "Dyn (Oracle) Remote Access", "https://members.dyndns.org/nic/update", true, true,
+                   20, 30min, DualStack::CommaInMyip, kPresetMinInterval},
+    // No-IP, Dynu and FreeDNS document no mx=/backmx= on their update endpoints.
+    ProviderPreset{"noip", "No-IP", "https://dynupdate.no-ip.com/nic/update", true, false, 20, 30min,
                    DualStack::CommaInMyip, kPresetMinInterval},
-    ProviderPreset{"dynu", "Dynu", "https://api.dynu.com/nic/update", false, 20, 30min,
+    ProviderPreset{"dynu", "Dynu", "https://api.dynu.com/nic/update", false, false, 20, 30min,
                    DualStack::SeparateMyipv6, kPresetMinInterval},
     // FreeDNS documents neither batching nor dual stack on its dyndns2 endpoint: be modest.
-    ProviderPreset{"freedns", "FreeDNS (afraid.org)", "https://sync.afraid.org/nic/update", false,
-                   1, 30min, DualStack::SingleAddress, kPresetMinInterval},
+    ProviderPreset{"freedns", "FreeDNS (afraid.org)", "https://sync.afraid.org/nic/update", false, false, 1,
+                   30min, DualStack::SingleAddress, kPresetMinInterval},
 };
 
 bool isLdh(char c) {
@@ -151,6 +152,35 @@ Result<std::string> endpointFor(const DdnsAccount& account) {
   return url;
 }
 
+std::string toString(const MxSetting& s) {
+  return "mx=" + s.mx + " backmx=" + (s.backmx ? "YES" : "NO");
+}
+
+Result<MxSetting> mxSettingFor(std::string_view host, const std::vector<MxRecord>& records, bool hostFirst) {
+  const auto self = normalizeHostname(host);
+  const std::string me = self ? *self : std::string(host);
+  const auto isMe = [&](const MxRecord& r) { return r.host == me; };
+  if (!hostFirst) {
+    if (records.size() != 1 || isMe(records.front()))
+      return fail("dyndns2 publishes a multidrop set as exactly one MX other than " + me +
+                  " (mx=HOST&backmx=NO)");
+    return MxSetting{records.front().host, false};
+  }
+  const bool ordered =
+      records.size() == 1 || (records.size() == 2 && records[0].preference < records[1].preference);
+  if (records.empty() || records.size() > 2 || !isMe(records.front()) || !ordered ||
+      (records.size() == 2 && isMe(records[1])))
+    return fail("dyndns2 publishes a direct set as " + me +
+                " itself first, then at most one backup MX with a higher preference (mx=HOST&backmx=YES)");
+  if (records.size() == 1) return MxSetting{me, false};
+  return MxSetting{records[1].host, true};
+}
+
+bool supportsMx(const DdnsAccount& account) {
+  const auto preset = findPreset(account.provider);
+  return preset ? preset->supportsMx : account.provider == "custom";
+}
+
 Duration serverErrorRetry(const DdnsAccount& account) {
   Duration d = std::max(kMinServerErrorRetry, account.retryAfterServerError);
   if (const auto preset = findPreset(account.provider)) d = std::max(d, preset->minRetry);
@@ -181,6 +211,15 @@ Result<RequestPlan> buildRequests(const DdnsAccount& account,
 
   if (options.offline && preset && !preset->supportsOffline)
     return fail("provider " + account.provider + " does not support offline=YES");
+  if (options.mx && !supportsMx(account))
+    return fail("provider " + account.provider + " does not support mx=/backmx=");
+  std::optional<MxSetting> mx;
+  if (options.mx) {
+    // Only a hostname goes into the query: nothing a caller passes can add a parameter.
+    auto host = normalizeHostname(options.mx->mx);
+    if (!host) return fail("mx \"" + options.mx->mx + "\" is not a hostname: " + host.error());
+    mx = MxSetting{*host, options.mx->backmx};
+  }
   if (addresses.empty() && !options.offline)
     return fail(std::string("no address to publish"));
   if (addresses.v4 && addresses.v4->family() != Family::V4)
@@ -252,6 +291,10 @@ Result<RequestPlan> buildRequests(const DdnsAccount& account,
     }
     r.url = *endpoint + sep + "hostname=" + names + roundQuery;
     if (options.offline) r.url += "&offline=YES";
+    if (mx) {
+      r.url += "&mx=" + percentEscape(mx->mx) + "&backmx=" + (mx->backmx ? "YES" : "NO");
+      r.mx = mx;
+    }
     plan.requests.push_back(std::move(r));
   }
   return plan;

@@ -129,6 +129,29 @@ UpdateDecision shouldSendOffline(const HostState& state, TimePoint now,
   return sendWith("take host offline", true, state.fatal());
 }
 
+UpdateDecision shouldSendMx(const HostState& state, const MxSetting& wanted, TimePoint now,
+                            std::string_view fingerprint, const SendRules& rules) {
+  if (state.fatal() && !banLifted(state, fingerprint, rules.secretTag))
+    return skip(SkipReason::Fatal, "disabled after \"" + state.fatalReason + "\"");
+  if (state.mxRefused && state.configFingerprint == fingerprint)
+    return skip(SkipReason::Refused, "provider refused mx= (!donator)");
+  if (state.confirmedMx == wanted)
+    return skip(SkipReason::Unchanged, "provider already has " + toString(wanted));
+  if (state.retryNotBefore && now < *state.retryNotBefore)
+    return skip(SkipReason::Backoff,
+                "MX change to " + toString(wanted) + " waits after \"" +
+                    std::string(state.lastResult ? toString(*state.lastResult) : "failure") + "\" until " +
+                    formatTime(*state.retryNotBefore),
+                state.retryNotBefore);
+  if (state.lastAttempt && now - *state.lastAttempt < rules.minInterval)
+    return skip(SkipReason::Backoff,
+                "MX change to " + toString(wanted) + " waits for the provider's minimum interval until " +
+                    formatTime(*state.lastAttempt + rules.minInterval),
+                *state.lastAttempt + rules.minInterval);
+  // The address is not news to the provider: a nochg to this request is no sign of abuse.
+  return sendWith("MX change to " + toString(wanted), true, false);
+}
+
 std::string mergeFamily(const std::string& whole, const std::string& part) {
   auto w = parseAddressSet(whole).value_or(AddressSet{});
   const auto p = parseAddressSet(part);
@@ -151,6 +174,7 @@ HostState applyResult(const HostState& state, const HostResult& result, TimePoin
     // A new configuration starts with a clean slate; what the reply says is recorded below.
     s.fatalReason.clear();
     s.offlineRefused = false;
+    s.mxRefused = false;
   }
 
   const auto failed = [&] {
@@ -173,6 +197,10 @@ HostState applyResult(const HostState& state, const HostResult& result, TimePoin
                           "blocks the host for abuse";
       } else {
         s.unexpectedNochg = 0;
+      }
+      if (ctx.sentMx) {
+        s.confirmedMx = ctx.sentMx;
+        s.mxRefused = false;
       }
       if (ctx.offlineRequest) {
         s.offline = true;
@@ -201,7 +229,10 @@ HostState applyResult(const HostState& state, const HostResult& result, TimePoin
       break;
     case Consequence::FatalOption:
       // Only the option is refused; the address state is untouched.
-      s.offlineRefused = true;
+      if (ctx.offlineRequest || !ctx.sentMx)
+        s.offlineRefused = true;
+      else
+        s.mxRefused = true;
       break;
   }
   return s;

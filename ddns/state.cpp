@@ -94,6 +94,9 @@ std::string toJson(const StateStore& store) {
     };
     // A tag of the password (never the password): lets a new password lift a ban.
     if (!s.secretTag.empty()) h["secret_tag"] = s.secretTag;
+    // Written only when there is something to say: older readers and files stay as they were.
+    if (s.confirmedMx) h["confirmed_mx"] = {{"mx", s.confirmedMx->mx}, {"backmx", s.confirmedMx->backmx}};
+    if (s.mxRefused) h["mx_refused"] = true;
     accounts[key.first][key.second] = std::move(h);
   }
   json doc = {{"version", kStateVersion}, {"accounts", std::move(accounts)}};
@@ -164,8 +167,16 @@ Result<StateStore> parseState(std::string_view text) {
                       r.integer("consecutive_failures", s.consecutiveFailures) &&
                       r.integer("unexpected_nochg", s.unexpectedNochg) &&
                       r.boolean("offline", s.offline) &&
-                      r.boolean("offline_refused", s.offlineRefused);
+                      r.boolean("offline_refused", s.offlineRefused) &&
+                      r.boolean("mx_refused", s.mxRefused);
       if (!ok) return fail(r.error);
+      if (const auto cm = rec.find("confirmed_mx"); cm != rec.end() && !cm->is_null()) {
+        MxSetting mx;
+        Reader m{*cm, where + ".confirmed_mx", {}};
+        if (!cm->is_object() || !m.str("mx", mx.mx) || !m.boolean("backmx", mx.backmx) || mx.mx.empty())
+          return fail(where + ".confirmed_mx must be an object with a non-empty mx and a boolean backmx");
+        s.confirmedMx = std::move(mx);
+      }
       for (const std::string* a : {&s.lastAddressSent, &s.confirmedAddress})
         if (!a->empty() && !parseAddressSet(*a))
           return fail(where + " holds a malformed address \"" + *a + "\"");

@@ -5,7 +5,8 @@
 //   direct    = ["10 office.dyn.example.net", "20 mx.isp.example"]
 //   multidrop = ["10 mx.isp.example"]
 //   ttl       = "5m"
-//   lever     = "rfc2136"            # or "none": status then reports the exposure
+//   lever     = "rfc2136"            # or "dyndns2" (the domain is a [[ddns.account]] host),
+//                                    # or "none": status then reports the exposure
 //   zone      = "example.com"        # default: the domain
 //   server    = "192.0.2.53:53"      # default: the primary named in the zone's SOA
 //   key_file  = "/etc/dynmx/example.com.key"
@@ -19,6 +20,7 @@
 #include <cctype>
 #include <set>
 
+#include "dynmx/ddns/provider.hpp"
 #include "internal.hpp"
 
 namespace dynmx::policy_detail {
@@ -161,7 +163,8 @@ class MxParser {
       err(m.pos, path + ": domain is required (the mail domain whose MX is steered)");
     }
     m.zone = m.domain;
-    if (str(t, "zone", path + ".zone", m.zone)) m.zone = normalized(m.zone);
+    const bool zoneGiven = str(t, "zone", path + ".zone", m.zone);
+    if (zoneGiven) m.zone = normalized(m.zone);
     if (!m.zone.empty() && m.domain != m.zone &&
         (m.domain.size() <= m.zone.size() ||
          m.domain.compare(m.domain.size() - m.zone.size() - 1, std::string::npos, "." + m.zone) != 0))
@@ -185,12 +188,14 @@ class MxParser {
     std::set<std::string> dynamicHosts;
     for (const auto& a : d_.policy.ddns.accounts)
       for (const auto& h : a.hosts) dynamicHosts.insert(normalized(h));
+    bool multidropFollowsUs = false;
     for (std::size_t i = 0; i < m.multidrop.size(); ++i) {
-      if (dynamicHosts.count(m.multidrop[i].host) != 0)
-        err(multidropWhere[i], path + ".multidrop: \"" + toString(m.multidrop[i]) + "\" names " +
-                                   m.multidrop[i].host +
-                                   ", which follows our dynamic address ([ddns] host): while mail "
-                                   "is on multidrop that address may belong to a stranger");
+      if (dynamicHosts.count(m.multidrop[i].host) == 0) continue;
+      multidropFollowsUs = true;
+      err(multidropWhere[i], path + ".multidrop: \"" + toString(m.multidrop[i]) + "\" names " +
+                                 m.multidrop[i].host +
+                                 ", which follows our dynamic address ([ddns] host): while mail "
+                                 "is on multidrop that address may belong to a stranger");
     }
 
     std::string ttl;
@@ -207,11 +212,19 @@ class MxParser {
     if (str(t, "lever", path + ".lever", lever)) {
       if (lever == "rfc2136")
         m.lever = MxLever::Rfc2136;
+      else if (lever == "dyndns2")
+        m.lever = MxLever::Dyndns2;
       else if (lever == "none")
         m.lever = MxLever::None;
       else
         err(d_.pos.key(path + ".lever"),
-            path + ".lever: unknown value \"" + lever + "\": expected one of rfc2136, none");
+            path + ".lever: unknown value \"" + lever + "\": expected one of rfc2136, dyndns2, none");
+    }
+    if (m.lever == MxLever::Dyndns2) {
+      // The provider's zone holds the hostname: its parent, unless written.
+      if (!zoneGiven && m.domain.find('.') != std::string::npos)
+        m.zone = m.domain.substr(m.domain.find('.') + 1);
+      dyndns2(m, path, multidropFollowsUs);
     }
     std::string server;
     if (str(t, "server", path + ".server", server)) {
@@ -225,7 +238,7 @@ class MxParser {
     if (m.lever == MxLever::Rfc2136 && m.keyFile.empty())
       err(d_.pos.first({path + ".lever"}),
           path + ": lever \"rfc2136\" needs key_file (a BIND-format TSIG key, 0600)");
-    if (m.lever == MxLever::None && (!m.keyFile.empty() || m.server))
+    if (m.lever != MxLever::Rfc2136 && (!m.keyFile.empty() || m.server))
       err(d_.pos.first({path + ".key_file", path + ".server"}),
           path + ": server and key_file are only used with lever = \"rfc2136\"");
     std::vector<std::pair<std::string, SourcePos>> vs;
@@ -240,6 +253,36 @@ class MxParser {
       if (!m.domain.empty() && other.domain == m.domain)
         err(d_.pos.first({path + ".domain"}), path + ".domain: \"" + m.domain + "\" is steered twice");
     d_.policy.mx.push_back(std::move(m));
+  }
+
+  /// lever = "dyndns2": the domain is a host of a dyndns2 account whose provider takes mx=,
+  /// and each set is one dyndns2 can publish (ddns::mxSettingFor, the rule the lever uses).
+  void dyndns2(const MxDomain& m, const std::string& path, bool multidropFollowsUs) {
+    const SourcePos leverAt = d_.pos.key(path + ".lever");
+    const DdnsAccount* owner = nullptr;
+    for (const auto& a : d_.policy.ddns.accounts) {
+      if (a.provider == "rfc2136") continue;
+      for (const auto& h : a.hosts)
+        if (normalized(h) == m.domain) owner = &a;
+    }
+    if (owner == nullptr) {
+      err(leverAt, path + ".lever: \"dyndns2\" sets the MX of a [[ddns.account]] host, and no dyndns2 "
+                          "account updates \"" + m.domain + "\" (use lever = \"rfc2136\" for a mail domain "
+                          "of your own)");
+      return;
+    }
+    if (!ddns::supportsMx(*owner)) {
+      err(leverAt, path + ".lever: provider " + owner->provider + " (account \"" + owner->name +
+                       "\") documents no mx=/backmx=; use provider \"dyn\" or \"custom\", or lever "
+                       "\"rfc2136\"");
+      return;
+    }
+    if (!m.direct.empty())
+      if (auto s = ddns::mxSettingFor(m.domain, m.direct, true); !s)
+        err(d_.pos.key(path + ".direct"), path + ".direct: " + s.error());
+    if (!m.multidrop.empty() && !multidropFollowsUs)
+      if (auto s = ddns::mxSettingFor(m.domain, m.multidrop, false); !s)
+        err(d_.pos.key(path + ".multidrop"), path + ".multidrop: " + s.error());
   }
 
   Draft& d_;
@@ -257,7 +300,12 @@ void parseMx(const toml::table& root, Draft& draft, const std::string& file) {
 namespace dynmx {
 
 const char* toString(MxLever l) {
-  return l == MxLever::Rfc2136 ? "rfc2136" : "none";
+  switch (l) {
+    case MxLever::Rfc2136: return "rfc2136";
+    case MxLever::Dyndns2: return "dyndns2";
+    case MxLever::None: break;
+  }
+  return "none";
 }
 
 std::string toString(const MxRecord& r) {

@@ -387,6 +387,7 @@ class Daemon {
     d.now = wallNow;
     d.after = mx::asioAfter(io_);
     d.makeUpdater = [this](const MxDomain& m) { return mx::makeRfc2136Updater(io_, m); };
+    d.hostMx = engine_.get();  // lever = "dyndns2": the engine sends mx=/backmx=
     // New facts: decide again, once, from the loop (never from inside the lever's callback).
     d.changed = [this] {
       if (mxEvaluatePending_) return;

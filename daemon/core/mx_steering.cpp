@@ -66,6 +66,7 @@ dnsupdate::UpdateMessage mxUpdate(const MxDomain& domain, const std::vector<MxRe
 
 struct Steering::Domain {
   MxDomain config;
+  std::optional<ddns::MxSetting> hostMx;  ///< dyndns2: the wanted set as mx=/backmx=
   std::optional<coord::MxIntent> wanted;
   std::unique_ptr<dnsupdate::Updater> updater;
   std::string updaterError;
@@ -76,11 +77,19 @@ struct Steering::Domain {
 };
 
 Steering::Steering(std::vector<MxDomain> domains, SteeringDeps deps) : deps_(std::move(deps)) {
+  if (deps_.hostMx != nullptr) {
+    std::weak_ptr<bool> alive = alive_;
+    deps_.hostMx->onMxFacts([this, alive] {
+      if (alive.expired()) return;
+      for (auto& d : domains_)
+        if (d->config.lever == MxLever::Dyndns2 && d->hostMx) takeEngineFacts(*d);
+    });
+  }
   reconfigure(std::move(domains));
 }
 
 Steering::~Steering() {
-  *alive_ = false;
+  *alive_ = false;  // the engine's listener holds a weak_ptr to this: it goes quiet
 }
 
 Steering::Domain* Steering::find(const std::string& name) {
@@ -91,6 +100,14 @@ Steering::Domain* Steering::find(const std::string& name) {
 
 void Steering::reconfigure(std::vector<MxDomain> domains) {
   std::vector<std::unique_ptr<Domain>> next;
+  // A host no longer steered through dyndns2 keeps whatever MX it has; the engine stops asking.
+  for (auto& old : domains_) {
+    const bool kept = std::any_of(domains.begin(), domains.end(), [&](const MxDomain& m) {
+      return m.domain == old->config.domain && m.lever == MxLever::Dyndns2;
+    });
+    if (old->config.lever == MxLever::Dyndns2 && !kept && deps_.hostMx != nullptr)
+      deps_.hostMx->wantMx(old->config.domain, std::nullopt);
+  }
   for (auto& cfg : domains) {
     auto d = std::make_unique<Domain>();
     if (Domain* old = find(cfg.domain)) {
@@ -110,6 +127,8 @@ void Steering::reconfigure(std::vector<MxDomain> domains) {
       else
         d->updaterError = u.error();
     }
+    if (d->config.lever == MxLever::Dyndns2 && deps_.hostMx == nullptr)
+      d->updaterError = "no DDNS engine runs";
     next.push_back(std::move(d));
   }
   domains_ = std::move(next);
@@ -140,7 +159,17 @@ void Steering::setIntent(std::vector<coord::MxIntent> intents) {
       d->info.detail = "no MX lever configured: the " + intent.mode + " set is not published";
       continue;
     }
-    if (!d->updater) {
+    if (d->config.lever == MxLever::Dyndns2) {
+      // The one rule `dynmx check` applies too: a set dyndns2 cannot express is refused here.
+      auto setting = ddns::mxSettingFor(d->config.domain, intent.records, intent.mode == "direct");
+      d->hostMx.reset();
+      if (!setting || !d->updaterError.empty()) {
+        d->info.state = "refused";
+        d->info.detail = "cannot publish through dyndns2: " + (setting ? d->updaterError : setting.error());
+        continue;
+      }
+      d->hostMx = *setting;
+    } else if (!d->updater) {
       d->info.state = "refused";
       d->info.detail = "cannot send updates: " + d->updaterError;
       continue;
@@ -151,6 +180,16 @@ void Steering::setIntent(std::vector<coord::MxIntent> intents) {
 }
 
 void Steering::send(Domain& d) {
+  if (d.config.lever == MxLever::Dyndns2) {
+    // The engine owns the request (and the provider's back-offs): hand it the wish, then
+    // follow what it reports after each pass.
+    d.info.state = "publishing";
+    spdlog::info("MX {}: asking the DDNS engine for the {} set ({}: {})", d.config.domain, d.info.wanted,
+                 join(d.info.records), ddns::toString(*d.hostMx));
+    deps_.hostMx->wantMx(d.config.domain, d.hostMx);
+    takeEngineFacts(d);
+    return;
+  }
   d.info.state = "publishing";
   const unsigned gen = d.generation;
   const std::string name = d.config.domain;
@@ -188,6 +227,41 @@ void Steering::send(Domain& d) {
             return;
         }
       });
+}
+
+void Steering::takeEngineFacts(Domain& d) {
+  // Only a set not yet accepted is the engine's business; verification runs on its own.
+  if (d.info.state != "publishing" && d.info.state != "retrying" && d.info.state != "refused") return;
+  const auto p = deps_.hostMx->mxPublication(d.config.domain);
+  const std::string before = d.info.state + d.info.detail;
+  if (!p) {
+    d.info.state = "refused";
+    d.info.detail = "no dyndns2 account updates " + d.config.domain;
+  } else {
+    switch (p->state) {
+      case ddns::MxPublicationState::Pending:
+        d.info.state = "publishing";
+        d.info.detail = p->text;
+        break;
+      case ddns::MxPublicationState::Waiting:
+        d.info.state = "retrying";
+        d.info.detail = "the provider's rules hold the request: " + p->text;
+        break;
+      case ddns::MxPublicationState::Refused:
+        d.info.state = "refused";
+        d.info.detail = p->text;
+        break;
+      case ddns::MxPublicationState::Accepted:
+        // Our clock, not the engine's: publishedAt + TTL bounds the senders' caches.
+        d.info.publishedAt = deps_.now();
+        d.info.state = "verifying";
+        d.info.detail = p->text + "; verifying at every authoritative server";
+        notify();
+        verify(d);
+        return;
+    }
+  }
+  if (d.info.state + d.info.detail != before) notify();
 }
 
 void Steering::retryLater(Domain& d, bool longWait) {

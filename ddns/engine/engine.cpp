@@ -609,9 +609,17 @@ void Engine::update(const std::shared_ptr<Pass>& pass) {
       const HostState state = store_.get(account.name, *n);
       if (!state.fatalReason.empty()) row.fatal = state.fatalReason;
       const bool reassert = !offline && shouldReassert(account.name, *n, state, now);
-      const UpdateDecision d = offline ? shouldSendOffline(state, now, fp, rules)
-                                       : shouldUpdate(state, addrs, now, pass->options.force || reassert,
-                                                      pass->options.firstStart, fp, rules);
+      UpdateDecision d = offline ? shouldSendOffline(state, now, fp, rules)
+                                 : shouldUpdate(state, addrs, now, pass->options.force || reassert,
+                                                pass->options.firstStart, fp, rules);
+      // The address needs no request, but the MX lever wants an MX the provider has not
+      // accepted: that alone is worth one request, within the provider's rules.
+      const auto wish = mxWanted_.find(*n);
+      if (!d.send && wish != mxWanted_.end() &&
+          (d.reason == SkipReason::Unchanged || d.reason == SkipReason::Offline)) {
+        const UpdateDecision mx = shouldSendMx(state, wish->second, now, fp, rules);
+        if (mx.send || mx.reason != SkipReason::Unchanged) d = mx;
+      }
       if (!d.send) {
         row.result = std::string("skip: ") + toString(d.reason);
         row.detail = d.text;
@@ -623,6 +631,18 @@ void Engine::update(const std::shared_ptr<Pass>& pass) {
       decisions[*n] = d;
     }
     if (send.empty()) continue;
+    // mx= applies to every hostname of a request: hosts with the same wish (or none) share
+    // requests, each other wish gets its own.
+    std::vector<std::pair<std::optional<MxSetting>, std::vector<std::string>>> rounds;
+    for (const auto& h : send) {
+      const auto wish = mxWanted_.find(h);
+      std::optional<MxSetting> mx;
+      if (wish != mxWanted_.end()) mx = wish->second;
+      auto round = std::find_if(rounds.begin(), rounds.end(), [&](const auto& r) { return r.first == mx; });
+      if (round == rounds.end())
+        round = rounds.insert(rounds.end(), std::make_pair(mx, std::vector<std::string>{}));
+      round->second.push_back(h);
+    }
 
     const auto markAll = [&](const std::string& result, const std::string& detail) {
       for (const auto& h : send) {
@@ -643,26 +663,34 @@ void Engine::update(const std::shared_ptr<Pass>& pass) {
     // local relays without the explicit flag the core otherwise requires.
     DdnsAccount effective = account;
     if (isLiteralLoopbackHttp(account.url)) effective.allowInsecureHttp = true;
-    RequestOptions ro;
-    ro.offline = offline;
-    auto plan = buildRequests(effective, send, addrs, ro);
-    if (!plan) {
-      const std::string err = "account " + account.name + ": " + plan.error();
-      pass->report.errors.push_back(err);
-      markAll(addrs.empty() ? "skip: no-address" : "error", plan.error());
-      continue;
-    }
-    for (const auto& rej : plan->rejected) {
-      auto n = normalizeHostname(rej.host);
-      HostReport& row = pass->row(account.name, n ? *n : rej.host);
-      row.result = "rejected";
-      row.detail = rej.reason;
-      row.blocked = true;
-    }
-    for (auto& req : plan->requests) {
-      std::map<std::string, UpdateDecision> ds;
-      for (const auto& h : req.hostnames) ds[h] = decisions[h];
-      outgoing.push_back({&account, std::move(req), password, std::move(ds), rules.secretTag});
+    for (const auto& [mx, hosts] : rounds) {
+      RequestOptions ro;
+      ro.offline = offline;
+      ro.mx = mx;
+      auto plan = buildRequests(effective, hosts, addrs, ro);
+      if (!plan) {
+        const std::string err = "account " + account.name + ": " + plan.error();
+        pass->report.errors.push_back(err);
+        for (const auto& h : hosts) {
+          HostReport& row = pass->row(account.name, h);
+          row.result = addrs.empty() ? "skip: no-address" : "error";
+          row.detail = plan.error();
+          row.blocked = true;
+        }
+        continue;
+      }
+      for (const auto& rej : plan->rejected) {
+        auto n = normalizeHostname(rej.host);
+        HostReport& row = pass->row(account.name, n ? *n : rej.host);
+        row.result = "rejected";
+        row.detail = rej.reason;
+        row.blocked = true;
+      }
+      for (auto& req : plan->requests) {
+        std::map<std::string, UpdateDecision> ds;
+        for (const auto& h : req.hostnames) ds[h] = decisions[h];
+        outgoing.push_back({&account, std::move(req), password, std::move(ds), rules.secretTag});
+      }
     }
   }
 
@@ -707,6 +735,7 @@ void Engine::update(const std::shared_ptr<Pass>& pass) {
           ctx.offlineRequest = sent.offline;
           ctx.secretTag = tag;
           ctx.partialAddress = sent.partialAddress;
+          ctx.sentMx = sent.mx;
           for (std::size_t i = 0; i < c.hosts.size() && i < sent.hostnames.size(); ++i) {
             const std::string& host = sent.hostnames[i];
             const HostResult& hr = c.hosts[i];
@@ -736,8 +765,9 @@ void Engine::update(const std::shared_ptr<Pass>& pass) {
             row.fatal = next.fatalReason;
             row.retryAfter = next.retryNotBefore;
             if (hr.consequence == Consequence::FatalOption)
-              row.detail = "provider refused offline=YES (" + std::string(toString(hr.code)) +
-                           "); only that option is disabled";
+              row.detail = std::string("provider refused ") +
+                           (next.mxRefused && !sent.offline ? "mx=" : "offline=YES") + " (" +
+                           toString(hr.code) + "); only that option is disabled";
             row.nochgUnasked = hr.code == ResultCode::NoChange && !ctx.nochgExpected;
             if (row.nochgUnasked)
               row.detail = "unexpected nochg: the provider already had " + sent.myip +
@@ -967,12 +997,13 @@ void Engine::finish(const std::shared_ptr<Pass>& pass) {
     row.fine = j->fine() && !row.blocked && row.fatal.empty() && !row.nochgUnasked;
   }
 
-  scheduleWithdrawalRetry(now);
+  scheduleHeldSends(now);
   last_ = pass->report;
   running_ = false;
   auto done = std::move(pass->done);
   if (done) done(pass->report);
   if (daemon_ && onPass_) onPass_(pass->report);
+  if (mxListener_ && !mxWanted_.empty()) mxListener_();
   if (!running_) beginNext();
 }
 
@@ -1049,20 +1080,26 @@ void Engine::scheduleCheck() {
   });
 }
 
-void Engine::scheduleWithdrawalRetry(TimePoint now) {
-  // A back-off may hold the withdrawal exactly when it is needed: send it the moment the
-  // provider allows, not up to a check interval later.
-  if (!daemon_ || intent_ != AddressIntent::Withdraw) return;
+void Engine::scheduleHeldSends(TimePoint now) {
+  // A back-off may hold the withdrawal exactly when it is needed, and the minimum interval
+  // may hold an MX change: send it the moment the provider allows, not up to a check
+  // interval later.
+  if (!daemon_) return;
   std::optional<TimePoint> earliest;
+  const auto consider = [&](std::optional<TimePoint> t) {
+    if (t && *t > now && (!earliest || *t < *earliest)) earliest = t;
+  };
   for (const auto& account : config_.accounts)
     for (const auto& h : account.hosts) {
       auto n = normalizeHostname(h);
-      if (!n || !withdrawing(account, *n)) continue;
+      if (!n) continue;
       const HostState* st = store_.find(account.name, *n);
-      if (st && !st->offline && !st->fatal() && st->retryNotBefore && *st->retryNotBefore > now &&
-          (!earliest || *st->retryNotBefore < *earliest))
-        earliest = st->retryNotBefore;
+      if (intent_ == AddressIntent::Withdraw && withdrawing(account, *n) && st && !st->offline &&
+          !st->fatal())
+        consider(st->retryNotBefore);
     }
+  for (const auto& [host, wish] : mxWanted_)
+    if (auto p = mxPublication(host); p && p->state == MxPublicationState::Waiting) consider(p->notBefore);
   if (!earliest || *earliest - now >= config_.checkInterval) return;
   checkTimer_.cancel();
   checkTimer_.expires_after(*earliest - now + std::chrono::seconds(1));
@@ -1146,6 +1183,71 @@ void Engine::setIntent(AddressIntent intent) {
   boost::asio::post(io_, [this, alive] {
     if (!alive.expired()) requestPass(false);
   });
+}
+
+const DdnsAccount* Engine::dyndns2AccountOf(const std::string& host) const {
+  for (const auto& account : config_.accounts) {
+    if (isRfc2136(account)) continue;
+    for (const auto& h : account.hosts)
+      if (auto n = normalizeHostname(h); n && *n == host) return &account;
+  }
+  return nullptr;
+}
+
+void Engine::wantMx(const std::string& host, std::optional<MxSetting> wanted) {
+  auto n = normalizeHostname(host);
+  const std::string key = n ? *n : host;
+  const auto it = mxWanted_.find(key);
+  if (!wanted) {
+    if (it != mxWanted_.end()) mxWanted_.erase(it);
+    return;
+  }
+  if (it != mxWanted_.end() && it->second == *wanted) return;
+  mxWanted_[key] = *wanted;
+  // From the loop, never inside the caller (see setIntent).
+  auto alive = std::weak_ptr<bool>(alive_);
+  boost::asio::post(io_, [this, alive] {
+    if (!alive.expired()) requestPass(false);
+  });
+}
+
+std::optional<MxPublication> Engine::mxPublication(const std::string& host) const {
+  const DdnsAccount* account = dyndns2AccountOf(host);
+  if (account == nullptr) return std::nullopt;
+  const auto wish = mxWanted_.find(host);
+  if (wish == mxWanted_.end()) return MxPublication{MxPublicationState::Pending, "no MX asked for", {}, {}};
+  const HostState state = store_.get(account->name, host);
+  SendRules rules;
+  rules.minInterval = minUpdateInterval(*account);
+  // The planner's own answer: what the next pass would do is what the lever reports.
+  const UpdateDecision d = shouldSendMx(state, wish->second, deps_.now(), configFingerprint(*account), rules);
+  MxPublication p;
+  p.text = d.text;
+  if (d.send) {
+    p.state = MxPublicationState::Pending;
+    const auto e = lastError_.find({account->name, host});
+    p.text = d.text + " (next request)" + (e == lastError_.end() ? "" : "; last answer: " + e->second);
+    return p;
+  }
+  switch (d.reason) {
+    case SkipReason::Unchanged:
+      p.state = MxPublicationState::Accepted;
+      p.text = "provider " + account->provider + " accepted " + toString(wish->second);
+      p.acceptedAt = state.lastSuccess;
+      break;
+    case SkipReason::Backoff:
+      p.state = MxPublicationState::Waiting;
+      p.notBefore = d.notBefore;
+      break;
+    default:
+      p.state = MxPublicationState::Refused;
+      break;
+  }
+  return p;
+}
+
+void Engine::onMxFacts(std::function<void()> listener) {
+  mxListener_ = std::move(listener);
 }
 
 mail::DdnsHealth Engine::health() const { return health_; }

@@ -18,6 +18,7 @@
 #include "dynmx/coordinator.hpp"
 #include "dynmx/ddns/address.hpp"
 #include "dynmx/ddns/health.hpp"
+#include "dynmx/ddns/mx_lever.hpp"
 #include "dynmx/ddns/provider.hpp"
 #include "dynmx/ddns/state.hpp"
 #include "dynmx/dnsupdate.hpp"
@@ -118,7 +119,7 @@ using PassHandler = std::function<void(PassReport)>;
 Status<> checkWebSourceUrl(const std::string& url);
 
 /// The engine. Single-threaded: call everything from the io_context's thread.
-class Engine : public coord::DdnsSource {
+class Engine : public coord::DdnsSource, public HostMxLever {
  public:
   /// Loads the state file (a broken one is moved aside to PATH.broken and reported).
   Engine(boost::asio::io_context& io, DdnsSection config, std::string statePath, EngineDeps deps);
@@ -139,6 +140,9 @@ class Engine : public coord::DdnsSource {
   std::string address() const override;
   void setIntent(AddressIntent intent) override;
   void requestPass(bool force) override;
+  void wantMx(const std::string& host, std::optional<MxSetting> wanted) override;
+  std::optional<MxPublication> mxPublication(const std::string& host) const override;
+  void onMxFacts(std::function<void()> listener) override;
   /// `dynmx update --reset HOST`: lift a fatal ban (and the unexpected-nochg count) of HOST
   /// in every account, and persist. Back-off deadlines stay: the provider's rule binds.
   /// Returns how many host records were reset.
@@ -170,10 +174,14 @@ class Engine : public coord::DdnsSource {
   void persist(PassReport& report);
   void scheduleCheck();
   void scheduleVerify();
-  void scheduleWithdrawalRetry(TimePoint now);
+  /// Arm the check timer for the earliest held send that matters now (a withdrawal, an MX
+  /// change) when the provider allows it sooner than the next check.
+  void scheduleHeldSends(TimePoint now);
   void applyPendingConfig();
   HealthInput healthInput(TimePoint now) const;
   bool withdrawing(const DdnsAccount& account, const std::string& host) const;
+  /// The dyndns2 account that updates `host` (normalized), or null.
+  const DdnsAccount* dyndns2AccountOf(const std::string& host) const;
 
   boost::asio::io_context& io_;
   DdnsSection config_;
@@ -194,6 +202,8 @@ class Engine : public coord::DdnsSource {
   mail::DdnsHealth health_;
   PassReport last_;
   AddressIntent intent_ = AddressIntent::Publish;  ///< set by the coordinator
+  std::map<std::string, MxSetting> mxWanted_;  ///< host → the mx=/backmx= the MX lever asks for
+  std::function<void()> mxListener_;
   std::string addressLost_;  ///< non-empty: detection says we no longer hold the address (why)
   std::vector<HostHealth> judged_;  ///< the last judgement of every host (one typed model)
   bool running_ = false;

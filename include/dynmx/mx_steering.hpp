@@ -1,8 +1,9 @@
 #pragma once
 // MX steering at the edge: publish the MX set the coordinator wants for each [[mx]] domain
-// (RFC 2136 through dnsupdate::Updater) and verify it at every authoritative server of the
-// zone, with the AA bit required. Intent down (setIntent), facts up (facts(), `changed`).
-// The comparison itself is pure (verifyMx) and tested on its own.
+// (RFC 2136 through dnsupdate::Updater, or dyndns2 mx=/backmx= through the DDNS engine,
+// which owns every request to the provider) and verify it at every authoritative server of
+// the zone, with the AA bit required, the same way for either lever. Intent down (setIntent), facts up
+// (facts(), `changed`). The comparison itself is pure (verifyMx) and tested on its own.
 #include <boost/asio/io_context.hpp>
 #include <functional>
 #include <map>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "dynmx/coordinator.hpp"
+#include "dynmx/ddns/mx_lever.hpp"
 #include "dynmx/dnsupdate.hpp"
 #include "dynmx/net/dns_resolver.hpp"
 #include "dynmx/policy.hpp"
@@ -52,6 +54,8 @@ struct SteeringDeps {
   std::function<Result<std::unique_ptr<dnsupdate::Updater>>(const MxDomain&)> makeUpdater;
   /// The facts changed (the coordinator re-evaluates).
   std::function<void()> changed;
+  /// The DDNS engine, for lever = "dyndns2" (null: such domains report "refused").
+  ddns::HostMxLever* hostMx = nullptr;
   std::chrono::milliseconds retryStart{std::chrono::seconds(10)};  ///< first retry after a failed update
   std::chrono::milliseconds retryCap{std::chrono::minutes(30)};    ///< longest wait between retries
   std::chrono::milliseconds verifyRetry{std::chrono::seconds(5)};  ///< first re-check of a set not yet seen
@@ -75,6 +79,8 @@ class Steering : public coord::MxSource {
  private:
   struct Domain;
   void send(Domain& d);
+  /// dyndns2: read what the engine made of the domain's wish and act on it.
+  void takeEngineFacts(Domain& d);
   void verify(Domain& d);
   void retryLater(Domain& d, bool longWait);
   void notify();

@@ -208,14 +208,15 @@ struct MxRecord {
   bool operator==(const MxRecord&) const = default;
 };
 
-/// How a domain's MX set is changed: not at all (status then reports the exposure), or by
-/// RFC 2136 DNS UPDATE with a TSIG key.
-enum class MxLever { None, Rfc2136 };
+/// How a domain's MX set is changed: not at all (status then reports the exposure), by
+/// RFC 2136 DNS UPDATE with a TSIG key, or by the dyndns2 mx=/backmx= of a [[ddns.account]]
+/// host (the domain is that host: dyndns2 sets only the updated hostname's own MX).
+enum class MxLever { None, Rfc2136, Dyndns2 };
 
 /// [[mx]]: one mail domain's MX set per mail mode (docs/mx-steering.md).
 struct MxDomain {
   std::string domain;                 ///< the mail domain whose MX is steered
-  std::string zone;                   ///< the zone holding it (default: the domain)
+  std::string zone;                   ///< the zone holding it (default: the domain; dyndns2: its parent)
   std::vector<MxRecord> direct;       ///< published while mail comes direct
   std::vector<MxRecord> multidrop;    ///< published while mail waits at the ISP
   Duration ttl{std::chrono::minutes(5)};  ///< TTL of the published sets

@@ -125,7 +125,7 @@ struct GuardInfo {
 /// One mail domain's steered MX set (docs/mx-steering.md); facts from the lever.
 struct MxInfo {
   std::string domain;
-  std::string lever = "none";          ///< "rfc2136" | "none"
+  std::string lever = "none";          ///< "rfc2136" | "dyndns2" | "none"
   std::string wanted;                  ///< the set the coordinator asked for: "direct" | "multidrop"
   std::vector<std::string> records;    ///< that set, e.g. "10 mx.isp.example"
   std::string state = "idle";          ///< "publishing", "verifying", "verified", "retrying",

@@ -45,6 +45,11 @@ std::string buildNsUpdateScript(const NsUpdateOptions& options, const std::vecto
       if (c.record.ipv4) script += "update add " + c.host + ". " + ttl + " A " + *c.record.ipv4 + "\n";
       if (c.record.ipv6) script += "update add " + c.host + ". " + ttl + " AAAA " + *c.record.ipv6 + "\n";
     }
+    // The MX follows mx=/backmx= once a client set it; a host nobody gave an MX keeps its own.
+    if (const auto mx = c.record.mxRecords(c.host); !mx.empty()) {
+      script += "update delete " + c.host + ". MX\n";
+      for (const auto& r : mx) script += "update add " + c.host + ". " + ttl + " MX " + r + ".\n";
+    }
     // Keep each message well inside what one UPDATE can carry.
     if (++ops == 100) {
       script += "send\n";

@@ -213,6 +213,18 @@ UpdateOutcome Registry::update(const UpdateRequest& request) {
   if (v4) shown = *v4;
   if (v6) shown += (shown.empty() ? "" : ",") + *v6;
   std::string wildcard = lower(findParam(request.params, "wildcard").value_or(""));
+  // mx=HOST|NOCHG, backmx=YES|NO (Dyn's "perform update"). A value outside that is refused
+  // for every host, as a malformed hostname is: `notfqdn` for an mx that is not a fully
+  // qualified name, `badsys` (the code for a parameter outside its value set) for backmx.
+  const auto mxParam = findParam(request.params, "mx");
+  const std::string mx = lower(trim(mxParam.value_or("")));
+  const std::string backmx = lower(trim(findParam(request.params, "backmx").value_or("no")));
+  const bool setMx = mxParam && mx != "nochg";
+  std::string badOption;
+  if (setMx && !isValidFqdn(mx))
+    badOption = "notfqdn";
+  else if (setMx && backmx != "yes" && backmx != "no")
+    badOption = "badsys";
 
   for (const auto& raw : out.hostnames) {
     const std::string host = lower(raw);
@@ -226,6 +238,10 @@ UpdateOutcome Registry::update(const UpdateRequest& request) {
       out.answer.emplace_back("nohost");
       continue;
     }
+    if (!badOption.empty()) {
+      out.answer.push_back(badOption);
+      continue;
+    }
     auto it = records_.find(host);
     const bool existed = it != records_.end();
     Record next = existed ? it->second : Record{};
@@ -234,6 +250,10 @@ UpdateOutcome Registry::update(const UpdateRequest& request) {
     next.offline = goOffline;
     if (wildcard == "on") next.wildcard = "ON";
     else if (wildcard == "off") next.wildcard = "OFF";
+    if (setMx) {
+      next.mx = mx;
+      next.backmx = backmx == "yes";
+    }
     if (existed && it->second.sameContent(next)) {
       out.answer.push_back("nochg " + shown);
       continue;
@@ -245,6 +265,12 @@ UpdateOutcome Registry::update(const UpdateRequest& request) {
     out.answer.push_back("good " + shown);
   }
   return out;
+}
+
+std::vector<std::string> Record::mxRecords(const std::string& host) const {
+  if (mx.empty()) return {};
+  if (backmx) return {"10 " + host, "20 " + mx};
+  return {"10 " + mx};
 }
 
 std::string_view modeName(FaultConfig::Mode mode) {

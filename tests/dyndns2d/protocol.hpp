@@ -37,12 +37,18 @@ struct Record {
   std::optional<std::string> ipv6;
   bool offline = false;
   std::string wildcard;  ///< "ON", "OFF" or "" (never set)
+  /// mx=HOST: "" = never set (the host's MX is left alone). backmx=YES publishes
+  /// MX 10 <host> + MX 20 HOST, backmx=NO MX 10 HOST alone.
+  std::string mx;
+  bool backmx = false;
   std::string user;      ///< account that last updated it
   std::int64_t updatedMs = 0;
   bool sameContent(const Record& other) const {
     return ipv4 == other.ipv4 && ipv6 == other.ipv6 && offline == other.offline &&
-           wildcard == other.wildcard;
+           wildcard == other.wildcard && mx == other.mx && backmx == other.backmx;
   }
+  /// The MX RRset this record publishes ("10 host", "20 mx.isp.example"); empty when no mx.
+  [[nodiscard]] std::vector<std::string> mxRecords(const std::string& host) const;
 };
 
 /// The pieces of an update request the decision needs.

@@ -107,6 +107,7 @@ struct Server::State {
                      {"ipv6", r.ipv6 ? Json(*r.ipv6) : Json(nullptr)},
                      {"offline", r.offline},
                      {"wildcard", r.wildcard},
+                     {"mx", r.mxRecords(host)},
                      {"user", r.user},
                      {"updated_ms", r.updatedMs}};
     }
@@ -303,6 +304,8 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     line["myip"] = findParam(*params, "myip").value_or("");
     if (auto v6 = findParam(*params, "myipv6")) line["myipv6"] = *v6;
     line["offline"] = findParam(*params, "offline").value_or("");
+    if (auto mx = findParam(*params, "mx")) line["mx"] = *mx;
+    if (auto backmx = findParam(*params, "backmx")) line["backmx"] = *backmx;
     if (auto auth = req.header("authorization")) {
       // Only the user name is logged: never the password.
       auto space = auth->find(' ');

@@ -120,7 +120,7 @@ std::string LoopbackWorld::policyText() const {
          "allow_insecure_http = true\nusername = \"office\"\npassword_file = \"" + d + "/ddns.password\"\n"
          "hosts = [\"" + kWorldHost + "\"]\n"
          "[daemon]\nstate_dir = \"" + d + "/state\"\ncontrol_socket = \"" + d + "/ctl.sock\"\nlog = \"stderr\"\n"
-         "log_level = \"debug\"\n";
+         "log_level = \"debug\"\n" + extraPolicy;
 }
 
 Status<> LoopbackWorld::startDaemon() {

@@ -40,6 +40,7 @@ struct ProviderPreset {
   std::string_view displayName;  ///< for humans
   std::string_view url;          ///< update endpoint: scheme, host and path, no query
   bool supportsOffline = false;  ///< accepts offline=YES (paid accounts; `!donator` otherwise)
+  bool supportsMx = false;       ///< documents mx=HOST&backmx=YES|NO for the updated hostname
   std::size_t batchLimit = kMaxHostsPerRequest;  ///< hostnames per request
   Duration minRetry = kMinServerErrorRetry;      ///< pause after 911/dnserr (never below 30m)
   DualStack dualStack = DualStack::CommaInMyip;
@@ -75,9 +76,32 @@ struct AddressSet {
 /// Parse AddressSet::toString() output back; nullopt when malformed.
 std::optional<AddressSet> parseAddressSet(std::string_view text);
 
+/// The MX of an updated hostname as dyndns2 sets it: `mx=HOST&backmx=YES` publishes
+/// "10 <hostname>, 20 HOST" (mail tries the host itself first), `backmx=NO` publishes
+/// "10 HOST" alone.
+struct MxSetting {
+  std::string mx;       ///< the exchange (lower-case, no trailing dot)
+  bool backmx = false;  ///< HOST is a backup behind the hostname itself
+  bool operator==(const MxSetting&) const = default;
+};
+
+/// "mx=mx.isp.example backmx=YES": for logs, status and state texts.
+std::string toString(const MxSetting& s);
+
+/// The dyndns2 parameters that publish `records` as the MX of `host`, or why dyndns2 cannot
+/// publish that set (the one rule `dynmx check` and the MX lever share). Multidrop sets
+/// (`hostFirst` false) must be exactly one MX other than the host; direct sets must be the
+/// host itself first, then at most one backup.
+Result<MxSetting> mxSettingFor(std::string_view host, const std::vector<MxRecord>& records, bool hostFirst);
+
+/// True when the account's provider takes mx=/backmx= (a preset that documents it, or a
+/// custom endpoint, whose admin knows it).
+bool supportsMx(const DdnsAccount& account);
+
 /// Knobs for one round of requests. (Re-sending an unchanged address is the planner's call.)
 struct RequestOptions {
   bool offline = false;  ///< add offline=YES (mail left direct; the provider parks the host)
+  std::optional<MxSetting> mx;  ///< add mx=&backmx= (every host of the round gets this MX)
 };
 
 /// One HTTP GET to send. Holds no secret: the adapter adds the password for Basic auth.
@@ -88,6 +112,7 @@ struct UpdateRequest {
   std::string username;                ///< Basic-auth user
   std::string myip;                    ///< the address text sent (unescaped), empty if none
   bool offline = false;                ///< offline=YES was added
+  std::optional<MxSetting> mx;         ///< mx=/backmx= were added
   bool allowInsecureHttp = false;      ///< the account allows http:// explicitly
   bool tlsVerify = true;               ///< verify the provider's certificate
   std::string caFile;                  ///< extra CA bundle; empty = the system's
@@ -113,7 +138,8 @@ Result<std::string> endpointFor(const DdnsAccount& account);
 
 /// Build the requests for `hosts` of `account` (batched, escaped, in order). Account-level
 /// problems (unknown preset, bad URL, no or non-publishable address, offline not supported)
-/// fail as a whole; bad hostnames are rejected one by one and the rest still go out.
+/// fail as a whole; an MX asked of a provider without mx= fails as a whole; bad hostnames are rejected one by
+/// one and the rest still go out.
 Result<RequestPlan> buildRequests(const DdnsAccount& account,
                                   const std::vector<std::string>& hosts,
                                   const AddressSet& addresses, const RequestOptions& options = {});

@@ -38,6 +38,8 @@ struct HostState {
   int unexpectedNochg = 0;                 ///< nochg replies we had no reason to expect
   bool offline = false;                    ///< the provider holds the host offline (offline=YES)
   bool offlineRefused = false;             ///< `!donator` for offline=YES: never ask again
+  std::optional<MxSetting> confirmedMx;    ///< the mx=/backmx= the provider last accepted
+  bool mxRefused = false;                  ///< `!donator` for mx=: never ask again (same config)
 
   /// True when a fatal reply disabled the host.
   [[nodiscard]] bool fatal() const { return !fatalReason.empty(); }
@@ -86,6 +88,13 @@ UpdateDecision shouldUpdate(const HostState& state, const AddressSet& current, T
 UpdateDecision shouldSendOffline(const HostState& state, TimePoint now,
                                  std::string_view fingerprint, const SendRules& rules = {});
 
+/// Decide whether to send `wanted` as the host's mx=/backmx= when its address needs no
+/// request (unchanged, or already offline). Sends only what the provider has not accepted
+/// yet, and never before a back-off ends or within the provider's minimum interval after the
+/// last request (an MX change carries no new address). A `nochg` reply is not counted.
+UpdateDecision shouldSendMx(const HostState& state, const MxSetting& wanted, TimePoint now,
+                            std::string_view fingerprint, const SendRules& rules = {});
+
 /// What applyResult needs besides the reply.
 struct ApplyContext {
   std::string sentAddress;          ///< AddressSet text that was sent ("" for offline without myip)
@@ -95,12 +104,13 @@ struct ApplyContext {
   bool offlineRequest = false;      ///< the request carried offline=YES
   std::string secretTag;            ///< secretTag(password) the request was sent with
   bool partialAddress = false;      ///< sentAddress is one family of the set: merge it
+  std::optional<MxSetting> sentMx;  ///< the request carried mx=/backmx=
 };
 
 /// The new state after a reply. A `nochg` nobody expected counts; kMaxUnexpectedNochg in a
 /// row make the host fatal ("repeated unexpected nochg"). 911/dnserr/garbage: retryNotBefore = now + max(30m,
 /// configured); transient: now + min(1m * 2^(n-1), 30m); fatal codes record the reason and
-/// the fingerprint; good/nochg clear every failure.
+/// the fingerprint; good/nochg clear every failure and record `sentMx` as accepted.
 HostState applyResult(const HostState& state, const HostResult& result, TimePoint now,
                       const ApplyContext& ctx);
 

@@ -174,3 +174,57 @@ TEST(NsUpdateScript, AddsInZoneRecordsAndSkipsOthers) {
   NsUpdateOptions v6{"[::1]:5353", "", "example.test", "nsupdate", 30};
   EXPECT_EQ(buildNsUpdateScript(v6, {{"a.example.test", off}}).substr(0, 16), "server ::1 5353\n");
 }
+
+// mx=/backmx= as Dyn documents them: backmx=YES puts the host itself first.
+TEST(Registry, MxAndBackmxSetTheHostsOwnMx) {
+  auto r = makeRegistry();
+  auto direct = update(r, "hostname=a.example.test&myip=192.0.2.1&mx=MX.isp.example&backmx=YES");
+  EXPECT_EQ(direct.answer, (Lines{"good 192.0.2.1"}));
+  EXPECT_EQ(r.records().at("a.example.test").mxRecords("a.example.test"),
+            (Lines{"10 a.example.test", "20 mx.isp.example"}));
+  // The same MX again is nothing new; another MX alone (same address) is a change: good.
+  EXPECT_EQ(update(r, "hostname=a.example.test&myip=192.0.2.1&mx=mx.isp.example&backmx=yes").answer,
+            (Lines{"nochg 192.0.2.1"}));
+  auto multidrop = update(r, "hostname=a.example.test&myip=192.0.2.1&mx=mx.isp.example&backmx=NO");
+  EXPECT_EQ(multidrop.answer, (Lines{"good 192.0.2.1"}));
+  ASSERT_EQ(multidrop.changes.size(), 1u);
+  EXPECT_EQ(multidrop.changes[0].record.mxRecords("a.example.test"), (Lines{"10 mx.isp.example"}));
+  // No mx, or mx=NOCHG: the MX stays as it is; backmx defaults to NO.
+  update(r, "hostname=a.example.test&myip=192.0.2.2");
+  update(r, "hostname=a.example.test&myip=192.0.2.3&mx=NOCHG&backmx=YES");
+  EXPECT_EQ(r.records().at("a.example.test").mxRecords("a.example.test"), (Lines{"10 mx.isp.example"}));
+  update(r, "hostname=b.example.test&myip=192.0.2.1&mx=mx.isp.example");
+  EXPECT_EQ(r.records().at("b.example.test").mxRecords("b.example.test"), (Lines{"10 mx.isp.example"}));
+  EXPECT_FALSE(r.records().at("b.example.test").backmx);
+}
+
+// A bad value is refused per host, like a malformed hostname, and changes nothing.
+TEST(Registry, BadMxOrBackmxIsRefusedPerHost) {
+  auto r = makeRegistry();
+  update(r, "hostname=a.example.test&myip=192.0.2.1&mx=mx.isp.example&backmx=NO");
+  const auto badMx = update(r, "hostname=a.example.test,b.example.test,z.example.test&myip=192.0.2.9"
+                                "&mx=not_a..name");
+  EXPECT_EQ(badMx.answer, (Lines{"notfqdn", "notfqdn", "nohost"}));
+  EXPECT_EQ(update(r, "hostname=a.example.test&myip=192.0.2.9&mx=mx.isp.example&backmx=maybe").answer,
+            (Lines{"badsys"}));
+  EXPECT_EQ(update(r, "hostname=a.example.test&myip=192.0.2.9&mx=&backmx=YES").answer, (Lines{"notfqdn"}));
+  EXPECT_EQ(r.records().at("a.example.test").mxRecords("a.example.test"), (Lines{"10 mx.isp.example"}));
+  EXPECT_EQ(r.records().at("a.example.test").ipv4, "192.0.2.1") << "a refused request changes nothing";
+  EXPECT_EQ(r.records().count("b.example.test"), 0u);
+}
+
+TEST(NsUpdateScript, ReplacesTheMxRRsetOfAHostWithAnMx) {
+  NsUpdateOptions o{"127.0.0.1:5353", "", "example.test", "nsupdate", 30};
+  Record a;
+  a.ipv4 = "192.0.2.1";
+  a.mx = "mx.isp.example";
+  a.backmx = true;
+  EXPECT_EQ(buildNsUpdateScript(o, {{"a.example.test", a}}),
+            "server 127.0.0.1 5353\nzone example.test\n"
+            "update delete a.example.test. A\nupdate delete a.example.test. AAAA\n"
+            "update add a.example.test. 30 A 192.0.2.1\n"
+            "update delete a.example.test. MX\n"
+            "update add a.example.test. 30 MX 10 a.example.test.\n"
+            "update add a.example.test. 30 MX 20 mx.isp.example.\n"
+            "send\n");
+}

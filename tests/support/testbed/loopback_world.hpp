@@ -78,6 +78,8 @@ class LoopbackWorld {
   int providerPort = 0;
   std::string policyPath;
   std::string goodPolicy;
+  /// Appended to the policy start() writes (e.g. an [[mx]] table); set before start().
+  std::string extraPolicy;
 
  private:
   std::string policyText() const;

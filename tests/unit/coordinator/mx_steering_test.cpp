@@ -52,6 +52,29 @@ struct FakeDns : net::DnsResolver {
   }
 };
 
+// The DDNS engine as the dyndns2 lever sees it: wishes recorded, the publication set by the
+// test (a new wish starts Pending, as in the engine), facts announced on `pass()`.
+struct FakeHostMx : ddns::HostMxLever {
+  std::vector<std::pair<std::string, std::optional<ddns::MxSetting>>> wishes;
+  ddns::MxPublication publication;
+  std::function<void()> listener;
+  void wantMx(const std::string& host, std::optional<ddns::MxSetting> wanted) override {
+    if (!wishes.empty() && wishes.back() == std::make_pair(host, wanted)) return;
+    wishes.emplace_back(host, wanted);
+    publication = {
+        ddns::MxPublicationState::Pending, "MX change to " + (wanted ? toString(*wanted) : "none"), {}, {}};
+  }
+  std::optional<ddns::MxPublication> mxPublication(const std::string& host) const override {
+    if (host != "office.dyn.example") return std::nullopt;
+    return publication;
+  }
+  void onMxFacts(std::function<void()> l) override { listener = std::move(l); }
+  void pass(ddns::MxPublication p) {
+    publication = std::move(p);
+    if (listener) listener();
+  }
+};
+
 struct MxSteeringTest : ::testing::Test {
   TimePoint now = fromUnix(1'800'000'000);
   // The fake clock in milliseconds (the lever's waits are finer than TimePoint's seconds).
@@ -61,6 +84,7 @@ struct MxSteeringTest : ::testing::Test {
   std::deque<dnsupdate::UpdateOutcome> outcomes;
   FakeDns dns;
   int changes = 0;
+  FakeHostMx engine;  // outlives the lever, as the daemon's engine does
   std::unique_ptr<Steering> s;
 
   MxDomain domain(MxLever lever = MxLever::Rfc2136) {
@@ -74,8 +98,9 @@ struct MxSteeringTest : ::testing::Test {
     m.verifyServers = {{"192.0.2.53", 53}, {"198.51.100.53", 53}};
     return m;
   }
-  void make(MxDomain d) {
+  void make(MxDomain d, ddns::HostMxLever* hostMx = nullptr) {
     SteeringDeps deps;
+    deps.hostMx = hostMx;
     deps.dns = &dns;
     deps.now = [this] { return now; };
     deps.after = [this](std::chrono::milliseconds delay, std::function<void()> fn) {
@@ -105,10 +130,18 @@ struct MxSteeringTest : ::testing::Test {
     clockMs = until;
     now = start + std::chrono::duration_cast<Duration>(clockMs);
   }
-  void want(const std::string& mode) {
-    const MxDomain d = domain();
+  /// The DDNS hostname as its own mail domain, steered through the provider.
+  MxDomain dyndns2Domain() {
+    MxDomain m = domain(MxLever::Dyndns2);
+    m.domain = "office.dyn.example";
+    m.zone = "dyn.example";
+    m.direct = {{10, "office.dyn.example"}, {20, "mx.isp.example"}};
+    return m;
+  }
+  void want(const std::string& mode, const MxDomain& d) {
     s->setIntent({{d.domain, mode, mode == "direct" ? d.direct : d.multidrop, d.ttl}});
   }
+  void want(const std::string& mode) { want(mode, domain()); }
   status::MxInfo fact() const { return s->facts().at(0); }
 };
 
@@ -230,6 +263,80 @@ TEST_F(MxSteeringTest, ASetChangedBehindOurBackIsPublishedAgain) {
   dns.show("192.0.2.53:53", {"10 office.example.com"});
   advance(5min);  // the periodic re-check
   EXPECT_EQ(sent.size(), 2u);
+}
+
+// lever = "dyndns2": the set goes down to the engine as mx=/backmx=, the engine's facts come
+// up as the lever's states, and verification is the rfc2136 lever's own (AA, every server).
+TEST_F(MxSteeringTest, Dyndns2LeverHandsTheSetToTheEngineAndVerifiesIt) {
+  make(dyndns2Domain(), &engine);
+  EXPECT_EQ(fact().lever, "dyndns2");
+  want("direct", dyndns2Domain());
+  ASSERT_EQ(engine.wishes.size(), 1u);
+  EXPECT_EQ(engine.wishes[0].first, "office.dyn.example");
+  EXPECT_EQ(engine.wishes[0].second, (ddns::MxSetting{"mx.isp.example", true}));
+  EXPECT_TRUE(sent.empty()) << "no DNS UPDATE: the engine owns the request";
+  EXPECT_EQ(fact().state, "publishing");
+  EXPECT_TRUE(dns.queries.empty());
+
+  // The provider's back-off holds the request: said so, nothing verified yet.
+  const std::string held =
+      "MX change to mx=mx.isp.example backmx=YES waits after \"911\" until 2027-01-15T08:30:00Z";
+  engine.pass({ddns::MxPublicationState::Waiting, held, {}, now + 30min});
+  EXPECT_EQ(fact().state, "retrying");
+  EXPECT_EQ(fact().detail, "the provider's rules hold the request: " + held);
+  EXPECT_TRUE(dns.queries.empty());
+
+  // Accepted: verified at every authoritative server, with AA, like any set.
+  dns.show("192.0.2.53:53", {"10 office.dyn.example", "20 mx.isp.example"});
+  dns.show("198.51.100.53:53", {"10 office.dyn.example", "20 mx.isp.example"}, false);  // no AA
+  engine.pass(
+      {ddns::MxPublicationState::Accepted, "provider custom accepted mx=mx.isp.example backmx=YES", now, {}});
+  EXPECT_EQ(fact().state, "verifying");
+  EXPECT_EQ(fact().publishedAt, now);
+  EXPECT_EQ(fact().detail, "198.51.100.53:53: answer without the AA bit (no proof)");
+  dns.show("198.51.100.53:53", {"20 mx.isp.example", "10 office.dyn.example"});
+  advance(5s);
+  EXPECT_TRUE(fact().verified);
+  EXPECT_EQ(fact().state, "verified");
+  for (const auto& q : dns.queries) {
+    EXPECT_FALSE(q.recursionDesired);
+    EXPECT_EQ(q.name, "office.dyn.example");
+  }
+
+  // Multidrop: mx=HOST&backmx=NO; a refusal by the engine is the lever's refusal.
+  want("multidrop", dyndns2Domain());
+  ASSERT_EQ(engine.wishes.size(), 2u);
+  EXPECT_EQ(engine.wishes[1].second, (ddns::MxSetting{"mx.isp.example", false}));
+  EXPECT_FALSE(fact().verified);
+  engine.pass({ddns::MxPublicationState::Refused, "disabled after \"abuse\"", {}, {}});
+  EXPECT_EQ(fact().state, "refused");
+  EXPECT_EQ(fact().detail, "disabled after \"abuse\"");
+  advance(2h);
+  EXPECT_EQ(fact().state, "refused");
+  EXPECT_TRUE(sent.empty());
+
+  // A set dyndns2 cannot express is refused by the lever itself (the rule `dynmx check` uses).
+  MxDomain odd = dyndns2Domain();
+  odd.multidrop = {{10, "mx.isp.example"}, {20, "mx2.isp.example"}};
+  want("multidrop", odd);
+  EXPECT_EQ(engine.wishes.size(), 2u);
+  EXPECT_EQ(fact().state, "refused");
+  EXPECT_EQ(fact().detail,
+            "cannot publish through dyndns2: dyndns2 publishes a multidrop set as exactly one MX other than "
+            "office.dyn.example (mx=HOST&backmx=NO)");
+
+  // A policy without the domain: the engine stops asking for an MX.
+  s->reconfigure({});
+  ASSERT_EQ(engine.wishes.size(), 3u);
+  EXPECT_EQ(engine.wishes[2],
+            std::make_pair(std::string("office.dyn.example"), std::optional<ddns::MxSetting>()));
+}
+
+TEST_F(MxSteeringTest, Dyndns2LeverWithoutAnEngineIsRefused) {
+  make(dyndns2Domain());
+  want("direct", dyndns2Domain());
+  EXPECT_EQ(fact().state, "refused");
+  EXPECT_EQ(fact().detail, "cannot publish through dyndns2: no DDNS engine runs");
 }
 
 }  // namespace

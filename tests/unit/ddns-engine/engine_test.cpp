@@ -2,6 +2,7 @@
 // drives a whole detect → update → verify pass on a real io_context without a network.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <cstdlib>
@@ -1058,6 +1059,140 @@ TEST_F(EngineTest, RecordNamingAnAddressWeLostIsStaleNotVerified) {
   // A verification pass on its own does not bring the lost address back either.
   const PassReport v = pass(*e, {false, false, true});
   EXPECT_EQ(v.hosts[0].condition, HostCondition::Stale);
+}
+
+// The dyndns2 MX lever: the wish goes down to the engine, which owns every request.
+const MxSetting kDirectMx{"mx.isp.example", true};
+const MxSetting kMultidropMx{"mx.isp.example", false};
+
+std::size_t countWith(const std::vector<net::HttpRequest>& requests, const std::string& part) {
+  return static_cast<std::size_t>(
+      std::count_if(requests.begin(), requests.end(),
+                    [&](const net::HttpRequest& r) { return r.url.find(part) != std::string::npos; }));
+}
+
+// An MX-only change (the address is unchanged) sends exactly one request, after the
+// provider's minimum interval; what the provider accepted is persisted and not sent again,
+// not even by a restarted engine.
+TEST_F(EngineTest, AnMxOnlyChangeSendsExactlyOneRequest) {
+  config_.accounts = {account("a", 2, "dyn.example")};
+  answerGood();
+  publishAll("203.0.113.7");
+  auto e = makeEngine();
+  int facts = 0;
+  e->onMxFacts([&] { ++facts; });
+  pass(*e);
+  ASSERT_EQ(http_.requests.size(), 1u);
+  EXPECT_EQ(countWith(http_.requests, "mx="), 0u);
+
+  now_ = kT0 + 30s;
+  e->wantMx("H0.dyn.example.", kDirectMx);
+  io_.restart();
+  io_.run();
+  // Within the provider's minimum interval (1m for a custom provider): held, and said so.
+  EXPECT_EQ(http_.requests.size(), 1u);
+  auto p = e->mxPublication("h0.dyn.example");
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->state, MxPublicationState::Waiting);
+  EXPECT_EQ(p->notBefore, kT0 + 1min);
+  EXPECT_GE(facts, 1);
+
+  now_ = kT0 + 1min;
+  const PassReport sent = pass(*e);
+  ASSERT_EQ(http_.requests.size(), 2u);
+  // Only the host with the wish: mx= applies to every hostname of a request.
+  EXPECT_EQ(http_.requests[1].url,
+            "https://a.dyn.example.net/nic/update?hostname=h0.dyn.example&myip=203.0.113.7"
+            "&mx=mx.isp.example&backmx=YES");
+  EXPECT_EQ(sent.requestsSent, 1u);
+  p = e->mxPublication("h0.dyn.example");
+  EXPECT_EQ(p->state, MxPublicationState::Accepted);
+  EXPECT_EQ(p->acceptedAt, kT0 + 1min);
+  EXPECT_EQ(e->mxPublication("h1.dyn.example")->text, "no MX asked for");
+  EXPECT_FALSE(e->mxPublication("nobody.dyn.example").has_value());
+
+  // Persisted: the state file holds what the provider accepted.
+  auto text = readFile(statePath_);
+  ASSERT_TRUE(text.ok());
+  auto store = parseState(*text);
+  ASSERT_TRUE(store.ok()) << store.error();
+  EXPECT_EQ(store->get("a", "h0.dyn.example").confirmedMx, kDirectMx);
+
+  now_ += 1h;
+  pass(*e);
+  EXPECT_EQ(http_.requests.size(), 2u);
+  auto restarted = makeEngine();
+  restarted->wantMx("h0.dyn.example", kDirectMx);
+  pass(*restarted, {false, true, false});
+  EXPECT_EQ(http_.requests.size(), 2u);
+  EXPECT_EQ(restarted->mxPublication("h0.dyn.example")->state, MxPublicationState::Accepted);
+
+  // An address change carries the wish along: h0's address and MX in one request, h1 (no
+  // wish) in its own, since mx= would apply to it too.
+  iface_.ipv4 = {"203.0.113.9"};
+  publishAll("203.0.113.9");
+  now_ += 1h;
+  pass(*restarted);
+  ASSERT_EQ(http_.requests.size(), 4u);
+  EXPECT_EQ(
+      countWith(http_.requests, "?hostname=h0.dyn.example&myip=203.0.113.9&mx=mx.isp.example&backmx=YES"),
+      1u);
+  EXPECT_EQ(countWith(http_.requests, "?hostname=h1.dyn.example&myip=203.0.113.9"), 1u);
+  EXPECT_EQ(countWith(http_.requests, "hostname=h1.dyn.example&myip=203.0.113.9&mx="), 0u);
+}
+
+// A host in a 911 back-off sends nothing, MX change or not, and the lever is told why.
+TEST_F(EngineTest, ABackoffHoldsTheMxChange) {
+  config_.accounts = {account("a", 1, "dyn.example")};
+  answerGood();
+  publishAll("203.0.113.7");
+  auto e = makeEngine();
+  pass(*e);
+  ASSERT_EQ(http_.requests.size(), 1u);
+
+  http_.respond = [](const net::HttpRequest&) { return reply("911\n"); };
+  now_ = kT0 + 5min;
+  e->wantMx("h0.dyn.example", kMultidropMx);
+  io_.restart();
+  io_.run();
+  ASSERT_EQ(http_.requests.size(), 2u);
+  EXPECT_NE(http_.requests[1].url.find("&mx=mx.isp.example&backmx=NO"), std::string::npos);
+  auto p = e->mxPublication("h0.dyn.example");
+  EXPECT_EQ(p->state, MxPublicationState::Waiting);
+  EXPECT_EQ(p->notBefore, kT0 + 35min);
+  EXPECT_EQ(p->text,
+            "MX change to mx=mx.isp.example backmx=NO waits after \"911\" until " + formatTime(kT0 + 35min));
+  EXPECT_FALSE(e->states().get("a", "h0.dyn.example").confirmedMx.has_value());
+
+  // A new wish inside the back-off: nothing goes out, not even when forced.
+  now_ = kT0 + 20min;
+  e->wantMx("h0.dyn.example", kDirectMx);
+  io_.restart();
+  io_.run();
+  pass(*e, {true, false, false});
+  EXPECT_EQ(http_.requests.size(), 2u);
+  EXPECT_EQ(e->mxPublication("h0.dyn.example")->state, MxPublicationState::Waiting);
+
+  answerGood();
+  now_ = kT0 + 35min;
+  pass(*e);
+  ASSERT_EQ(http_.requests.size(), 3u);
+  EXPECT_NE(http_.requests[2].url.find("&mx=mx.isp.example&backmx=YES"), std::string::npos);
+  EXPECT_EQ(e->mxPublication("h0.dyn.example")->state, MxPublicationState::Accepted);
+
+  // A fatal answer refuses the wish until the configuration changes.
+  http_.respond = [](const net::HttpRequest&) { return reply("abuse\n"); };
+  now_ = kT0 + 2h;
+  e->wantMx("h0.dyn.example", kMultidropMx);
+  io_.restart();
+  io_.run();
+  ASSERT_EQ(http_.requests.size(), 4u);
+  p = e->mxPublication("h0.dyn.example");
+  EXPECT_EQ(p->state, MxPublicationState::Refused);
+  EXPECT_EQ(p->text, "disabled after \"abuse\"");
+  now_ = kT0 + 5h;
+  pass(*e);
+  EXPECT_EQ(http_.requests.size(), 4u);
 }
 
 }  // namespace

@@ -170,6 +170,73 @@ TEST(BuildRequestsTest, Offline) {
   EXPECT_FALSE(buildRequests(account("dynu"), {"h.example.com"}, {}, {.offline = true}).ok());
 }
 
+// dyndns2 mx=/backmx=: normalized into the query, never a way to add a parameter.
+TEST(BuildRequestsTest, MxAndBackmxInTheQuery) {
+  auto plan = buildRequests(account("dyn"), {"office.dyn.example"}, v4("203.0.113.7"),
+                            {.mx = MxSetting{"MX.ISP.Example.", true}});
+  ASSERT_TRUE(plan.ok()) << plan.error();
+  ASSERT_EQ(plan->requests.size(), 1u);
+  EXPECT_EQ(plan->requests[0].url,
+            "https://members.dyndns.org/nic/update?hostname=office.dyn.example"
+            "&myip=203.0.113.7&mx=mx.isp.example&backmx=YES");
+  ASSERT_TRUE(plan->requests[0].mx.has_value());
+  EXPECT_EQ(*plan->requests[0].mx, (MxSetting{"mx.isp.example", true}));
+
+  plan = buildRequests(account("custom", "https://ddns.example.test/nic/update?system=dyndns"),
+                       {"office.dyn.example"}, v4("203.0.113.7"), {.mx = MxSetting{"mx.isp.example", false}});
+  ASSERT_TRUE(plan.ok()) << plan.error();
+  EXPECT_EQ(plan->requests[0].url,
+            "https://ddns.example.test/nic/update?system=dyndns&hostname=office.dyn.example"
+            "&myip=203.0.113.7&mx=mx.isp.example&backmx=NO");
+  // No MX asked: no mx= at all (the provider keeps what it has).
+  plan = buildRequests(account("dyn"), {"office.dyn.example"}, v4("203.0.113.7"));
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->requests[0].url.find("mx="), std::string::npos);
+  EXPECT_FALSE(plan->requests[0].mx.has_value());
+
+  // Anything that is not a hostname is refused, so nothing can ride along in the query.
+  for (const char* bad :
+       {"mx.isp.example&offline=YES", "mx isp.example", "", "192.0.2.25", "mx%2eisp.example"}) {
+    const auto r = buildRequests(account("dyn"), {"office.dyn.example"}, v4("203.0.113.7"),
+                                 {.mx = MxSetting{bad, false}});
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.error().rfind("mx \"", 0), 0u) << r.error();
+  }
+  // A preset that documents no mx= is never sent one.
+  const auto noip = buildRequests(account("noip"), {"office.dyn.example"}, v4("203.0.113.7"),
+                                  {.mx = MxSetting{"mx.isp.example", false}});
+  ASSERT_FALSE(noip.ok());
+  EXPECT_EQ(noip.error(), "provider noip does not support mx=/backmx=");
+}
+
+TEST(MxSettingTest, WhatDyndns2CanPublish) {
+  const std::string host = "office.dyn.example";
+  const MxRecord self{10, host}, backup{20, "mx.isp.example"}, isp{10, "mx.isp.example"};
+  EXPECT_EQ(*mxSettingFor(host, {self, backup}, true), (MxSetting{"mx.isp.example", true}));
+  EXPECT_EQ(*mxSettingFor("Office.Dyn.Example.", {self}, true), (MxSetting{host, false}));
+  EXPECT_EQ(*mxSettingFor(host, {isp}, false), (MxSetting{"mx.isp.example", false}));
+  const std::string direct =
+      "dyndns2 publishes a direct set as office.dyn.example itself first, then at most one backup MX "
+      "with a higher preference (mx=HOST&backmx=YES)";
+  const std::string multidrop =
+      "dyndns2 publishes a multidrop set as exactly one MX other than office.dyn.example (mx=HOST&backmx=NO)";
+  EXPECT_EQ(mxSettingFor(host, {backup, self}, true).error(), direct);  // host not first
+  EXPECT_EQ(mxSettingFor(host, {MxRecord{30, host}, backup}, true).error(),
+            direct);                                           // not first by preference
+  EXPECT_EQ(mxSettingFor(host, {isp}, true).error(), direct);  // host missing
+  EXPECT_EQ(mxSettingFor(host, {self, backup, MxRecord{30, "mx2.isp.example"}}, true).error(), direct);
+  EXPECT_EQ(mxSettingFor(host, {}, true).error(), direct);
+  EXPECT_EQ(mxSettingFor(host, {self}, false).error(), multidrop);
+  EXPECT_EQ(mxSettingFor(host, {isp, backup}, false).error(), multidrop);
+  EXPECT_EQ(mxSettingFor(host, {}, false).error(), multidrop);
+}
+
+TEST(PresetTest, OnlyDynAndCustomTakeMx) {
+  EXPECT_TRUE(supportsMx(account("dyn")));
+  EXPECT_TRUE(supportsMx(account("custom", "https://ddns.example.test/nic/update")));
+  for (const char* p : {"noip", "dynu", "freedns", "rfc2136"}) EXPECT_FALSE(supportsMx(account(p))) << p;
+}
+
 TEST(BuildRequestsTest, RefusesBadAddressesAndHosts) {
   auto a = account("dyn");
   EXPECT_FALSE(buildRequests(a, {"h.example.com"}, {}).ok());

@@ -176,6 +176,60 @@ TEST(ScheduleTest, OfflineAndNotDonator) {
   EXPECT_TRUE(shouldSendOffline(s, kT0 + 4h, "fp-2").send);
 }
 
+// An MX the provider has not accepted is worth a request on its own, within every rule.
+TEST(ScheduleTest, MxChangeSendsOnceWithinTheProvidersRules) {
+  const MxSetting multidrop{"mx.isp.example", false};
+  const SendRules rules{2min, ""};
+  auto s = sendAndApply(fresh(), kA, ResultCode::Good, kT0);
+  ASSERT_EQ(shouldUpdate(s, kA, kT0 + 1min, false, false, kFp).reason, SkipReason::Unchanged);
+
+  // Within the minimum interval after the last request: held until it ends.
+  auto d = shouldSendMx(s, multidrop, kT0 + 1min, kFp, rules);
+  EXPECT_FALSE(d.send);
+  EXPECT_EQ(d.reason, SkipReason::Backoff);
+  EXPECT_EQ(d.notBefore, kT0 + 2min);
+  EXPECT_EQ(d.text,
+            "MX change to mx=mx.isp.example backmx=NO waits for the provider's minimum interval until " +
+                formatTime(kT0 + 2min));
+  d = shouldSendMx(s, multidrop, kT0 + 2min, kFp, rules);
+  ASSERT_TRUE(d.send) << d.text;
+  EXPECT_TRUE(d.nochgExpected);  // the address is not news: a nochg is no abuse sign
+
+  // Accepted: recorded, and never sent again.
+  ApplyContext ctx{kA.toString(), kFp, 30min, d.nochgExpected, false};
+  ctx.sentMx = multidrop;
+  s = applyResult(s, res(ResultCode::Good), kT0 + 2min, ctx);
+  EXPECT_EQ(s.confirmedMx, multidrop);
+  EXPECT_EQ(shouldSendMx(s, multidrop, kT0 + 3h, kFp, rules).reason, SkipReason::Unchanged);
+  // A nochg to an MX-only request is not counted.
+  const MxSetting direct{"mx.isp.example", true};
+  ctx.sentMx = direct;
+  ctx.nochgExpected = shouldSendMx(s, direct, kT0 + 3h, kFp, rules).nochgExpected;
+  s = applyResult(s, res(ResultCode::NoChange), kT0 + 3h, ctx);
+  EXPECT_EQ(s.unexpectedNochg, 0);
+  EXPECT_EQ(s.confirmedMx, direct);
+
+  // 911: the MX waits out the whole back-off like any request.
+  ctx.sentMx = multidrop;
+  s = applyResult(s, res(ResultCode::ServerError911), kT0 + 4h, ctx);
+  EXPECT_EQ(s.confirmedMx, direct);  // not accepted
+  d = shouldSendMx(s, multidrop, kT0 + 4h + 29min, kFp, rules);
+  EXPECT_EQ(d.reason, SkipReason::Backoff);
+  EXPECT_EQ(d.notBefore, kT0 + 4h + 30min);
+  EXPECT_TRUE(shouldSendMx(s, multidrop, kT0 + 4h + 30min, kFp, rules).send);
+
+  // !donator for mx= refuses only the option (same configuration), not the address.
+  s = applyResult(s, res(ResultCode::NotDonator), kT0 + 5h, ctx);
+  EXPECT_TRUE(s.mxRefused);
+  EXPECT_FALSE(s.offlineRefused);
+  EXPECT_EQ(shouldSendMx(s, multidrop, kT0 + 6h, kFp, rules).reason, SkipReason::Refused);
+  EXPECT_TRUE(shouldSendMx(s, multidrop, kT0 + 6h, "fp-2", rules).send);
+
+  // A fatal host sends nothing, MX or not.
+  s = applyResult(s, res(ResultCode::Abuse), kT0 + 7h, ctx);
+  EXPECT_EQ(shouldSendMx(s, multidrop, kT0 + 8h, kFp, rules).reason, SkipReason::Fatal);
+}
+
 TEST(FingerprintTest, StableAndSensitiveButNotToThePassword) {
   DdnsAccount a;
   a.name = "office";

@@ -42,6 +42,8 @@ StateStore sample() {
   c.fatalReason = "badauth";
   c.offline = true;
   c.offlineRefused = true;
+  c.confirmedMx = MxSetting{"mx.isp.example", true};
+  c.mxRefused = true;
   c.configFingerprint = "fedcba9876543210";
   st.put(c);
   return st;
@@ -129,6 +131,37 @@ TEST(StateTest, MinimalRecordHasDefaults) {
   EXPECT_FALSE(s->fatal());
   EXPECT_FALSE(s->lastResult.has_value());
   EXPECT_EQ(s->consecutiveFailures, 0);
+  // A state file from before the dyndns2 MX lever: no MX accepted, none refused.
+  EXPECT_FALSE(s->confirmedMx.has_value());
+  EXPECT_FALSE(s->mxRefused);
+}
+
+TEST(StateTest, AcceptedMxIsWrittenOnlyWhenThereIsOne) {
+  StateStore st;
+  HostState h;
+  h.account = "a";
+  h.host = "office.dyn.example";
+  h.configFingerprint = "x";
+  st.put(h);
+  EXPECT_EQ(toJson(st).find("mx"), std::string::npos) << "an older dynmx reads this file unchanged";
+  h.confirmedMx = MxSetting{"mx.isp.example", false};
+  st.put(h);
+  const std::string json = toJson(st);
+  EXPECT_NE(
+      json.find("\"confirmed_mx\": {\n          \"backmx\": false,\n          \"mx\": \"mx.isp.example\""),
+      std::string::npos)
+      << json;
+  const auto back = parseState(json);
+  ASSERT_TRUE(back.ok()) << back.error();
+  EXPECT_EQ(back->find("a", "office.dyn.example")->confirmedMx, h.confirmedMx);
+
+  const auto bad = parseState(
+      "{\"version\": 1, \"accounts\": {\"a\": {\"h.test\": {\"config_fingerprint\": \"x\", "
+      "\"confirmed_mx\": {\"mx\": \"\", \"backmx\": true}}}}}");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(
+      bad.error(),
+      "state: accounts.a.h.test.confirmed_mx must be an object with a non-empty mx and a boolean backmx");
 }
 
 }  // namespace
