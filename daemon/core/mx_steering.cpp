@@ -40,14 +40,20 @@ MxVerdict verifyMx(const std::vector<MxRecord>& wanted, const std::vector<MxAnsw
   const auto wantTexts = texts(wanted);
   const std::set<std::string> want(wantTexts.begin(), wantTexts.end());
   if (answers.empty()) return {false, "no authoritative servers to ask"};
+  bool contradicted = false;
+  for (const auto& a : answers)
+    contradicted = contradicted || (a.answered && a.authoritative &&
+                                    std::set<std::string>(a.records.begin(), a.records.end()) != want);
   for (const auto& a : answers) {
-    if (!a.answered) return {false, a.server + ": " + (a.error.empty() ? std::string("no answer") : a.error)};
-    if (!a.authoritative) return {false, a.server + ": answer without the AA bit (no proof)"};
+    if (!a.answered)
+      return {false, a.server + ": " + (a.error.empty() ? std::string("no answer") : a.error), contradicted};
+    if (!a.authoritative) return {false, a.server + ": answer without the AA bit (no proof)", contradicted};
     const std::set<std::string> got(a.records.begin(), a.records.end());
-    if (got != want) return {false, a.server + " shows " + join(a.records) + ", expected " + join(wantTexts)};
+    if (got != want)
+      return {false, a.server + " shows " + join(a.records) + ", expected " + join(wantTexts), contradicted};
   }
   return {true,
-          join(wantTexts) + " verified at " + std::to_string(answers.size()) + " authoritative server(s)"};
+          join(wantTexts) + " verified at " + std::to_string(answers.size()) + " authoritative server(s)", false};
 }
 
 dnsupdate::UpdateMessage mxUpdate(const MxDomain& domain, const std::vector<MxRecord>& records) {
@@ -320,6 +326,12 @@ void Steering::verify(Domain& d) {
         next = deps_.verifyRetry;
         for (int i = 1; i < dom->unverified && next < deps_.reverify; ++i) next *= 2;
         next = std::min(next, deps_.reverify);
+        // dyndns2: the provider believes it has the set, so asking for it again sends nothing;
+        // a set the servers contradict (changed behind our back, or never applied) past its
+        // TTL is told to the engine, which re-sends it within the provider's rules.
+        if (v.contradicted && dom->config.lever == MxLever::Dyndns2 && deps_.hostMx != nullptr &&
+            (wasVerified || (dom->info.publishedAt && now >= *dom->info.publishedAt + dom->config.ttl)))
+          deps_.hostMx->mxContradicted(name);
         if (wasVerified) {
           // Someone changed the set behind our back: say it again.
           spdlog::warn("MX {}: the published set changed ({}); publishing again", name, v.text);

@@ -617,7 +617,14 @@ void Engine::update(const std::shared_ptr<Pass>& pass) {
       const auto wish = mxWanted_.find(*n);
       if (!d.send && wish != mxWanted_.end() &&
           (d.reason == SkipReason::Unchanged || d.reason == SkipReason::Offline)) {
-        const UpdateDecision mx = shouldSendMx(state, wish->second, now, fp, rules);
+        // The servers contradict what the provider accepted: say it again, at most once per
+        // kReassertInterval (as a contradicted address), within every other rule.
+        HostState asked = state;
+        const bool sayAgain = mxContradicted_.count(*n) != 0 && asked.confirmedMx == wish->second &&
+                              (!state.lastAttempt || now - *state.lastAttempt >= kReassertInterval);
+        if (sayAgain) asked.confirmedMx.reset();
+        const UpdateDecision mx = shouldSendMx(asked, wish->second, now, fp, rules);
+        if (mx.send && sayAgain) mxContradicted_.erase(*n);
         if (mx.send || mx.reason != SkipReason::Unchanged) d = mx;
       }
       if (!d.send) {
@@ -1204,7 +1211,21 @@ void Engine::wantMx(const std::string& host, std::optional<MxSetting> wanted) {
   }
   if (it != mxWanted_.end() && it->second == *wanted) return;
   mxWanted_[key] = *wanted;
+  mxContradicted_.erase(key);  // a new wish is sent anyway
   // From the loop, never inside the caller (see setIntent).
+  auto alive = std::weak_ptr<bool>(alive_);
+  boost::asio::post(io_, [this, alive] {
+    if (!alive.expired()) requestPass(false);
+  });
+}
+
+void Engine::mxContradicted(const std::string& host) {
+  auto n = normalizeHostname(host);
+  const std::string key = n ? *n : host;
+  if (mxWanted_.count(key) == 0 || !mxContradicted_.insert(key).second) return;
+  spdlog::warn("{}: the authoritative servers contradict the MX the provider accepted; it is sent again "
+               "(no sooner than {} after the last request)",
+               key, formatDuration(kReassertInterval));
   auto alive = std::weak_ptr<bool>(alive_);
   boost::asio::post(io_, [this, alive] {
     if (!alive.expired()) requestPass(false);

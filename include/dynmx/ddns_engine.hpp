@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <optional>
 #include <string>
@@ -141,6 +142,7 @@ class Engine : public coord::DdnsSource, public HostMxLever {
   void setIntent(AddressIntent intent) override;
   void requestPass(bool force) override;
   void wantMx(const std::string& host, std::optional<MxSetting> wanted) override;
+  void mxContradicted(const std::string& host) override;
   std::optional<MxPublication> mxPublication(const std::string& host) const override;
   void onMxFacts(std::function<void()> listener) override;
   /// `dynmx update --reset HOST`: lift a fatal ban (and the unexpected-nochg count) of HOST
@@ -203,6 +205,7 @@ class Engine : public coord::DdnsSource, public HostMxLever {
   PassReport last_;
   AddressIntent intent_ = AddressIntent::Publish;  ///< set by the coordinator
   std::map<std::string, MxSetting> mxWanted_;  ///< host → the mx=/backmx= the MX lever asks for
+  std::set<std::string> mxContradicted_;       ///< hosts whose accepted MX the servers contradict
   std::function<void()> mxListener_;
   std::string addressLost_;  ///< non-empty: detection says we no longer hold the address (why)
   std::vector<HostHealth> judged_;  ///< the last judgement of every host (one typed model)

@@ -35,6 +35,7 @@ struct MxAnswer {
 struct MxVerdict {
   bool verified = false;  ///< every server answered with AA and exactly the wanted set
   std::string text;       ///< the first server that differs and how, or "verified at N servers"
+  bool contradicted = false;  ///< some server answered with AA and another set (not just silence)
 };
 
 /// Pure: the wanted set is verified only when every server answered authoritatively with

@@ -36,6 +36,10 @@ class HostMxLever {
   /// provider's MX is then left as it is). A new wish sends a request even when the address
   /// did not change, within the provider's rules.
   virtual void wantMx(const std::string& host, std::optional<MxSetting> wanted) = 0;
+  /// The authoritative servers contradict the MX the provider accepted for `host` (changed
+  /// behind our back, or lost by the provider): send it again, once, and no sooner than
+  /// kReassertInterval after the host's last request (as a contradicted address is).
+  virtual void mxContradicted(const std::string& host) = 0;
   /// What became of the host's wish; nullopt when no dyndns2 account has the host.
   [[nodiscard]] virtual std::optional<MxPublication> mxPublication(const std::string& host) const = 0;
   /// `listener` runs after every pass (a publication may have changed); one listener.

@@ -69,6 +69,8 @@ struct FakeHostMx : ddns::HostMxLever {
     return publication;
   }
   void onMxFacts(std::function<void()> l) override { listener = std::move(l); }
+  std::vector<std::string> contradicted;
+  void mxContradicted(const std::string& host) override { contradicted.push_back(host); }
   void pass(ddns::MxPublication p) {
     publication = std::move(p);
     if (listener) listener();
@@ -330,6 +332,58 @@ TEST_F(MxSteeringTest, Dyndns2LeverHandsTheSetToTheEngineAndVerifiesIt) {
   ASSERT_EQ(engine.wishes.size(), 3u);
   EXPECT_EQ(engine.wishes[2],
             std::make_pair(std::string("office.dyn.example"), std::optional<ddns::MxSetting>()));
+}
+
+// The provider believes it has the set, so the lever cannot just ask again: a set the
+// servers contradict is told to the engine (which re-sends within the provider's rules);
+// silence or a missing AA bit is no contradiction, and nothing is told within the TTL.
+TEST_F(MxSteeringTest, Dyndns2LeverTellsTheEngineWhenTheServersContradictTheAcceptedSet) {
+  make(dyndns2Domain(), &engine);
+  want("direct", dyndns2Domain());
+  // Accepted, but one server has something else, the other does not answer.
+  dns.show("192.0.2.53:53", {"10 mx.evil.example"});
+  engine.pass(
+      {ddns::MxPublicationState::Accepted, "provider custom accepted mx=mx.isp.example backmx=YES", now, {}});
+  EXPECT_EQ(fact().state, "verifying");
+  EXPECT_TRUE(engine.contradicted.empty()) << "within the TTL, secondaries and caches may still catch up";
+  advance(4min);
+  EXPECT_TRUE(engine.contradicted.empty()) << "told before the set's TTL had passed";
+  advance(2min);
+  ASSERT_FALSE(engine.contradicted.empty()) << fact().detail;
+  EXPECT_EQ(engine.contradicted.front(), "office.dyn.example");
+  EXPECT_TRUE(sent.empty()) << "the engine sends, never the lever";
+
+  // Verified; then a server goes silent: no contradiction, only an unverified set.
+  engine.contradicted.clear();
+  dns.show("192.0.2.53:53", {"10 office.dyn.example", "20 mx.isp.example"});
+  dns.show("198.51.100.53:53", {"10 office.dyn.example", "20 mx.isp.example"});
+  advance(10min);
+  ASSERT_TRUE(fact().verified) << fact().detail;
+  engine.contradicted.clear();
+  dns.show("198.51.100.53:53", {"10 office.dyn.example", "20 mx.isp.example"}, false);  // no AA
+  advance(10min);
+  EXPECT_FALSE(fact().verified);
+  EXPECT_TRUE(engine.contradicted.empty()) << "an answer without AA is no proof either way";
+  // Verified again; then the set is changed behind our back: told at the next check.
+  dns.show("198.51.100.53:53", {"10 office.dyn.example", "20 mx.isp.example"});
+  advance(1h);
+  ASSERT_TRUE(fact().verified) << fact().detail;
+  engine.contradicted.clear();
+  dns.show("192.0.2.53:53", {"10 mx.evil.example"});
+  advance(5min);  // the re-check of a verified set
+  ASSERT_FALSE(engine.contradicted.empty()) << fact().detail;
+  EXPECT_EQ(engine.contradicted.front(), "office.dyn.example");
+}
+
+TEST(MxVerdict, ContradictedOnlyByAnAuthoritativeAnswerWithAnotherSet) {
+  const std::vector<MxRecord> want = {{10, "mx.isp.example"}};
+  EXPECT_FALSE(verifyMx(want, {{"a", true, true, {"10 mx.isp.example"}, ""}}).contradicted);
+  EXPECT_FALSE(verifyMx(want, {{"a", false, false, {}, "timeout"}}).contradicted);
+  EXPECT_FALSE(verifyMx(want, {{"a", true, false, {"10 mx.evil.example"}, ""}}).contradicted);
+  const auto v = verifyMx(want, {{"a", false, false, {}, "timeout"}, {"b", true, true, {"10 mx.evil.example"}, ""}});
+  EXPECT_FALSE(v.verified);
+  EXPECT_TRUE(v.contradicted);
+  EXPECT_EQ(v.text, "a: timeout");
 }
 
 TEST_F(MxSteeringTest, Dyndns2LeverWithoutAnEngineIsRefused) {

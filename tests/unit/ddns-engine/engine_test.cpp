@@ -1074,6 +1074,36 @@ std::size_t countWith(const std::vector<net::HttpRequest>& requests, const std::
 // An MX-only change (the address is unchanged) sends exactly one request, after the
 // provider's minimum interval; what the provider accepted is persisted and not sent again,
 // not even by a restarted engine.
+// The provider accepted the MX, but the servers show another set (changed behind our back):
+// the lever says so, and the engine sends it once more, no sooner than kReassertInterval
+// after the last request, and then not again until told again.
+TEST_F(EngineTest, AContradictedMxIsSentAgainOncePerReassertInterval) {
+  config_.accounts = {account("a", 1, "dyn.example")};
+  answerGood();
+  publishAll("203.0.113.7");
+  auto e = makeEngine();
+  e->wantMx("h0.dyn.example", kDirectMx);
+  pass(*e);
+  ASSERT_EQ(http_.requests.size(), 1u);
+  EXPECT_EQ(countWith(http_.requests, "mx=mx.isp.example"), 1u);
+  ASSERT_EQ(e->mxPublication("h0.dyn.example")->state, MxPublicationState::Accepted);
+
+  e->mxContradicted("H0.dyn.example.");
+  now_ += 10min;
+  pass(*e);
+  EXPECT_EQ(http_.requests.size(), 1u) << "said again within " << formatDuration(kReassertInterval);
+  now_ = kT0 + kReassertInterval;
+  pass(*e);
+  ASSERT_EQ(http_.requests.size(), 2u) << "the contradicted MX was not said again";
+  EXPECT_EQ(countWith(http_.requests, "mx=mx.isp.example&backmx=YES"), 2u);
+  now_ += 2 * kReassertInterval;
+  pass(*e);
+  EXPECT_EQ(http_.requests.size(), 2u) << "said again without being told the servers still contradict it";
+  e->mxContradicted("h1.dyn.example");  // no wish for it: nothing to say
+  pass(*e);
+  EXPECT_EQ(http_.requests.size(), 2u);
+}
+
 TEST_F(EngineTest, AnMxOnlyChangeSendsExactlyOneRequest) {
   config_.accounts = {account("a", 2, "dyn.example")};
   answerGood();
