@@ -85,24 +85,27 @@ HostHealth judgeHost(const HealthInput& in, const std::string& account, const st
   if (withdrawing) {
     // Judged by what direct needs: the provider is usable (above) and we have an address to
     // come back with. Whether the withdrawal itself is seen is reported, not decided on.
-    if (!in.current || in.current->empty())
-      return verdict(HostCondition::NoAddress, name + " withdrawn; no address known to return with", now);
     const bool seen = obs != nullptr && obs->intent == AddressIntent::Withdraw && state.offline &&
                       verifyHost(*obs).outcome == VerifyOutcome::Verified;
-    if (seen)
-      return verdict(HostCondition::Withdrawn,
-                     name + " withdrawn (verified: " + verifyHost(*obs).text + "); ready to publish " +
-                         in.current->toString(),
-                     obs->at);
-    std::string why = !state.offline && state.retryNotBefore && *state.retryNotBefore > now
-                          ? "held by the provider's back-off until " + formatTime(*state.retryNotBefore)
-                      : !state.offline ? "offline not confirmed by the provider yet"
-                      : obs == nullptr || obs->intent != AddressIntent::Withdraw
-                          ? "not verified yet"
-                          : verifyHost(*obs).text;
-    return verdict(HostCondition::WithdrawalPending,
-                   name + " withdrawal pending (" + why + "); ready to publish " + in.current->toString(),
-                   now);
+    std::string withdrawal = seen ? "withdrawn (verified: " + verifyHost(*obs).text + ")"
+                             : !state.offline && state.retryNotBefore && *state.retryNotBefore > now
+                                 ? "withdrawal pending (held by the provider's back-off until " +
+                                       formatTime(*state.retryNotBefore) + ")"
+                             : !state.offline ? "withdrawal pending (offline not confirmed by the provider yet)"
+                             : obs == nullptr || obs->intent != AddressIntent::Withdraw
+                                 ? "withdrawal pending (not verified yet)"
+                                 : "withdrawal pending (" + verifyHost(*obs).text + ")";
+    HostHealth h;
+    if (!in.current || in.current->empty()) {
+      // An outage: nothing to come back with, but what the senders find is still a fact.
+      h = verdict(HostCondition::NoAddress, name + " " + withdrawal + "; no address known to return with",
+                  seen ? obs->at : now);
+    } else {
+      h = verdict(seen ? HostCondition::Withdrawn : HostCondition::WithdrawalPending,
+                  name + " " + withdrawal + "; ready to publish " + in.current->toString(), seen ? obs->at : now);
+    }
+    h.withdrawalVerified = seen;
+    return h;
   }
   if (!in.addressLost.empty()) {
     std::string held = state.confirmedAddress.empty() ? std::string("our old address") : state.confirmedAddress;
@@ -176,13 +179,18 @@ HostVerification verifyHost(const Observation& obs) {
       }
     }
     if (withdraw) {
+      bool still = false;
       for (const auto& a : want) {
         if (got.count(a) == 0) continue;
+        still = true;
         v.ttl = std::max(v.ttl, ans.ttl);
         if (firstMismatch.empty())
           firstMismatch = obs.host + " still resolves to " + a.toString() + " at " + ans.server +
                           " (withdrawal not in effect)";
       }
+      // What a resolver that asked now keeps: the absence, or the records left.
+      if (!still)
+        v.cacheTtl = std::max({v.cacheTtl, ans.negativeTtl.value_or(0), got.empty() ? 0u : ans.ttl});
       continue;
     }
     if (!readable || got != want) {
@@ -271,10 +279,13 @@ std::vector<HostHealth> judgeHosts(const HealthInput& in) {
   return out;
 }
 
-bool HostHealth::fine() const { return intentMet() || condition == HostCondition::Grace; }
+bool HostHealth::fine() const {
+  return condition == HostCondition::Verified || condition == HostCondition::Withdrawn ||
+         condition == HostCondition::Grace;
+}
 
 bool HostHealth::intentMet() const {
-  return condition == HostCondition::Verified || condition == HostCondition::Withdrawn;
+  return condition == HostCondition::Verified || condition == HostCondition::Withdrawn || withdrawalVerified;
 }
 
 const char* toString(HostCondition c) {

@@ -16,6 +16,7 @@
 #include <mutex>
 
 #include "dynmx/net/dns_resolver.hpp"
+#include "dynmx/ldns_cxx.hpp"
 
 namespace dynmx::net {
 namespace {
@@ -185,6 +186,8 @@ class Query : public std::enable_shared_from_this<Query> {
     // withdrawal is proven by an authoritative "no such record").
     if (abuf != nullptr && alen >= 12) r.authoritative = (abuf[2] & 0x04) != 0;
     if (status == ARES_SUCCESS && abuf != nullptr && alen >= 12) self->parse(abuf, alen, r);
+    if ((r.error == DnsError::NxDomain || r.error == DnsError::NoData) && abuf != nullptr && alen >= 12)
+      r.negativeTtl = negativeCacheTtl(abuf, static_cast<std::size_t>(alen));
     self->finished_ = true;
     self->timer_.cancel();
     auto hold = std::move(self->self_);
@@ -294,6 +297,24 @@ class AresResolver final : public DnsResolver {
 };
 
 }  // namespace
+
+std::optional<std::uint32_t> negativeCacheTtl(const unsigned char* reply, std::size_t length) {
+  ldns_pkt* pkt = nullptr;
+  if (reply == nullptr || ldns_wire2pkt(&pkt, reply, length) != LDNS_STATUS_OK || pkt == nullptr)
+    return std::nullopt;
+  std::optional<std::uint32_t> ttl;
+  const ldns_rr_list* authority = ldns_pkt_authority(pkt);
+  for (std::size_t i = 0; authority != nullptr && i < ldns_rr_list_rr_count(authority); ++i) {
+    const ldns_rr* rr = ldns_rr_list_rr(authority, i);
+    if (ldns_rr_get_type(rr) != LDNS_RR_TYPE_SOA || ldns_rr_rd_count(rr) < 7) continue;
+    const ldns_rdf* minimum = ldns_rr_rdf(rr, 6);
+    if (minimum == nullptr || ldns_rdf_size(minimum) != 4) continue;  // MINIMUM: 32 bits (a PERIOD)
+    ttl = std::min<std::uint32_t>(ldns_rr_ttl(rr), ldns_rdf2native_int32(minimum));
+    break;
+  }
+  ldns_pkt_free(pkt);
+  return ttl;
+}
 
 std::unique_ptr<DnsResolver> makeAresResolver(boost::asio::io_context& io) {
   return std::make_unique<AresResolver>(io);

@@ -197,18 +197,27 @@ void Coordinator::advanceReturn(const mail::Decision& d) {
   }
   if (step_ == ReturnStep::PublishMx) {
     if (steered && !mxVerified("direct")) return;
-    // Senders cached the multidrop set for up to its TTL: fetchmail keeps collecting what
-    // they still deliver to the ISP until then.
-    Duration oldTtl{0};
-    for (const auto& m : policy_.mx)
-      if (m.lever != MxLever::None) oldTtl = std::max(oldTtl, m.ttl);
-    if (!steered) {
-      setStep(ReturnStep::Drain, "no MX set changed: final drain");
+    // Senders cached the multidrop set for up to its TTL, and what a withdrawal left of our
+    // name (offline=YES: "no such record", for the zone's negative-caching TTL): until both
+    // run out they still deliver to the ISP, so fetchmail keeps collecting.
+    Duration mxTtl{0};
+    if (steered)
+      for (const auto& m : policy_.mx)
+        if (m.lever != MxLever::None) mxTtl = std::max(mxTtl, m.ttl);
+    const Duration withdrawalTtl = deps_.ddns->info().withdrawalCacheTtl;
+    std::vector<std::string> why;
+    if (mxTtl.count() > 0) why.push_back("the multidrop set's TTL, " + formatDuration(mxTtl));
+    if (withdrawalTtl.count() > 0)
+      why.push_back("the withdrawn name's negative-caching TTL, " + formatDuration(withdrawalTtl));
+    const Duration wait = std::max(mxTtl, withdrawalTtl);
+    if (wait.count() <= 0) {
+      setStep(ReturnStep::Drain, steered ? "direct MX verified; nothing cached to wait out: final drain"
+                                         : "no MX set changed: final drain");
     } else {
-      setStep(ReturnStep::SenderCaches,
-              "direct MX verified; fetchmail keeps polling until " + formatTime(now + oldTtl) +
-                  " (the multidrop set's TTL)",
-              now + oldTtl);
+      std::string text = steered ? "direct MX verified; " : "no MX set changed; ";
+      text += "fetchmail keeps polling until " + formatTime(now + wait) + " (";
+      for (std::size_t i = 0; i < why.size(); ++i) text += (i ? " and " : "") + why[i];
+      setStep(ReturnStep::SenderCaches, text + ")", now + wait);
     }
   }
   if (step_ == ReturnStep::SenderCaches) {
@@ -512,7 +521,7 @@ void Coordinator::fillExposure(status::Report& r) const {
       if (std::find(dynamicHosts.begin(), dynamicHosts.end(), rec.host) == dynamicHosts.end()) continue;
       const auto h = std::find_if(r.ddns.hosts.begin(), r.ddns.hosts.end(),
                                   [&](const status::DdnsHostInfo& i) { return i.host == rec.host; });
-      if (h != r.ddns.hosts.end() && h->condition == "withdrawn") continue;  // senders fall back
+      if (h != r.ddns.hosts.end() && h->withdrawn) continue;  // senders fall back
       following.push_back(rec.host);
     }
     if (following.empty()) continue;

@@ -56,6 +56,14 @@ class Reader {
     return integerValue(*v, path + key, out);
   }
 
+  bool seconds(const json& obj, const char* key, const std::string& path, Duration& out) {
+    std::int64_t s = out.count();
+    if (!integer(obj, key, path, s)) return false;
+    if (s < 0) return bad(path + key, "expected seconds, 0 or more");
+    out = Duration{s};
+    return true;
+  }
+
   template <typename Int>
   bool integerValue(const json& v, const std::string& path, Int& out) {
     if (v.is_number_unsigned()) {
@@ -183,7 +191,7 @@ bool readHosts(Reader& rd, const json& v, std::vector<DdnsHostInfo>& hosts) {
         !rd.str(e, "verification", p, h.verification) || !rd.str(e, "last_result", p, h.lastResult) ||
         !rd.time(e, "last_update", p, h.lastUpdate) || !rd.time(e, "retry_after", p, h.retryAfter) ||
         !rd.str(e, "fatal", p, h.fatal) || !rd.str(e, "last_error", p, h.lastError) ||
-        !rd.str(e, "condition", p, h.condition))
+        !rd.str(e, "condition", p, h.condition) || !rd.boolean(e, "withdrawn", p, h.withdrawn))
       return false;
     hosts.push_back(std::move(h));
   }
@@ -195,7 +203,8 @@ bool readDdnsHealth(Reader& rd, const json& v, DdnsInfo& d) {
   return rd.object(v, "ddns_health") && rd.str(v, "state", p, d.health) && rd.str(v, "code", p, d.code) &&
          rd.str(v, "text", p, d.text) && rd.time(v, "since", p, d.since) &&
          rd.str(v, "public_address", p, d.publicAddress) && rd.str(v, "nat_note", p, d.natNote) &&
-         rd.str(v, "intent", p, d.intent) && rd.boolean(v, "intent_met", p, d.intentMet);
+         rd.str(v, "intent", p, d.intent) && rd.boolean(v, "intent_met", p, d.intentMet) &&
+         rd.seconds(v, "withdrawal_cache_ttl", p, d.withdrawalCacheTtl);
 }
 
 bool readFetchmail(Reader& rd, const json& v, FetchmailInfo& f) {
@@ -350,7 +359,8 @@ nlohmann::json toJson(const Report& r) {
                      {"retry_after", timeOrNull(h.retryAfter)},
                      {"fatal", stringOrNull(h.fatal)},
                      {"last_error", stringOrNull(h.lastError)},
-                     {"condition", stringOrNull(h.condition)}});
+                     {"condition", stringOrNull(h.condition)},
+                     {"withdrawn", h.withdrawn}});
   }
   out["ddns"] = std::move(hosts);
   out["ddns_health"] = {{"state", r.ddns.health},
@@ -360,7 +370,8 @@ nlohmann::json toJson(const Report& r) {
                         {"public_address", stringOrNull(r.ddns.publicAddress)},
                         {"nat_note", stringOrNull(r.ddns.natNote)},
                         {"intent", r.ddns.intent},
-                        {"intent_met", r.ddns.intentMet}};
+                        {"intent_met", r.ddns.intentMet},
+                        {"withdrawal_cache_ttl", r.ddns.withdrawalCacheTtl.count()}};
   const auto& f = r.fetchmail;
   out["fetchmail"] = {{"wanted", f.wanted},
                       {"running", f.running},

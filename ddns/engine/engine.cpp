@@ -854,6 +854,11 @@ void Engine::verify(const std::shared_ptr<Pass>& pass) {
   auto hostDone = [this, pass, alive](Observation obs) {
     if (alive.expired()) return;
     obs.at = deps_.now();
+    if (obs.intent == AddressIntent::Withdraw) {
+      const HostVerification v = verifyHost(obs);
+      if (v.outcome == VerifyOutcome::Verified)
+        withdrawalCacheTtl_ = std::max(withdrawalCacheTtl_, std::min<Duration>(Duration{v.cacheTtl}, kMaxTtlGrace));
+    }
     auto it = std::find_if(observations_.begin(), observations_.end(), [&](const auto& o) {
       return o.account == obs.account && o.host == obs.host;
     });
@@ -915,6 +920,8 @@ void Engine::verify(const std::shared_ptr<Pass>& pass) {
               a.ttl = a.addresses.empty() ? r.ttl : std::min(a.ttl, r.ttl);
               a.addresses.insert(a.addresses.end(), r.values.begin(), r.values.end());
             }
+            if (answered && r.values.empty() && r.negativeTtl)
+              a.negativeTtl = std::max(a.negativeTtl.value_or(0), *r.negativeTtl);
             if (--acc->total == 0) {
               for (auto& ans : acc->obs.answers)
                 if (!ans.answered) ans.addresses.clear();
@@ -1178,6 +1185,9 @@ void Engine::applyPendingConfig() {
 void Engine::setIntent(AddressIntent intent) {
   if (intent_ == intent) return;
   intent_ = intent;
+  // A new withdrawal: what senders may cache is learnt afresh (publish keeps it: the way
+  // back waits for it).
+  if (intent == AddressIntent::Withdraw) withdrawalCacheTtl_ = Duration{0};
   bool any = false;
   for (const auto& a : config_.accounts) any = any || a.offlineOnMultidrop;
   // Withdraw: offline=YES goes out in the next pass; publish: hosts marked offline are
@@ -1287,6 +1297,7 @@ status::DdnsInfo Engine::info() const {
   out.intent = toString(intent_);
   out.intentMet = !judged_.empty() && std::all_of(judged_.begin(), judged_.end(),
                                                    [](const HostHealth& h) { return h.intentMet(); });
+  out.withdrawalCacheTtl = withdrawalCacheTtl_;
   for (const auto& account : config_.accounts) {
     for (const auto& h : account.hosts) {
       auto n = normalizeHostname(h);
@@ -1308,6 +1319,7 @@ status::DdnsInfo Engine::info() const {
         hi.verified = j.fine();
         hi.verification = j.text;
         hi.condition = toString(j.condition);
+        hi.withdrawn = j.withdrawalVerified;
       }
       out.hosts.push_back(std::move(hi));
     }

@@ -12,7 +12,7 @@
 #include <cstring>
 
 #include "dynmx/dnsupdate.hpp"
-#include "ldns_cxx.hpp"
+#include "dynmx/ldns_cxx.hpp"
 
 namespace dynmx::dnsupdate {
 namespace {

@@ -10,7 +10,7 @@
 #include <optional>
 
 #include "dynmx/dnsupdate.hpp"
-#include "ldns_cxx.hpp"
+#include "dynmx/ldns_cxx.hpp"
 
 // --- The TSIG signing time -------------------------------------------------------------
 // ldns 1.8 signs with gettimeofday() and takes no time argument. To make the signing time a

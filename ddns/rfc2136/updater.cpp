@@ -15,7 +15,7 @@
 #include <sstream>
 
 #include "dynmx/dnsupdate.hpp"
-#include "ldns_cxx.hpp"
+#include "dynmx/ldns_cxx.hpp"
 
 namespace dynmx::dnsupdate {
 namespace {

@@ -204,6 +204,9 @@ class Engine : public coord::DdnsSource, public HostMxLever {
   mail::DdnsHealth health_;
   PassReport last_;
   AddressIntent intent_ = AddressIntent::Publish;  ///< set by the coordinator
+  /// The largest cache TTL a verified withdrawal left (HostVerification::cacheTtl, capped at
+  /// kMaxTtlGrace); reset when a new withdrawal begins.
+  Duration withdrawalCacheTtl_{0};
   std::map<std::string, MxSetting> mxWanted_;  ///< host → the mx=/backmx= the MX lever asks for
   std::set<std::string> mxContradicted_;       ///< hosts whose accepted MX the servers contradict
   std::function<void()> mxListener_;

@@ -75,6 +75,9 @@ struct DdnsHostInfo {
   std::string fatal;             ///< non-empty: disabled until the config changes
   std::string lastError;         ///< the provider's line or transport error of the last failed attempt
   std::string condition;         ///< typed judgement: "verified", "withdrawn", "stale", ... (ddns/health.hpp)
+  /// offline=YES in effect: no authoritative server names our old address (also during an
+  /// outage, when the condition is "no-address"); senders fall back to the next MX.
+  bool withdrawn = false;
 };
 
 /// The DDNS engine as a whole.
@@ -87,6 +90,10 @@ struct DdnsInfo {
   std::string natNote;             ///< set when the interface address differs from the web address
   std::string intent = "publish";  ///< what the coordinator asked for: "publish" | "withdraw"
   bool intentMet = false;          ///< every host shows the intent at every authoritative server
+  /// The last withdrawal (offline=YES), verified: how long senders' resolvers may keep what
+  /// it left (the negative-caching TTL from the zone's SOA, at most an hour); 0 if none. The
+  /// way back to direct keeps fetchmail polling that long after our address is verified.
+  Duration withdrawalCacheTtl{0};
   std::vector<DdnsHostInfo> hosts;
 };
 

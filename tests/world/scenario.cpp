@@ -68,7 +68,7 @@ const std::vector<Scenario>& scenarios() {
        35,
        {{5, K::LinkDown, ""}, {7, K::StrangerTakes, kOfficeAddress}, {24, K::LinkUp, kNext}},
        {{"dynmx", {38, 54, 29, 0, 0}}, {"baseline", {38, 54, 29, 1, 10}},
-        {"steering", {32, 54, 30, 0, 0}}, {"offline", {1, 10, 5, 0, 0}}}},
+        {"steering", {32, 54, 30, 0, 0}}, {"offline", {1, 10, 5, 0, 0, true}}}},
       {"e_dialup",
        "a dial-up link: calls of 6–8 s, pauses of 5–8 s, a new address per call; the stranger gets the old ones",
        "dialup",
@@ -166,6 +166,14 @@ bool actedOn(const Json& st, const std::set<std::string>& othersHold) {
   return false;
 }
 
+/// Whether status shows a DDNS host withdrawn (offline=YES verified at the authoritative
+/// servers), whatever its condition (during an outage it is "no-address").
+bool anyWithdrawn(const Json& st) {
+  for (const auto& h : st.value("ddns", Json::array()))
+    if (h.value("withdrawn", false)) return true;
+  return false;
+}
+
 /// A variant's heading in the side-by-side table.
 std::string columnTitle(const std::string& variant) {
   if (variant == "baseline") return "DDNS only";
@@ -203,15 +211,23 @@ Result<RowResult> runRow(const Scenario& scenario, const Variant& variant, const
   // Detection, as dynmx's status shows it: polled while waiting between events, from the
   // first time someone else holds an address the office's name had until dynmx has acted.
   std::set<std::string> othersHold;
+  bool linkDown = false;
   auto lastPoll = std::chrono::steady_clock::now() - 1s;
   auto watch = [&](double until) {
     while (w.elapsed() < until) {
-      const bool due = std::chrono::steady_clock::now() - lastPoll >= 400ms;
-      if (row.strangerAt && !row.detectedAt && due && until - w.elapsed() > 0.5) {
+      const bool due = std::chrono::steady_clock::now() - lastPoll >= 400ms && until - w.elapsed() > 0.5;
+      const bool detecting = row.strangerAt && !row.detectedAt;
+      const bool outage = linkDown && !row.withdrawnWhileDownAt && setup.donator;
+      if (due && (detecting || outage)) {
         lastPoll = std::chrono::steady_clock::now();
-        if (auto st = w.status(); st && actedOn(*st, othersHold)) {
+        auto st = w.status();
+        if (st && detecting && actedOn(*st, othersHold)) {
           row.detectedAt = w.elapsed();
           note("dynmx has acted (status)");
+        }
+        if (st && outage && anyWithdrawn(*st)) {
+          row.withdrawnWhileDownAt = w.elapsed();
+          note("status shows the name withdrawn while the link is down");
         }
         continue;
       }
@@ -224,6 +240,8 @@ Result<RowResult> runRow(const Scenario& scenario, const Variant& variant, const
     watch(e.at);
     if (auto s = apply(w, e); !s.ok()) return fail(describe(e) + ": " + s.error() + "\n" + w.logs());
     note(describe(e));
+    if (e.kind == K::LinkDown) linkDown = true;
+    if (e.kind == K::LinkUp) linkDown = false;
     const bool taken = e.kind == K::StrangerTakes || (e.kind == K::SetRecord && e.arg == kHijackAddress);
     if (taken) {
       othersHold.insert(e.arg);
@@ -234,6 +252,10 @@ Result<RowResult> runRow(const Scenario& scenario, const Variant& variant, const
   note("stream stopped");
   if (auto s = w.drain(120s); !s.ok()) return fail("drain: " + s.error() + "\n" + w.logs());
   note("drained; dynmx is on " + modeNow(w));
+  if (auto st = w.status())  // the way back, step by step (for the failure message)
+    for (const auto& step : st->value("steps", Json::array()))
+      row.timeline.push_back("        " + step.value("at", "") + " " + step.value("step", "") + ": " +
+                             step.value("detail", ""));
   row.totalSeconds = seconds();
   row.account = w.account();
   for (const auto& e : w.feederErrors()) row.account.problems.push_back("not submitted: " + e);
@@ -279,6 +301,8 @@ std::vector<std::string> checkRow(const Scenario& scenario, const RowResult& row
       out.push_back(line);
     }
   }
+  if (p.withdrawnWhileDown && !row.withdrawnWhileDownAt)
+    out.push_back("status never showed the name withdrawn while the link was down");
   if (a.atIsp < p.atIspMin || a.atIsp > p.atIspMax)
     out.push_back("left at the ISP " + std::to_string(a.atIsp) + " outside the pinned [" +
                   std::to_string(p.atIspMin) + ", " + std::to_string(p.atIspMax) + "]");
@@ -293,6 +317,7 @@ Json rowJson(const RowResult& row) {
   j["total_seconds"] = row.totalSeconds;
   j["stranger_at"] = row.strangerAt ? Json(*row.strangerAt) : Json(nullptr);
   j["detected_at"] = row.detectedAt ? Json(*row.detectedAt) : Json(nullptr);
+  j["withdrawn_while_down_at"] = row.withdrawnWhileDownAt ? Json(*row.withdrawnWhileDownAt) : Json(nullptr);
   return j;
 }
 

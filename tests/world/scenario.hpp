@@ -37,6 +37,9 @@ struct Pin {
   double exposureMax = 0;  ///< seconds between the first and the last misdirected message
   int atIspMin = 0;        ///< copies left in the ISP box at the end, inclusive band
   int atIspMax = 0;
+  /// offline=YES: while the link is down, status must show the name withdrawn (verified at
+  /// BIND) at least once; an outage with no address to come back with hides nothing.
+  bool withdrawnWhileDown = false;
 };
 
 /// A scenario of issue 10 (a..g).
@@ -80,6 +83,8 @@ struct RowResult {
   /// address the stranger does not hold.
   std::optional<double> strangerAt;
   std::optional<double> detectedAt;
+  /// Stream seconds when status first showed a DDNS host withdrawn while the link was down.
+  std::optional<double> withdrawnWhileDownAt;
 };
 
 /// Build the world for `variant`, play `scenario`, drain, count. Fails when the world cannot

@@ -2,6 +2,7 @@
 // `world`), and the ISP's envelope headers are pinned.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <set>
 #include <thread>
@@ -47,6 +48,7 @@ TEST_P(WorldRow, NothingLostNothingDuplicatedExposureAsPinned) {
                                 << rowJson(*row).dump(2) << "\n" << timeline;
   // Shown for every run, so a change of the measured numbers is visible in the CI log.
   std::cout << rowJson(*row).dump() << "\n";
+  if (std::getenv("WORLD_TIMELINE") != nullptr) std::cout << timeline;
 }
 
 INSTANTIATE_TEST_SUITE_P(Scenarios, WorldRow, ::testing::ValuesIn(allRows()),

@@ -34,6 +34,9 @@ struct ServerAnswer {
   std::uint32_t ttl = 0;               ///< smallest TTL among the records
   std::string error;                   ///< why there is no answer (timeout, refused, ...)
   bool authoritative = false;          ///< the AA bit was set: without it an answer proves nothing
+  /// An A or AAAA question answered NXDOMAIN/NODATA: how long resolvers may cache that
+  /// absence (RFC 2308; the larger of the two), nullopt without an SOA to say so.
+  std::optional<std::uint32_t> negativeTtl;
 };
 
 /// One verification round for one host.
@@ -59,6 +62,11 @@ struct HostVerification {
   VerifyOutcome outcome = VerifyOutcome::ResolutionFailing;
   std::string text;         ///< "office.example.com resolves to 198.51.100.9 at ns1, expected ..."
   std::uint32_t ttl = 0;    ///< largest TTL among mismatching answers (for the grace period)
+  /// Withdraw, verified: how long senders' resolvers may keep what the withdrawal left (the
+  /// negative-caching TTL of an absent record, or the TTL of records naming other addresses),
+  /// largest across servers. Senders that cached it during the withdrawal do not find our
+  /// address again until it runs out, so the way back waits for it.
+  std::uint32_t cacheTtl = 0;
 };
 
 /// Compare one observation with its expected addresses. Servers that failed while others
@@ -89,9 +97,14 @@ struct HostHealth {
   HostCondition condition = HostCondition::Pending;
   std::string text;   ///< the sentence for status and the pass table
   TimePoint since{};  ///< when the condition was observed or began
+  /// Withdraw: no authoritative server names our old address any more. Also true under
+  /// NoAddress: during an outage the withdrawal is a fact of its own, reported while direct
+  /// cannot come back.
+  bool withdrawalVerified = false;
   /// Nothing wrong with this host (Verified, Withdrawn, or within the TTL grace).
   [[nodiscard]] bool fine() const;
-  /// The host shows the intent at every authoritative server (Verified or Withdrawn).
+  /// The host shows the intent at every authoritative server (Verified, or the withdrawal
+  /// verified, with or without an address to come back with).
   [[nodiscard]] bool intentMet() const;
 };
 

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -53,7 +54,14 @@ struct DnsResult {
   std::vector<std::string> values;
   std::uint32_t ttl = 0;            ///< smallest TTL among the answers
   bool authoritative = false;       ///< the AA bit was set
+  /// NXDOMAIN or NODATA: how long a resolver may cache the absence (RFC 2308 §5: the
+  /// smaller of the authority section's SOA TTL and its MINIMUM); nullopt without an SOA
+  /// there (such an answer is not cached negatively).
+  std::optional<std::uint32_t> negativeTtl;
 };
+
+/// The negative-caching TTL of a DNS reply (wire format), as `DnsResult::negativeTtl`.
+std::optional<std::uint32_t> negativeCacheTtl(const unsigned char* reply, std::size_t length);
 
 /// Completion callback; always called exactly once, on the io_context.
 using DnsHandler = std::function<void(DnsResult)>;

@@ -656,8 +656,62 @@ TEST_F(Steering, WithoutALeverTheOfficeIsExposedUntilItsNameIsWithdrawn) {
   // offline=YES verified: the name no longer resolves to our old address, senders fall back
   // to the next MX.
   ddns.i.hosts[0].condition = "withdrawn";
+  ddns.i.hosts[0].withdrawn = true;
   r = c->report();
   EXPECT_FALSE(r.exposure.exposed) << r.exposure.text;
+  // During an outage (no address to come back with) the withdrawal still protects.
+  ddns.i.hosts[0].condition = "no-address";
+  r = c->report();
+  EXPECT_FALSE(r.exposure.exposed) << r.exposure.text;
+  ddns.i.hosts[0].withdrawn = false;
+  EXPECT_TRUE(c->report().exposure.exposed);
+}
+
+// offline=YES left "no such record" in the senders' resolvers for the zone's negative-caching
+// TTL: until it runs out they skip our name and deliver to the ISP, so fetchmail keeps
+// polling that long after our address is verified, even without an MX lever.
+TEST_F(Steering, WayBackWaitsOutTheWithdrawnNamesNegativeCacheWithoutALever) {
+  startDirectThenFail(steeredPolicy(MxLever::None));
+  ddns.i.withdrawalCacheTtl = 15min;  // the engine verified the withdrawal: SOA minimum 900
+  healAndHoldDown();
+  ASSERT_EQ(c->report().mode.step, "publish-address");
+  ddns.i.intentMet = true;
+  c->evaluate();
+  auto r = c->report();
+  ASSERT_EQ(r.mode.step, "sender-caches");
+  ASSERT_TRUE(r.mode.stepUntil);
+  EXPECT_EQ(*r.mode.stepUntil, now() + 15min);
+  ASSERT_FALSE(r.steps.empty());
+  EXPECT_NE(r.steps.back().detail.find("the withdrawn name's negative-caching TTL, 15m"), std::string::npos)
+      << r.steps.back().detail;
+  EXPECT_TRUE(fetcher.i.running);
+  advance(15min - 1s);
+  EXPECT_EQ(fetcher.drains, 0);
+  advance(1s);
+  ASSERT_EQ(fetcher.drains, 1);
+  fetcher.finishDrain(true);
+  EXPECT_EQ(c->mode(), mail::MailMode::Direct);
+  EXPECT_EQ(stepNames(c->report()),
+            (std::vector<std::string>{"publish-address", "publish-mx", "sender-caches", "drain"}));
+}
+
+// With both, the longer wins: the multidrop set's TTL (10 min) and the negative cache (20 min).
+TEST_F(Steering, WayBackWaitsTheLongerOfTheMxTtlAndTheNegativeCache) {
+  startDirectThenFail();
+  mx.verify(now());
+  ddns.i.withdrawalCacheTtl = 20min;
+  healAndHoldDown();
+  ddns.i.intentMet = true;
+  c->evaluate();
+  mx.verify(now());
+  c->evaluate();
+  auto r = c->report();
+  ASSERT_EQ(r.mode.step, "sender-caches");
+  ASSERT_TRUE(r.mode.stepUntil);
+  EXPECT_EQ(*r.mode.stepUntil, now() + 20min);
+  EXPECT_NE(r.steps.back().detail.find("the multidrop set's TTL, 10m and the withdrawn name's"),
+            std::string::npos)
+      << r.steps.back().detail;
 }
 
 TEST_F(Steering, ARefusedUpdateLeavesTheOfficeExposedAndSaysWhy) {

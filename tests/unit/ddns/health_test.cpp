@@ -252,6 +252,58 @@ TEST(HealthTest, WithdrawingHostsAreJudgedByWhatDirectNeeds) {
   in.current.reset();
   j = judgeHosts(in);
   EXPECT_EQ(j[0].condition, HostCondition::NoAddress);
+  EXPECT_FALSE(j[0].withdrawalVerified) << "the provider has not confirmed offline";
+
+  // An outage with the withdrawal in effect: still no address, but the withdrawal is a fact
+  // status reports (the intent is met; nothing is fine for direct).
+  s.offline = true;
+  s.retryNotBefore.reset();
+  st.put(s);
+  in.observations = {gone};
+  j = judgeHosts(in);
+  EXPECT_EQ(j[0].condition, HostCondition::NoAddress);
+  EXPECT_TRUE(j[0].withdrawalVerified);
+  EXPECT_TRUE(j[0].intentMet());
+  EXPECT_FALSE(j[0].fine());
+  EXPECT_NE(j[0].text.find("withdrawn (verified: mail.example.com no longer resolves to 203.0.113.7)"),
+            std::string::npos)
+      << j[0].text;
+  EXPECT_NE(j[0].text.find("no address known to return with"), std::string::npos) << j[0].text;
+  in.observations = {still};
+  j = judgeHosts(in);
+  EXPECT_FALSE(j[0].withdrawalVerified);
+  EXPECT_FALSE(j[0].intentMet());
+  EXPECT_NE(j[0].text.find("withdrawal pending (mail.example.com still resolves to 203.0.113.7"), std::string::npos)
+      << j[0].text;
+}
+
+// What a verified withdrawal leaves in senders' caches: the negative-caching TTL of the
+// absent record (from the SOA), or the TTL of records naming other addresses; the largest
+// across servers. A withdrawal not in effect, or a publish, leaves nothing to wait for.
+TEST(HealthTest, AVerifiedWithdrawalSaysHowLongSendersMayCacheIt) {
+  ServerAnswer nx = answer("ns1", {});
+  nx.negativeTtl = 300;
+  ServerAnswer nx2 = answer("ns2", {});
+  nx2.negativeTtl = 900;
+  Observation o = obs({nx, nx2}, kT0);
+  o.intent = AddressIntent::Withdraw;
+  HostVerification v = verifyHost(o);
+  EXPECT_EQ(v.outcome, VerifyOutcome::Verified);
+  EXPECT_EQ(v.cacheTtl, 900u);
+
+  // A provider that parks the name on another address: that record's TTL.
+  o.answers = {answer("ns1", {"192.0.2.1"}, 120)};
+  v = verifyHost(o);
+  EXPECT_EQ(v.outcome, VerifyOutcome::Verified);
+  EXPECT_EQ(v.cacheTtl, 120u);
+
+  // No SOA in the negative answer: resolvers do not cache it (RFC 2308 §5).
+  o.answers = {answer("ns1", {})};
+  EXPECT_EQ(verifyHost(o).cacheTtl, 0u);
+
+  // Still resolving to the old address at one server: not in effect.
+  o.answers = {nx, answer("ns2", {"203.0.113.7"})};
+  EXPECT_EQ(verifyHost(o).outcome, VerifyOutcome::Mismatch);
 }
 
 TEST(HealthTest, AnswerWithoutAaIsNoProofAndALostAddressIsStale) {

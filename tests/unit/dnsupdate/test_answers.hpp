@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "dynmx/dnsupdate.hpp"
-#include "ldns_cxx.hpp"
+#include "dynmx/ldns_cxx.hpp"
 
 namespace dynmx::dnsupdate::testing {
 
