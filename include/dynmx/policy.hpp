@@ -120,8 +120,9 @@ struct FetchmailSection {
   /// While mail is direct: poll the ISP mailbox this often and deliver what the ISP's backup
   /// MX took meanwhile (senders fall back to it whenever our server does not answer, and
   /// senders' caches still name it after a return to direct). Zero: never (such mail then
-  /// waits at the ISP until the next multidrop period).
-  Duration sweepInterval{0};
+  /// waits at the ISP until the next multidrop period). On by default: mail must not wait
+  /// at the ISP for a multidrop period that may never come.
+  Duration sweepInterval{std::chrono::minutes(15)};
 };
 
 /// The `rfc2136` provider kind's keys in [[ddns.account]] (DNS UPDATE with TSIG).

@@ -158,6 +158,7 @@ class MxSteeringE2E : public ::testing::Test {
   Policy policy(const std::string& keyFile) const {
     Policy p;
     p.sourceFile = "/etc/dynmx/dynmx.toml";
+    p.fetchmail.sweepInterval = Duration{0};  // the way back's polls only
     p.mail.mode = MailPolicy::Auto;
     p.mail.domains = {kZone};
     p.link.type = LinkType::Dedicated;

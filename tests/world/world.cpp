@@ -240,7 +240,7 @@ std::string World::policyText(const DaemonSetup& setup) const {
          "[users]\nmap = { alice = \"alice\", bob = \"bob\", carol = \"carol\" }\npostmaster = \"postmaster\"\n"
          "[delivery]\nmethod = \"smtp\"\nhost = \"127.0.0.1\"\nport = " + std::to_string(localMta_->port()) + "\n"
          "[fetchmail]\nrc_path = \"" + d + "/fm/fetchmailrc\"\nhome = \"" + d + "/fm/home\"\nuser = \"nobody\"\n"
-         "poll_interval = \"10s\"\n" + (setup.mode == "direct" ? "" : "sweep_interval = \"10s\"\n") +
+         "poll_interval = \"10s\"\n" + (setup.mode == "direct" ? "sweep_interval = \"0\"\n" : "sweep_interval = \"10s\"\n") +
          "[ddns]\nenabled = true\ncheck_interval = \"2s\"\nrequest_timeout = \"10s\"\n"
          "[ddns.detect]\nipv4 = true\ninterface = \"" + kOfficeIf + "\"\ntimeout = \"5s\"\n"
          "[ddns.verify]\nservers = [\"" + kAuthorityAddress + ":53\"]\ninterval = \"1s\"\ntimeout = \"2s\"\n"

@@ -96,6 +96,7 @@ struct FakeFetcher : coord::MailFetcher {
 Policy autoPolicy() {
   Policy p;
   p.sourceFile = "/etc/dynmx/dynmx.toml";
+  p.fetchmail.sweepInterval = Duration{0};  // the Sweep tests below turn it on
   p.mail.mode = MailPolicy::Auto;
   p.mail.domains = {"example.com"};
   p.link.type = LinkType::Dedicated;

@@ -59,6 +59,7 @@ TEST(ReportTime, ReasonDurationsAreWordedWhenTheReportIsPrinted) {
   IdleFetcher fetcher;
   Policy p;
   p.sourceFile = "/etc/dynmx/dynmx.toml";
+  p.fetchmail.sweepInterval = Duration{0};
   p.mail.mode = MailPolicy::Auto;
   p.link.type = LinkType::Dedicated;
   DdnsAccount a;
