@@ -233,6 +233,7 @@ void Coordinator::scheduleSweep() {
       current_ != mail::MailMode::Direct)
     return;
   sweepArmed_ = true;
+  sweepInfo_.next = deps_.now() + every;
   sweepTimer_.expires_after(every);
   std::weak_ptr<bool> alive = alive_;
   sweepTimer_.async_wait([this, alive](const boost::system::error_code& ec) {
@@ -253,6 +254,10 @@ void Coordinator::sweep() {
   auto finished = [this, alive](bool drained, const std::string& detail) {
     if (alive.expired()) return;
     sweeping_ = false;
+    sweepInfo_.last = deps_.now();
+    sweepInfo_.lastOk = drained;
+    sweepInfo_.lastDetail = detail;
+    sweepInfo_.failures = drained ? 0 : sweepInfo_.failures + 1;
     // Mail left direct while the sweep polled: fetchmail's daemon could not start beside
     // the sweep's poll (one lock per mailbox); start it now.
     if (current_ == mail::MailMode::Multidrop && retrievalReady_) deps_.fetcher->start();
@@ -487,6 +492,9 @@ status::Report Coordinator::report() const {
   r.link.since = link.since;
   r.ddns = deps_.ddns->info();
   r.fetchmail = deps_.fetcher->info();
+  r.sweep = sweepInfo_;
+  r.sweep.interval = policy_.fetchmail.sweepInterval;
+  if (current_ != mail::MailMode::Direct || !sweepArmed_) r.sweep.next.reset();
   r.switches = switches_;
   r.hooks = hooks_;
   r.steps = steps_;

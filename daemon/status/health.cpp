@@ -160,6 +160,12 @@ void computeHealth(Report& r, const HealthOptions& o) {
       v.raise(Health::Warning, "mx.refused", "MX update for " + m.domain + " refused: " + m.detail);
   if (r.mode.wanted != r.mode.current)
     v.raise(Health::Warning, "mode.switching", "switching from " + r.mode.current + " to " + r.mode.wanted);
+  // Mail a backup MX took while direct cannot be fetched.
+  if (direct && !r.sweep.lastOk && r.sweep.last)
+    v.raise(Health::Warning, "fetchmail.sweep_failed",
+            "the sweep of the ISP mailbox failed" +
+                (r.sweep.failures > 1 ? " " + std::to_string(r.sweep.failures) + " times in a row" : std::string()) +
+                ": " + r.sweep.lastDetail + "; mail the backup MX took waits at the ISP");
   if (hasCode(r.mode.reasons, "drain.failed") && !multidropForFailure)
     v.raise(Health::Warning, "drain.failed", "the ISP mailbox could not be drained");
   for (const HookRecord* h : failedRecentHooks(r))

@@ -174,6 +174,14 @@ std::string renderHuman(const Report& r, TimePoint now) {
   out << '\n';
   if (f.lastExit) out << "last exit:  " << *f.lastExit << " (" << exitMeaningText(*f.lastExit) << ")\n";
   if (!f.lastError.empty()) out << "last error: " << f.lastError << '\n';
+  if (r.sweep.interval.count() > 0) {
+    const auto& s = r.sweep;
+    out << "sweep:      every " << formatDuration(s.interval) << " while direct; last "
+        << (s.last ? formatTime(*s.last) + (s.lastOk ? " (" : " FAILED (") + s.lastDetail + ")" : std::string("never"));
+    if (s.failures > 1) out << ", " << s.failures << " failures in a row";
+    if (s.next) out << "; next " << formatTime(*s.next);
+    out << '\n';
+  }
 
   if (r.guard.enabled) {
     const auto& g = r.guard;

@@ -216,6 +216,13 @@ bool readFetchmail(Reader& rd, const json& v, FetchmailInfo& f) {
          rd.integer(v, "poll_errors", p, f.pollErrors) && rd.optInteger(v, "messages_waiting", p, f.messagesWaiting);
 }
 
+bool readSweep(Reader& rd, const json& v, SweepInfo& s) {
+  const std::string p = "sweep.";
+  return rd.object(v, "sweep") && rd.seconds(v, "interval", p, s.interval) && rd.time(v, "last", p, s.last) &&
+         rd.boolean(v, "last_ok", p, s.lastOk) && rd.str(v, "last_detail", p, s.lastDetail) &&
+         rd.time(v, "next", p, s.next) && rd.integer(v, "failures", p, s.failures);
+}
+
 bool readGuard(Reader& rd, const json& v, GuardInfo& g) {
   const std::string p = "guard.";
   if (!(rd.object(v, "guard") && rd.boolean(v, "enabled", p, g.enabled) && rd.boolean(v, "listening", p, g.listening) &&
@@ -384,6 +391,12 @@ nlohmann::json toJson(const Report& r) {
                       {"polls", f.polls},
                       {"poll_errors", f.pollErrors},
                       {"messages_waiting", f.messagesWaiting ? json(*f.messagesWaiting) : json(nullptr)}};
+  out["sweep"] = {{"interval", r.sweep.interval.count()},
+                  {"last", timeOrNull(r.sweep.last)},
+                  {"last_ok", r.sweep.lastOk},
+                  {"last_detail", stringOrNull(r.sweep.lastDetail)},
+                  {"next", timeOrNull(r.sweep.next)},
+                  {"failures", r.sweep.failures}};
   const auto& g = r.guard;
   out["guard"] = {{"enabled", g.enabled},
                   {"listening", g.listening},
@@ -445,6 +458,7 @@ Result<Report> reportFromJson(const nlohmann::json& v) {
   if (const json* h = rd.member(v, "ddns")) ok = ok && readHosts(rd, *h, r.ddns.hosts);
   if (const json* h = rd.member(v, "ddns_health")) ok = ok && readDdnsHealth(rd, *h, r.ddns);
   if (const json* f = rd.member(v, "fetchmail")) ok = ok && readFetchmail(rd, *f, r.fetchmail);
+  if (const json* s = rd.member(v, "sweep")) ok = ok && readSweep(rd, *s, r.sweep);
   if (const json* g = rd.member(v, "guard")) ok = ok && readGuard(rd, *g, r.guard);
   if (const json* s = rd.member(v, "switches")) ok = ok && readSwitches(rd, *s, r.switches);
   if (const json* h = rd.member(v, "hooks")) ok = ok && readHooks(rd, *h, r.hooks);

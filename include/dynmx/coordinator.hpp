@@ -190,6 +190,7 @@ class Coordinator {
   Timer sweepTimer_;
   bool sweepArmed_ = false;
   bool sweeping_ = false;  ///< a direct-mode sweep owns fetchmail: no drain or start meanwhile
+  status::SweepInfo sweepInfo_;  ///< the last sweep's outcome and the next one's time
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -111,6 +111,17 @@ struct FetchmailInfo {
   std::optional<int> messagesWaiting;  ///< last known count at the ISP, if known
 };
 
+/// The sweep of the ISP mailbox while mail is direct (`[fetchmail] sweep_interval`): what a
+/// backup MX took meanwhile is fetched without changing the mode.
+struct SweepInfo {
+  Duration interval{0};               ///< 0: never
+  std::optional<TimePoint> last;      ///< when the last sweep ended
+  bool lastOk = true;                 ///< it emptied the box (or found it empty)
+  std::string lastDetail;             ///< its result, or why it failed
+  std::optional<TimePoint> next;      ///< when the next is due (only while direct)
+  int failures = 0;                   ///< failed sweeps in a row
+};
+
 /// The envelope guard (docs/guard.md): its listener and the last 24 hours of its journal.
 struct GuardInfo {
   bool enabled = false;    ///< fetchmail delivers through the guard
@@ -182,6 +193,7 @@ struct Report {
   LinkInfo link;
   DdnsInfo ddns;
   FetchmailInfo fetchmail;
+  SweepInfo sweep;
   GuardInfo guard;
   std::vector<SwitchRecord> switches;  ///< newest last, bounded
   std::vector<HookRecord> hooks;       ///< newest last, bounded

@@ -755,9 +755,15 @@ TEST_F(Fixture, DirectModeSweepsTheIspMailboxEverySweepInterval) {
   settle();
   ASSERT_EQ(c->mode(), mail::MailMode::Direct);
   EXPECT_EQ(fetcher.drains, 0);
+  auto sweep = c->report().sweep;
+  EXPECT_EQ(sweep.interval, 15min);
+  EXPECT_FALSE(sweep.last);
+  ASSERT_TRUE(sweep.next) << "status says when the first sweep is due";
+  const TimePoint firstDue = *sweep.next;
   advance(15min - 1s);
   EXPECT_EQ(fetcher.drains, 0) << "no sweep before the interval";
   advance(2s);
+  EXPECT_LE(firstDue, now());
   ASSERT_EQ(fetcher.drains, 1) << "the sweep polls the ISP box";
   EXPECT_EQ(rcInstalls, 1) << "the rc is rendered and checked before the poll";
   EXPECT_EQ(fetcher.starts, 0) << "a sweep never starts fetchmail's daemon";
@@ -767,12 +773,24 @@ TEST_F(Fixture, DirectModeSweepsTheIspMailboxEverySweepInterval) {
   EXPECT_TRUE(c->report().switches.empty()) << "a sweep is not a switch";
   advance(15min + 1s);
   EXPECT_EQ(fetcher.drains, 2) << "and again one interval later";
+  sweep = c->report().sweep;
+  ASSERT_TRUE(sweep.last);
+  EXPECT_TRUE(sweep.lastOk);
   fetcher.finishDrain(false);  // a failed sweep: said, and tried again at the next interval
   settle();
   EXPECT_EQ(c->mode(), mail::MailMode::Direct);
+  sweep = c->report().sweep;
+  EXPECT_FALSE(sweep.lastOk) << "status keeps the failure until a sweep succeeds";
+  EXPECT_EQ(sweep.failures, 1);
+  ASSERT_TRUE(sweep.next);
+  EXPECT_EQ(*sweep.next, now() + 15min);
   advance(15min + 1s);
   EXPECT_EQ(fetcher.drains, 3);
   fetcher.finishDrain(true);
+  settle();
+  sweep = c->report().sweep;
+  EXPECT_TRUE(sweep.lastOk);
+  EXPECT_EQ(sweep.failures, 0);
 }
 
 TEST_F(Fixture, WithoutASweepIntervalDirectModeNeverPolls) {

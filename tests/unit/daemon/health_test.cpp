@@ -54,6 +54,26 @@ const HealthCase kCases[] = {
        return r;
      },
      Health::Warning, "link.down"},
+    {"direct, the last sweep of the ISP mailbox failed",
+     [] {
+       Report r = test::directHealthy();
+       r.sweep.interval = std::chrono::minutes(15);
+       r.sweep.last = at("2026-11-23T10:00:02Z");
+       r.sweep.lastOk = false;
+       r.sweep.lastDetail = "fetchmail exit 3 (AUTHFAIL)";
+       r.sweep.failures = 2;
+       return r;
+     },
+     Health::Warning, "fetchmail.sweep_failed"},
+    {"direct, the last sweep succeeded",
+     [] {
+       Report r = test::directHealthy();
+       r.sweep.interval = std::chrono::minutes(15);
+       r.sweep.last = at("2026-11-23T10:00:02Z");
+       r.sweep.lastDetail = "1 poll(s), the box is empty";
+       return r;
+     },
+     Health::Ok, ""},
     {"a hook of the last switch failed",
      [] {
        Report r = test::directHealthy();

@@ -59,6 +59,25 @@ TEST(Human, SaysForHowLong) {
   EXPECT_NE(renderHuman(r, kNow).find("since 2026-11-23T10:00:00Z, for 2h13m"), std::string::npos);
 }
 
+TEST(Human, TheSweepSaysItsIntervalItsLastResultAndItsNextTime) {
+  Report r = test::directHealthy();
+  EXPECT_EQ(renderHuman(r, kNow).find("sweep:"), std::string::npos) << "no sweep configured, no line";
+  r.sweep.interval = std::chrono::minutes(15);
+  r.sweep.last = at("2026-11-23T12:00:00Z");
+  r.sweep.lastOk = false;
+  r.sweep.lastDetail = "fetchmail exit 2 (SOCKET)";
+  r.sweep.failures = 3;
+  r.sweep.next = at("2026-11-23T12:15:00Z");
+  computeHealth(r);
+  const std::string text = renderHuman(r, kNow);
+  EXPECT_NE(text.find("sweep:      every 15m while direct; last 2026-11-23T12:00:00Z FAILED (fetchmail exit 2 "
+                      "(SOCKET)), 3 failures in a row; next 2026-11-23T12:15:00Z\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("fetchmail.sweep_failed: the sweep of the ISP mailbox failed 3 times in a row"), std::string::npos)
+      << text;
+}
+
 TEST(Human, StaleReportNamesTheFileAndTime) {
   Report r = staleReport(test::directHealthy(), "/var/lib/dynmx/state.json", at("2026-11-23T11:00:00Z"));
   const std::string text = renderHuman(r, kNow);

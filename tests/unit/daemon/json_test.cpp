@@ -59,6 +59,9 @@ TEST(StatusJson, RoundTripsEveryField) {
   r.fetchmail.lastError = "AUTHFAIL: refused";
   r.fetchmail.lastExit = 3;
   r.hooks.push_back({at("2026-11-23T10:00:02Z"), "/bin/false", "multidrop", false, "exit 1"});
+  r.ddns.hosts[1].withdrawn = true;
+  r.ddns.withdrawalCacheTtl = std::chrono::seconds(900);
+  r.sweep = {std::chrono::minutes(15), at("2026-11-23T10:00:00Z"), false, "exit 2", at("2026-11-23T10:15:00Z"), 2};
   r.health = Health::Critical;
   r.healthReasons = {{"fetchmail.authfail", "x", {}}};
   auto back = reportFromJson(std::string_view(dumpJson(toJson(r))));
@@ -68,6 +71,11 @@ TEST(StatusJson, RoundTripsEveryField) {
   EXPECT_EQ(back->fetchmail.lastExit, 3);
   EXPECT_EQ(back->hooks.back().error, "exit 1");
   EXPECT_EQ(back->health, Health::Critical);
+  EXPECT_TRUE(back->ddns.hosts[1].withdrawn);
+  EXPECT_EQ(back->ddns.withdrawalCacheTtl, std::chrono::seconds(900));
+  EXPECT_EQ(back->sweep.failures, 2);
+  EXPECT_EQ(back->sweep.next, at("2026-11-23T10:15:00Z"));
+  EXPECT_FALSE(back->sweep.lastOk);
 }
 
 TEST(StatusJson, IgnoresUnknownKeysAndKeepsDefaultsForMissingOnes) {
