@@ -274,8 +274,11 @@ void Supervisor::afterLoopPoll(const PollResult& r) {
     return;
   }
   backoff_ = config_.restartBackoffMin;  // a poll that ran proves fetchmail works
-  info_.running = true;
-  changed();
+  // recordPoll() already told about the poll; tell again only if this changes something.
+  if (!info_.running) {
+    info_.running = true;
+    changed();
+  }
   scheduleLoop(config_.pollInterval);
 }
 

@@ -170,7 +170,8 @@ TEST(Supervisor, PollsOnItsOwnTimerEveryPollInterval) {
   auto launcher = makeProcessLauncher(io);
   auto c = config(d);
   c.pollInterval = 5min;
-  fetchmail::Supervisor sup(io, *launcher, c, {});
+  int changes = 0;
+  fetchmail::Supervisor sup(io, *launcher, c, {{}, [&] { ++changes; }});
   sup.start();
   EXPECT_TRUE(sup.info().wanted);
   EXPECT_GT(sup.info().pid, 0) << "the first poll runs at once";
@@ -181,10 +182,13 @@ TEST(Supervisor, PollsOnItsOwnTimerEveryPollInterval) {
   EXPECT_EQ(sup.info().lastExit, 1);
   EXPECT_EQ(sup.info().messagesWaiting, 0);
   sup.start();  // asked again: the loop runs already, no extra poll
+  const int changesBefore = changes;
   advance(time, io, 5min - 1ms);
   EXPECT_EQ(d.lines("calls"), 1) << "polled before poll_interval";
   advance(time, io, 1ms);
   ASSERT_TRUE(runUntil(io, [&] { return sup.info().polls == 2; }));
+  EXPECT_EQ(changes - changesBefore, 2) << "a poll changes status twice: its start (pid) and its end; the "
+                                           "coordinator re-publishes on each";
   EXPECT_EQ(sup.info().lastExit, 0);
   EXPECT_EQ(sup.info().messagesWaiting, 2);
   // pollNow: the next poll at once, not after the interval.
