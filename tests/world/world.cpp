@@ -94,6 +94,7 @@ World::~World() {
   senderMta_.reset();
   ispMta_.reset();
   unbound_.reset();
+  if (restartedDovecot_) restartedDovecot_->stop();
   if (dovecot_) dovecot_->stop();
   if (named_) named_->stop();
   // Several worlds may be built one after another in one namespace (the binary run
@@ -276,6 +277,82 @@ std::optional<Json> World::status() const {
   return s->second;
 }
 
+std::optional<std::pair<int, Json>> World::statusWithExit() const {
+  return testbed::daemonStatus(dynmxBinary_, dir_.path());
+}
+
+Status<> World::reloadPolicy(const std::string& text, bool accepted) {
+  if (!daemon_) return fail(std::string("dynmx is not running"));
+  auto reloads = [&] {
+    const std::string log = daemon_->log();
+    std::size_t n = 0;
+    for (auto at = log.find("policy reloaded"); at != std::string::npos; at = log.find("policy reloaded", at + 1)) ++n;
+    return n;
+  };
+  const std::size_t before = reloads();
+  writeTextFile(policyPath(), text, 0644);
+  ::kill(daemon_->pid(), SIGHUP);
+  if (accepted && !testbed::eventually([&] { return reloads() > before; }, 30s))
+    return fail("dynmx did not reload its policy:\n" + daemon_->log());
+  return Ok{};
+}
+
+Status<> World::restartDaemonWith(const std::string& text) {
+  stopDaemon();
+  writeTextFile(policyPath(), text, 0644);
+  return startDaemon();
+}
+
+void World::stopDaemon() {
+  if (daemon_) daemon_->stop(20s);
+}
+
+bool World::daemonAnswers() const { return daemon_ && daemon_->running() && status().has_value(); }
+
+std::string World::daemonLog() const {
+  std::string out;
+  for (int i = 1; i <= daemonStarts_; ++i) out += testbed::slurp(dir_.file("dynmx." + std::to_string(i) + ".log"));
+  return out;
+}
+
+long World::providerRequests() const {
+  auto r = runProcess(
+      {.argv = {"curl", "-s", "http://127.0.0.1:" + std::to_string(providerPort_) + "/stats"}, .timeout = 10s});
+  try {
+    return Json::parse(r.out)["requests"].get<long>();
+  } catch (const std::exception&) {
+    return -1;
+  }
+}
+
+Result<std::string> World::dig(const std::string& name, const std::string& type) const {
+  return named_->dig(name, type);
+}
+
+Status<> World::ispDown() {
+  if (auto s = ispMta_->reconfigure({"-e", "defer_transports = virtual"}); !s.ok()) return s;
+  if (restartedDovecot_) {
+    restartedDovecot_->stop();
+    restartedDovecot_.reset();
+  } else {
+    dovecot_->stop();
+  }
+  return Ok{};
+}
+
+Status<> World::ispUp() {
+  // dovecot again, from the config it wrote: same ports, users and maildirs.
+  const std::string root = dir_.file("dovecot");
+  auto p = testbed::ServerProcess::start({"dovecot", "-F", "-c", root + "/dovecot.conf"},
+                                         root + "/restarted." + std::to_string(++dovecotRestarts_) + ".log");
+  if (!p.ok()) return fail("dovecot: " + p.error());
+  restartedDovecot_ = std::move(*p);
+  if (auto s = restartedDovecot_->waitForPort(dovecot_->pop3Port(), 20s); !s.ok()) return s;
+  if (auto s = ispMta_->reconfigure({"-X", "defer_transports"}); !s.ok()) return s;
+  ispMta_->flush();
+  return Ok{};
+}
+
 Status<> World::officeListenOn(const std::string& address) {
   if (officeListeners_.count(address) != 0) return Ok{};
   try {
@@ -420,7 +497,7 @@ Status<> World::drain(std::chrono::milliseconds bound) {
   return Ok{};
 }
 
-Account World::account() const {
+Account World::account(double from, double to) const {
   // How often each copy (id/localpart) reached each place.
   std::map<std::string, int> direct, viaIsp, misdirected, atIsp;
   auto countMessages = [](const std::vector<testbed::SinkMessage>& messages, std::map<std::string, int>& into) {
@@ -446,8 +523,8 @@ Account World::account() const {
 
   Account a;
   std::lock_guard lock(sentMutex_);
-  a.messages = static_cast<int>(sent_.size());
   for (const auto& s : sent_) {
+    if (s.at < from || s.at >= to) continue;
     bool messageMisdirected = false;
     for (const auto& r : s.recipients) {
       ++a.copies;
@@ -473,6 +550,7 @@ Account World::account() const {
       else ++a.atIsp;
       if (m > 0) messageMisdirected = true;
     }
+    ++a.messages;
     if (messageMisdirected) {
       ++a.misdirectedMessages;
       if (!a.exposureFirst) a.exposureFirst = s.at;
