@@ -315,15 +315,7 @@ std::string World::daemonLog() const {
   return out;
 }
 
-long World::providerRequests() const {
-  auto r = runProcess(
-      {.argv = {"curl", "-s", "http://127.0.0.1:" + std::to_string(providerPort_) + "/stats"}, .timeout = 10s});
-  try {
-    return Json::parse(r.out)["requests"].get<long>();
-  } catch (const std::exception&) {
-    return -1;
-  }
-}
+long World::providerRequests() const { return testbed::providerRequestCount(providerPort_); }
 
 Result<std::string> World::dig(const std::string& name, const std::string& type) const {
   return named_->dig(name, type);
