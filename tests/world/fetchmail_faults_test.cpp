@@ -112,8 +112,8 @@ void runFetchmailFault(fault::Scenario& s, World& w, const std::string& tag, con
       << tag << ": status does not name " << f.namedWhat << ":\n"
       << named.dump(2) << "\n"
       << w.daemonLog();
-  std::cout << "[ named    ] " << tag << ": " << named["health"].dump() << " " << named["health_reasons"].dump()
-            << std::endl;
+  std::cout << "[ named    ] " << tag << ": " << named["health"].dump() << " "
+            << named["health_reasons"].dump() << std::endl;
   // The senders keep sending while the fault lasts (their mail waits at the ISP).
   const double namedAt = w.elapsed();
   ASSERT_TRUE(testbed::eventually([&] { return w.account(namedAt).messages >= 2; }, 15s))
@@ -127,6 +127,12 @@ void runFetchmailFault(fault::Scenario& s, World& w, const std::string& tag, con
   EXPECT_EQ(during["mode"]["wanted"], "multidrop") << during["mode"].dump(2);
   EXPECT_FALSE(fault::switchedToAfter(during, journalBefore, "direct")) << during["switches"].dump(2);
 
+  // The fault really holds the mail back: nothing sent since it was named got through.
+  {
+    const Account held = w.account(namedAt, w.elapsed());
+    EXPECT_EQ(held.direct + held.viaIsp, 0) << tag << ": mail got through during the fault\n"
+                                            << held.toJson().dump(2);
+  }
   const double restoredAt = w.elapsed();
   f.restore();
   if (::testing::Test::HasFatalFailure()) return;
@@ -155,7 +161,8 @@ void runFetchmailFault(fault::Scenario& s, World& w, const std::string& tag, con
       << after.dump(2);
   ASSERT_TRUE(w.daemonAnswers()) << tag << ": the daemon died\n" << w.daemonLog();
   if (!f.hijacked) {
-    EXPECT_EQ(w.providerRequests(), requestsBefore) << tag << ": a fetchmail fault is no reason to update DDNS";
+    EXPECT_EQ(w.providerRequests(), requestsBefore)
+        << tag << ": a fetchmail fault is no reason to update DDNS";
   }
   a = w.account(from, restoredAt);
   std::cout << "[ copies   ] " << tag << ": " << a.toJson().dump() << std::endl;
@@ -218,7 +225,10 @@ void runFetchmailFaults(World& w, bool hijacked, const std::string& prefix) {
     f.during = [&] {
       // The ISP's Postfix took the senders' mail and keeps it queued: deferred, not bounced.
       EXPECT_TRUE(testbed::eventually(
-          [&] { return occurrences(w.isp().maillog(), "status=deferred") > deferredBefore && !w.isp().queueEmpty(); },
+          [&] {
+            return occurrences(w.isp().maillog(), "status=deferred") > deferredBefore &&
+                   !w.isp().queueEmpty();
+          },
           30s))
           << w.isp().queueListing() << w.logs();
     };
