@@ -165,6 +165,8 @@ class World {
   [[nodiscard]] const std::string& officeAddress() const { return officeAddress_; }
   /// Submission failures of the feeder (should stay empty).
   [[nodiscard]] std::vector<std::string> feederErrors() const;
+  /// What fetchmail delivered to the office's local MTA so far.
+  [[nodiscard]] std::vector<testbed::SinkMessage> fetched() const { return localMta_->messages(); }
   /// The ISP's Postfix (for tests that look at its box directly).
   [[nodiscard]] Postfix& isp() { return *ispMta_; }
   /// The ISP's domain box.
