@@ -213,6 +213,8 @@ Status<> World::start(const DaemonSetup& setup) {
   ::mkdir(dir_.file("fm").c_str(), 0755);
   testbed::giveToDaemonUser({dir_.file("isp.password"), dir_.file("ddns.password"), dir_.file("fm")});
   writeTextFile(dir_.file("dynmx.toml"), policyText(setup), 0644);
+  if (setup.beforeDaemon)
+    if (auto s = setup.beforeDaemon(*this); !s.ok()) return s;
   if (auto s = startDaemon(); !s.ok()) return s;
   // Steady state: DDNS verified, and in auto the hold-down over (mail on direct).
   const bool steady = testbed::eventually(

@@ -12,6 +12,7 @@
 // See docs/world.md for the scaled time and how to add a scenario.
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -47,6 +48,8 @@ inline constexpr const char* kSenderAddress = "192.0.2.25";     ///< the senders
 /// Scaled time (docs/world.md): the TTL of MX and A records, and dynmx's knobs.
 inline constexpr int kRecordTtlSeconds = 10;
 
+class World;
+
 /// How dynmx runs in this world: the variant's part of the policy.
 struct DaemonSetup {
   std::string mode = "auto";         ///< [mail] mode
@@ -59,6 +62,9 @@ struct DaemonSetup {
   bool mxSteering = false;
   /// The provider account may send offline=YES (dyndns2d's donator accounts).
   bool donator = false;
+  /// Run by start() once every server is up, before `dynmx run` starts for the first time
+  /// (e.g. mail already waiting at the ISP); optional.
+  std::function<Status<>(World&)> beforeDaemon;
 };
 
 /// The TTL dynmx publishes the steered MX sets with: dynmx's floor (policy/mx.cpp refuses
