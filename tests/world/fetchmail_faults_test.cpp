@@ -11,8 +11,9 @@
 // dovecot stopped, the ISP's Postfix defers and queues; then both back), binary-missing
 // (`[fetchmail] binary` does not exist: the rc cannot be validated), crashing (a wrapper
 // that validates with the real fetchmail but dies of SIGSEGV when polling).
-// Each scenario: inject, see status name the problem (and the health say how bad), restore,
-// see every copy the senders sent from the injection to the restore delivered exactly once
+// Each scenario: inject, see status name the problem (and the health say how bad), see that
+// nothing the senders sent after that got through before the restore, restore, see every
+// copy the senders sent from the injection to the restore delivered exactly once
 // to the right user, the status healthy again and the daemon alive throughout. The world's
 // final count: nothing lost, nothing duplicated, nothing left at the ISP, nothing at the
 // hijacker. Each TEST reports the class's summary line (tests/fault/fault_class.hpp).
