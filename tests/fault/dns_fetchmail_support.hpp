@@ -1,6 +1,7 @@
 #pragma once
 // What the "dns" and "fetchmail" fault classes share (header only: each class is its own
-// test binary): the dynmx binary, policy variants, the daemon's liveness, and a ledger of
+// test binary; the fetchmail class, in tests/world, uses the policy and journal helpers):
+// the dynmx binary, policy variants, the daemon's liveness, and a ledger of
 // the messages deposited at the ISP that counts every one not delivered exactly once to
 // exactly the right local user.
 #include <gtest/gtest.h>

@@ -165,9 +165,10 @@ bool LoopbackWorld::waitForMode(const std::string& want, std::chrono::millisecon
       bound);
 }
 
-long LoopbackWorld::providerRequests() const {
-  auto r = runProcess(
-      {.argv = {"curl", "-s", "http://127.0.0.1:" + std::to_string(providerPort) + "/stats"}, .timeout = 10s});
+long LoopbackWorld::providerRequests() const { return providerRequestCount(providerPort); }
+
+long providerRequestCount(int port) {
+  auto r = runProcess({.argv = {"curl", "-s", "http://127.0.0.1:" + std::to_string(port) + "/stats"}, .timeout = 10s});
   try {
     return Json::parse(r.out)["requests"].get<long>();
   } catch (const std::exception&) {

@@ -4,6 +4,7 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <iostream>
 
 #include <gtest/gtest.h>
@@ -140,6 +141,15 @@ std::string Postfix::queueListing() const {
 }
 
 bool Postfix::queueEmpty() const { return queueListing().find("Mail queue is empty") != std::string::npos; }
+
+Status<> Postfix::reconfigure(const std::vector<std::string>& postconfArgs) {
+  std::vector<std::string> argv = {"postconf", "-c", configDir_};
+  argv.insert(argv.end(), postconfArgs.begin(), postconfArgs.end());
+  auto r = postfixCommand(configDir_, argv, std::chrono::seconds(20));
+  if (!r.succeeded()) return fail("postconf: " + r.error + r.out + r.err);
+  if (!process_ || ::kill(process_->pid(), SIGHUP) != 0) return fail(std::string("postfix master is not running"));
+  return Ok{};
+}
 
 void Postfix::flush() const { (void)postfixCommand(configDir_, {"postqueue", "-c", configDir_, "-f"}); }
 

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "dynmx/result.hpp"
 #include "testbed/server_process.hpp"
@@ -40,6 +41,9 @@ class Postfix {
   [[nodiscard]] std::string maillog() const;
   /// Its config directory.
   [[nodiscard]] const std::string& configDir() const { return configDir_; }
+  /// `postconf -c DIR ARGS...` (e.g. {"-e", "defer_transports = virtual"}), then SIGHUP
+  /// to the master so the change takes effect (queue files and connections stay).
+  Status<> reconfigure(const std::vector<std::string>& postconfArgs);
   /// Stop the master by PID, always reaped.
   testbed::StopOutcome stop();
 

@@ -94,6 +94,7 @@ World::~World() {
   senderMta_.reset();
   ispMta_.reset();
   unbound_.reset();
+  if (restartedDovecot_) restartedDovecot_->stop();
   if (dovecot_) dovecot_->stop();
   if (named_) named_->stop();
   // Several worlds may be built one after another in one namespace (the binary run
@@ -212,6 +213,8 @@ Status<> World::start(const DaemonSetup& setup) {
   ::mkdir(dir_.file("fm").c_str(), 0755);
   testbed::giveToDaemonUser({dir_.file("isp.password"), dir_.file("ddns.password"), dir_.file("fm")});
   writeTextFile(dir_.file("dynmx.toml"), policyText(setup), 0644);
+  if (setup.beforeDaemon)
+    if (auto s = setup.beforeDaemon(*this); !s.ok()) return s;
   if (auto s = startDaemon(); !s.ok()) return s;
   // Steady state: DDNS verified, and in auto the hold-down over (mail on direct).
   const bool steady = testbed::eventually(
@@ -274,6 +277,74 @@ std::optional<Json> World::status() const {
   auto s = testbed::daemonStatus(dynmxBinary_, dir_.path());
   if (!s) return std::nullopt;
   return s->second;
+}
+
+std::optional<std::pair<int, Json>> World::statusWithExit() const {
+  return testbed::daemonStatus(dynmxBinary_, dir_.path());
+}
+
+Status<> World::reloadPolicy(const std::string& text, bool accepted) {
+  if (!daemon_) return fail(std::string("dynmx is not running"));
+  auto reloads = [&] {
+    const std::string log = daemon_->log();
+    std::size_t n = 0;
+    for (auto at = log.find("policy reloaded"); at != std::string::npos; at = log.find("policy reloaded", at + 1)) ++n;
+    return n;
+  };
+  const std::size_t before = reloads();
+  writeTextFile(policyPath(), text, 0644);
+  ::kill(daemon_->pid(), SIGHUP);
+  if (accepted && !testbed::eventually([&] { return reloads() > before; }, 30s))
+    return fail("dynmx did not reload its policy:\n" + daemon_->log());
+  return Ok{};
+}
+
+Status<> World::restartDaemonWith(const std::string& text) {
+  stopDaemon();
+  writeTextFile(policyPath(), text, 0644);
+  return startDaemon();
+}
+
+void World::stopDaemon() {
+  if (daemon_) daemon_->stop(20s);
+}
+
+bool World::daemonAnswers() const { return daemon_ && daemon_->running() && status().has_value(); }
+
+std::string World::daemonLog() const {
+  std::string out;
+  for (int i = 1; i <= daemonStarts_; ++i) out += testbed::slurp(dir_.file("dynmx." + std::to_string(i) + ".log"));
+  return out;
+}
+
+long World::providerRequests() const { return testbed::providerRequestCount(providerPort_); }
+
+Result<std::string> World::dig(const std::string& name, const std::string& type) const {
+  return named_->dig(name, type);
+}
+
+Status<> World::ispDown() {
+  if (auto s = ispMta_->reconfigure({"-e", "defer_transports = virtual"}); !s.ok()) return s;
+  if (restartedDovecot_) {
+    restartedDovecot_->stop();
+    restartedDovecot_.reset();
+  } else {
+    dovecot_->stop();
+  }
+  return Ok{};
+}
+
+Status<> World::ispUp() {
+  // dovecot again, from the config it wrote: same ports, users and maildirs.
+  const std::string root = dir_.file("dovecot");
+  auto p = testbed::ServerProcess::start({"dovecot", "-F", "-c", root + "/dovecot.conf"},
+                                         root + "/restarted." + std::to_string(++dovecotRestarts_) + ".log");
+  if (!p.ok()) return fail("dovecot: " + p.error());
+  restartedDovecot_ = std::move(*p);
+  if (auto s = restartedDovecot_->waitForPort(dovecot_->pop3Port(), 20s); !s.ok()) return s;
+  if (auto s = ispMta_->reconfigure({"-X", "defer_transports"}); !s.ok()) return s;
+  ispMta_->flush();
+  return Ok{};
 }
 
 Status<> World::officeListenOn(const std::string& address) {
@@ -420,7 +491,7 @@ Status<> World::drain(std::chrono::milliseconds bound) {
   return Ok{};
 }
 
-Account World::account() const {
+Account World::account(double from, double to) const {
   // How often each copy (id/localpart) reached each place.
   std::map<std::string, int> direct, viaIsp, misdirected, atIsp;
   auto countMessages = [](const std::vector<testbed::SinkMessage>& messages, std::map<std::string, int>& into) {
@@ -446,8 +517,8 @@ Account World::account() const {
 
   Account a;
   std::lock_guard lock(sentMutex_);
-  a.messages = static_cast<int>(sent_.size());
   for (const auto& s : sent_) {
+    if (s.at < from || s.at >= to) continue;
     bool messageMisdirected = false;
     for (const auto& r : s.recipients) {
       ++a.copies;
@@ -473,6 +544,7 @@ Account World::account() const {
       else ++a.atIsp;
       if (m > 0) messageMisdirected = true;
     }
+    ++a.messages;
     if (messageMisdirected) {
       ++a.misdirectedMessages;
       if (!a.exposureFirst) a.exposureFirst = s.at;

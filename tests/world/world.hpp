@@ -12,6 +12,7 @@
 // See docs/world.md for the scaled time and how to add a scenario.
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -19,6 +20,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "dynmx/result.hpp"
@@ -46,6 +48,8 @@ inline constexpr const char* kSenderAddress = "192.0.2.25";     ///< the senders
 /// Scaled time (docs/world.md): the TTL of MX and A records, and dynmx's knobs.
 inline constexpr int kRecordTtlSeconds = 10;
 
+class World;
+
 /// How dynmx runs in this world: the variant's part of the policy.
 struct DaemonSetup {
   std::string mode = "auto";         ///< [mail] mode
@@ -58,6 +62,9 @@ struct DaemonSetup {
   bool mxSteering = false;
   /// The provider account may send offline=YES (dyndns2d's donator accounts).
   bool donator = false;
+  /// Run by start() once every server is up, before `dynmx run` starts for the first time
+  /// (e.g. mail already waiting at the ISP); optional.
+  std::function<Status<>(World&)> beforeDaemon;
 };
 
 /// The TTL dynmx publishes the steered MX sets with: dynmx's floor (policy/mx.cpp refuses
@@ -123,15 +130,49 @@ class World {
   [[nodiscard]] double elapsed() const;
   /// Wait until every queue is empty and the ISP box is drained where dynmx fetches.
   Status<> drain(std::chrono::milliseconds bound);
-  /// Where every copy went.
-  [[nodiscard]] Account account() const;
+  /// Where every copy went; with a window, only the messages sent in [from, to) seconds
+  /// of the stream.
+  [[nodiscard]] Account account(double from = 0, double to = 1e9) const;
 
   /// `dynmx status --json`, nullopt if it did not answer.
   [[nodiscard]] std::optional<nlohmann::json> status() const;
+  /// The same with the exit code `dynmx status` would give (0 ok, 1 WARNING, 2 CRITICAL).
+  [[nodiscard]] std::optional<std::pair<int, nlohmann::json>> statusWithExit() const;
+
+  // --- the daemon, as the end-to-end and fault tests drive it ------------------------
+  /// The policy file `dynmx run -c` reads.
+  [[nodiscard]] std::string policyPath() const { return dir_.file("dynmx.toml"); }
+  /// The policy start() wrote for its setup.
+  [[nodiscard]] std::string goodPolicy() const { return policyText(setup_); }
+  /// Write `text` as the policy and send dynmx SIGHUP. With `accepted`, wait (30 s) until
+  /// its log says "policy reloaded" once more; without, return once the signal is sent.
+  Status<> reloadPolicy(const std::string& text, bool accepted = true);
+  /// Stop dynmx (SIGTERM: it persists its state), write `text` as the policy, start it.
+  Status<> restartDaemonWith(const std::string& text);
+  /// Stop dynmx with SIGTERM (bounded: 20 s, then SIGKILL) and leave it stopped.
+  void stopDaemon();
+  /// dynmx's process is alive and answers on its control socket.
+  [[nodiscard]] bool daemonAnswers() const;
+  /// What every `dynmx run` of this world logged so far, in order.
+  [[nodiscard]] std::string daemonLog() const;
+  /// Requests the dyndns2 provider answered so far (its /stats); -1 if it did not answer.
+  [[nodiscard]] long providerRequests() const;
+  /// `dig @BIND NAME TYPE +short`: what the authority publishes.
+  [[nodiscard]] Result<std::string> dig(const std::string& name, const std::string& type = "A") const;
+  /// The world's directory (dynmx's state is under DIR/state).
+  [[nodiscard]] const std::string& dir() const { return dir_.path(); }
+  /// The ISP's mailbox store goes down: dovecot stops (fetchmail cannot log in) and the ISP's
+  /// Postfix can no longer store, so it defers (`defer_transports = virtual`) and queues.
+  Status<> ispDown();
+  /// ... and comes back: dovecot again from its own config (same ports, users, maildirs),
+  /// the ISP's Postfix stores again and retries its queue at once.
+  Status<> ispUp();
   /// The office's current address ("" while its link is down).
   [[nodiscard]] const std::string& officeAddress() const { return officeAddress_; }
   /// Submission failures of the feeder (should stay empty).
   [[nodiscard]] std::vector<std::string> feederErrors() const;
+  /// What fetchmail delivered to the office's local MTA so far.
+  [[nodiscard]] std::vector<testbed::SinkMessage> fetched() const { return localMta_->messages(); }
   /// The ISP's Postfix (for tests that look at its box directly).
   [[nodiscard]] Postfix& isp() { return *ispMta_; }
   /// The ISP's domain box.
@@ -160,6 +201,7 @@ class World {
   std::unique_ptr<testbed::Named> named_;
   std::unique_ptr<Unbound> unbound_;
   std::unique_ptr<testbed::Dovecot> dovecot_;
+  std::unique_ptr<testbed::ServerProcess> restartedDovecot_;  ///< after ispDown() + ispUp()
   std::unique_ptr<Postfix> ispMta_;
   std::unique_ptr<Postfix> senderMta_;
   std::unique_ptr<testbed::ServerProcess> provider_;
@@ -168,6 +210,7 @@ class World {
   bool resolvConfMounted_ = false;
   int providerPort_ = 0;
   int daemonStarts_ = 0;
+  int dovecotRestarts_ = 0;
   std::string officeAddress_;
   std::string lastOfficeAddress_;
   std::unique_ptr<testbed::MailSink> localMta_;  ///< where fetchmail delivers

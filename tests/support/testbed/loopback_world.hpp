@@ -39,6 +39,10 @@ std::string ispMessage(const std::string& id, const std::string& rcpt);
 /// not answer. `dynmxBinary` is unused (kept for the callers).
 std::optional<std::pair<int, nlohmann::json>> daemonStatus(const std::string& dynmxBinary, const std::string& dir);
 
+/// Requests the loopback dyndns2 provider on 127.0.0.1:`port` answered (its /stats); -1 if
+/// it did not answer.
+long providerRequestCount(int port);
+
 /// Poll an observable condition until it holds or `bound` passes.
 bool eventually(const std::function<bool()>& cond, std::chrono::milliseconds bound);
 
