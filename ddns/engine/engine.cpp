@@ -818,8 +818,11 @@ void Engine::verify(const std::shared_ptr<Pass>& pass) {
       const HostState* st = store_.find(account.name, *n);
       if (st && st->offline) {
         // Withdrawn (or still offline after a withdraw): its effect is checked, the name
-        // must no longer resolve to the address we held.
+        // must no longer resolve to the address we held; never confirmed (withdrawn from
+        // the start, as a dial-up office is), to the address we sent or hold now.
         auto old = parseAddressSet(st->confirmedAddress);
+        if (!old || old->empty()) old = parseAddressSet(st->lastAddressSent);
+        if ((!old || old->empty()) && current_ && !current_->empty()) old = *current_;
         if (old && !old->empty() &&
             std::none_of(targets.begin(), targets.end(), [&](const Target& t) {
               return t.account == account.name && t.host == *n;

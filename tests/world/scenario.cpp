@@ -80,7 +80,7 @@ const std::vector<Scenario>& scenarios() {
         {20, K::StrangerTakes, kNext},
         {25, K::LinkUp, kThird}},
        {{"dynmx", {40, 56, 30, 0, 0}}, {"baseline", {40, 56, 30, 0, 6}},
-        {"steering", {0, 0, 0, 0, 0}}, {"offline", {0, 0, 0, 0, 0}}}},
+        {"steering", {0, 0, 0, 0, 0}}, {"offline", {0, 0, 0, 0, 0, true}}}},
       {"f_flapping",
        "a flapping link: down 3 s, up 3 s, three times; the address stays",
        "dedicated",

@@ -63,6 +63,7 @@ struct FakeDns : net::DnsResolver {
     } else {
       r.error = fallback;
       r.authoritative = true;  // the server's own NXDOMAIN / NODATA
+      r.negativeTtl = fallbackNegativeTtl;
     }
     asio::post(io_, [r, done] { done(r); });
   }
@@ -76,6 +77,7 @@ struct FakeDns : net::DnsResolver {
   }
   std::map<std::string, net::DnsResult> table;
   net::DnsError fallback = net::DnsError::NoData;
+  std::optional<std::uint32_t> fallbackNegativeTtl;  ///< the SOA's say in that absence
   std::vector<net::DnsQuery> queries;
   asio::io_context& io_;
 };
@@ -979,10 +981,16 @@ TEST_F(EngineTest, WithdrawalIsVerifiedAndHealthJudgedByWhatDirectNeeds) {
       << r.hosts[0].verification;
 
   // The provider parks the name: it no longer resolves to our old address.
+  // Right after the offline=YES the stranger's record (TTL 300) was what the server gave:
+  // no longer our address, so the withdrawal was met then, and senders keep that record 5 min.
+  EXPECT_EQ(e->info().withdrawalCacheTtl, 5min);
   dns_.table.erase(FakeDns::key("192.0.2.53:53", "h0.example.net", net::RecordType::A));
   dns_.fallback = net::DnsError::NxDomain;
+  dns_.fallbackNegativeTtl = 600;  // the zone's SOA: resolvers keep "no such name" 10 min
   now_ += 1min;
   r = pass(*e, {false, false, true});
+  EXPECT_EQ(e->info().withdrawalCacheTtl, 10min) << "what senders may cache, for the way back";
+  EXPECT_TRUE(e->info().hosts[0].withdrawn);
   EXPECT_EQ(r.hosts[0].condition, HostCondition::Withdrawn);
   EXPECT_EQ(r.hosts[0].verified, "withdrawn");
   EXPECT_TRUE(r.hosts[0].fine);
@@ -1004,6 +1012,36 @@ TEST_F(EngineTest, WithdrawalIsVerifiedAndHealthJudgedByWhatDirectNeeds) {
   EXPECT_EQ(e->lastReport().hosts[0].condition, HostCondition::Verified);
   EXPECT_TRUE(e->info().intentMet);
   EXPECT_EQ(e->health().state, mail::DdnsState::Healthy);
+  EXPECT_EQ(e->info().withdrawalCacheTtl, 10min) << "kept on the way back: the coordinator waits it out";
+  EXPECT_FALSE(e->info().hosts[0].withdrawn);
+  e->setIntent(AddressIntent::Withdraw);
+  EXPECT_EQ(e->info().withdrawalCacheTtl, Duration{0}) << "a new withdrawal learns it afresh";
+}
+
+// Withdrawn from the start (a dial-up office goes to multidrop before it ever published):
+// no confirmed address, yet the withdrawal is verified against the address we hold.
+TEST_F(EngineTest, AWithdrawalWithoutAConfirmedAddressIsVerifiedAgainstOurAddress) {
+  config_.accounts = {account("a", 1, "example.net")};
+  config_.accounts[0].offlineOnMultidrop = true;
+  answerGood();
+  auto e = makeEngine();
+  e->setIntent(AddressIntent::Withdraw);
+  dns_.set("192.0.2.53:53", "h0.example.net", net::RecordType::A, {"203.0.113.7"});
+  publishAll("203.0.113.7");
+  PassReport r = pass(*e);
+  ASSERT_FALSE(http_.requests.empty());
+  EXPECT_NE(http_.requests.back().url.find("offline=YES"), std::string::npos);
+  ASSERT_TRUE(e->states().get("a", "h0.example.net").offline);
+  now_ += 1min;
+  r = pass(*e, {false, false, true});
+  EXPECT_EQ(r.hosts[0].condition, HostCondition::WithdrawalPending);
+  EXPECT_NE(r.hosts[0].verification.find("still resolves to 203.0.113.7"), std::string::npos)
+      << r.hosts[0].verification;
+  dns_.table.erase(FakeDns::key("192.0.2.53:53", "h0.example.net", net::RecordType::A));
+  now_ += 1min;
+  r = pass(*e, {false, false, true});
+  EXPECT_EQ(r.hosts[0].condition, HostCondition::Withdrawn) << r.hosts[0].verification;
+  EXPECT_TRUE(e->info().intentMet);
 }
 
 // Regression: a restart during multidrop must not publish the address again. The
