@@ -1,11 +1,11 @@
 // Fault class "dns": verification at the authoritative servers fails in every way a DNS
-// server can fail. Two worlds (two TESTs, so ctest can run them side by side):
-//   RealAuthority  — dynmx verifies at the real named: named stopped (and restarted on the
-//                    same port), the record hijacked with nsupdate;
-//   FakeAuthority  — dynmx verifies at a fake authoritative server (dns_fake_server.cpp):
-//                    SERVFAIL, REFUSED, silence, the right answer without the AA bit,
-//                    a wrong answer, and a truncated UDP answer
-//                    that TCP either answers correctly (no switch) or refuses (switch).
+// server can fail. Here, FakeAuthority: dynmx verifies at a fake authoritative server
+// (dns_fake_server.cpp): SERVFAIL, REFUSED, silence, the right answer without the AA bit,
+// a wrong answer, and a truncated UDP answer that TCP either answers correctly (no switch)
+// or refuses (switch). The real authority going down runs in the senders' world
+// (tests/world/dns_faults_test.cpp, WorldDnsFaults.AuthorityDown), where the senders' MX
+// lookups fail with it; the record hijacked at the real authority is the hijack of
+// WorldEndToEnd.FailoverAndRecoveryWithoutLosingMail.
 // Each scenario: inject, see multidrop with the problem named in status, deposit mail at
 // the ISP, see it delivered, restore, see direct again (through the hold-down and a drain)
 // with the ISP box empty and every message delivered exactly once, the daemon alive, and
@@ -119,58 +119,6 @@ void runUnsafeFault(Scenario& s, LoopbackWorld& w, const std::string& tag, const
   EXPECT_EQ(w.dovecot->count("office"), 0u) << tag << ": mail left at the ISP after the switch back";
   ASSERT_TRUE(daemonAnswers(w)) << tag << ": the daemon died\n" << w.daemon->log();
   s.lost = ledger.lost(w);
-}
-
-TEST(DnsFaults, RealAuthority) {
-  if (::geteuid() != 0) GTEST_SKIP() << "needs root (dovecot mail users, fetchmail as nobody)";
-  LoopbackWorld w(dynmxBinary(), DYNDNS2D_BINARY, "fdns-r");
-  ASSERT_TRUE(w.start().ok());
-  ASSERT_TRUE(w.setRecord("192.0.2.1").ok());  // stale until dynmx publishes ours
-  ASSERT_TRUE(w.startDaemon().ok());
-  ASSERT_TRUE(w.waitForMode("direct", kModeBound)) << w.daemon->log();
-
-  FaultClass dns("dns");
-  std::unique_ptr<testbed::ServerProcess> restarted;  // named, restarted on its old port
-
-  dns.scenario("named-down", [&](Scenario& s) {
-    UnsafeFault f;
-    f.inject = [&] { w.named->stop(); };
-    f.restore = [&] {
-      // The same config, so the same port, zone and key: only the process is new.
-      const std::string root = w.dir.path() + "/named";
-      auto p = testbed::ServerProcess::start({"named", "-g", "-4", "-n", "1", "-c", root + "/named.conf"},
-                                             root + "/named.restarted.log");
-      ASSERT_TRUE(p.ok()) << p.error();
-      restarted = std::move(*p);
-      ASSERT_TRUE(restarted->waitForPort(w.named->port(), 20s).ok()) << restarted->log();
-      ASSERT_TRUE(eventually(
-          [&] {
-            auto a = w.named->dig(testbed::kWorldHost);
-            return a.ok() && *a == testbed::kWorldAddress;
-          },
-          20s))
-          << restarted->log();
-    };
-    // Nothing listens: a loopback UDP query is refused at once (ICMP port unreachable), so
-    // this is no timeout (the fake server's "silent" scenario is).
-    f.named = {"no authoritative answer", "connection-refused"};
-    f.reasonCode = "ddns.";
-    runUnsafeFault(s, w, "named-down", f);
-  });
-
-  dns.scenario("wrong-answer", [&](Scenario& s) {
-    UnsafeFault f;
-    f.inject = [&] { ASSERT_TRUE(w.setRecord(testbed::kWorldHijacker).ok()); };
-    f.restore = [&] { ASSERT_TRUE(w.setRecord(testbed::kWorldAddress).ok()); };
-    f.named = {std::string("resolves to ") + testbed::kWorldHijacker};
-    f.reasonCode = "ddns.mismatch";
-    f.providerRequestsAllowed = 1;  // one re-assertion at most (30 min apart)
-    runUnsafeFault(s, w, "wrong-answer", f);
-  });
-
-  dns.report();
-  ASSERT_TRUE(daemonAnswers(w));
-  w.daemon->stop(20s);
 }
 
 TEST(DnsFaults, FakeAuthority) {

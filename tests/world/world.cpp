@@ -96,6 +96,7 @@ World::~World() {
   unbound_.reset();
   if (restartedDovecot_) restartedDovecot_->stop();
   if (dovecot_) dovecot_->stop();
+  if (restartedNamed_) restartedNamed_->stop();
   if (named_) named_->stop();
   // Several worlds may be built one after another in one namespace (the binary run
   // without a filter): leave nothing behind.
@@ -321,6 +322,31 @@ long World::providerRequests() const { return testbed::providerRequestCount(prov
 
 Result<std::string> World::dig(const std::string& name, const std::string& type) const {
   return named_->dig(name, type);
+}
+
+Status<> World::authorityDown() {
+  if (restartedNamed_) {
+    restartedNamed_->stop();
+    restartedNamed_.reset();
+  } else {
+    named_->stop();
+  }
+  return Ok{};
+}
+
+Status<> World::authorityUp() {
+  const std::string root = dir_.file("named");
+  auto p = testbed::ServerProcess::start({"named", "-g", "-4", "-n", "1", "-c", root + "/named.conf"},
+                                         root + "/restarted." + std::to_string(++namedRestarts_) + ".log");
+  if (!p.ok()) return fail("named: " + p.error());
+  restartedNamed_ = std::move(*p);
+  // Listening is not loaded: ask for the zone's SOA until it answers (dig bounds each try).
+  const bool answers = testbed::eventually([&] {
+    auto soa = named_->dig(kDdnsZone, "SOA");
+    return soa.ok() && !soa->empty();
+  }, 20s);
+  if (!answers) return fail("named did not answer after its restart:\n" + restartedNamed_->log());
+  return Ok{};
 }
 
 Status<> World::ispDown() {

@@ -167,12 +167,21 @@ class World {
   /// ... and comes back: dovecot again from its own config (same ports, users, maildirs),
   /// the ISP's Postfix stores again and retries its queue at once.
   Status<> ispUp();
+  /// The authoritative server (BIND, 192.0.2.53) goes down: dynmx cannot verify or update,
+  /// the provider cannot push, and once their caches expire the senders cannot resolve
+  /// example.com's MX (their Postfix defers and queues).
+  Status<> authorityDown();
+  /// ... and comes back: named again from its own config (same address, zones, keys and
+  /// journals, so every update made before is still there); waits until it answers.
+  Status<> authorityUp();
   /// The office's current address ("" while its link is down).
   [[nodiscard]] const std::string& officeAddress() const { return officeAddress_; }
   /// Submission failures of the feeder (should stay empty).
   [[nodiscard]] std::vector<std::string> feederErrors() const;
   /// What fetchmail delivered to the office's local MTA so far.
   [[nodiscard]] std::vector<testbed::SinkMessage> fetched() const { return localMta_->messages(); }
+  /// The senders' Postfix (its log shows deferrals).
+  [[nodiscard]] Postfix& senders() { return *senderMta_; }
   /// The ISP's Postfix (for tests that look at its box directly).
   [[nodiscard]] Postfix& isp() { return *ispMta_; }
   /// The ISP's domain box.
@@ -202,6 +211,8 @@ class World {
   std::unique_ptr<Unbound> unbound_;
   std::unique_ptr<testbed::Dovecot> dovecot_;
   std::unique_ptr<testbed::ServerProcess> restartedDovecot_;  ///< after ispDown() + ispUp()
+  std::unique_ptr<testbed::ServerProcess> restartedNamed_;    ///< after authorityDown() + authorityUp()
+  int namedRestarts_ = 0;
   std::unique_ptr<Postfix> ispMta_;
   std::unique_ptr<Postfix> senderMta_;
   std::unique_ptr<testbed::ServerProcess> provider_;
