@@ -324,6 +324,17 @@ Result<std::string> World::dig(const std::string& name, const std::string& type)
   return named_->dig(name, type);
 }
 
+Status<> World::officeMtaDown() {
+  if (officeAddress_.empty()) return fail(std::string("the office has no address (its link is down)"));
+  releaseOfficeListener(officeAddress_);
+  return Ok{};
+}
+
+Status<> World::officeMtaUp() {
+  if (officeAddress_.empty()) return fail(std::string("the office has no address (its link is down)"));
+  return officeListenOn(officeAddress_);
+}
+
 Status<> World::authorityDown() {
   if (restartedNamed_) {
     restartedNamed_->stop();

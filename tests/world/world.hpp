@@ -167,6 +167,11 @@ class World {
   /// ... and comes back: dovecot again from its own config (same ports, users, maildirs),
   /// the ISP's Postfix stores again and retries its queue at once.
   Status<> ispUp();
+  /// The office's mail server stops answering (a restart of its MTA) while its link, its
+  /// address and DDNS stay as they are: the senders fall back to MX 20, the ISP.
+  Status<> officeMtaDown();
+  /// ... and answers on the office's address again.
+  Status<> officeMtaUp();
   /// The authoritative server (BIND, 192.0.2.53) goes down: dynmx cannot verify or update,
   /// the provider cannot push, and once their caches expire the senders cannot resolve
   /// example.com's MX (their Postfix defers and queues).

@@ -266,5 +266,64 @@ TEST(WorldEndToEnd, FailoverAndRecoveryWithoutLosingMail) {
   EXPECT_EQ(log.find("ddns-secret-W"), std::string::npos);
 }
 
+// Mail is direct and stays direct, and the senders use the ISP's backup MX anyway: the
+// office's mail server did not answer for a few seconds (a restart of its MTA) while its
+// link, address and DDNS were fine, so no switch was ever due. The sweep
+// (fetchmail.sweep_interval, 10 s in this world) fetches what MX 20 took without changing
+// the mode: every copy once, the ISP box empty, no switch, and status shows the sweep.
+// (Formerly EndToEnd.DirectModeSweepDeliversWhatTheBackupMxTook, with the mail put into
+// the ISP box.)
+TEST(WorldEndToEnd, DirectModeSweepDeliversWhatTheBackupMxTook) {
+  World w(dynmxBinary(), dyndns2dBinary(), "wswp");
+  auto started = w.start({"auto", "dedicated", ""});
+  ASSERT_TRUE(started.ok()) << started.error();
+  auto st = w.status();
+  ASSERT_TRUE(st);
+  ASSERT_EQ((*st)["mode"]["current"], "direct");
+  const std::size_t switchesBefore = (*st)["switches"].size();
+  EXPECT_EQ((*st)["sweep"]["interval"], 10);
+  EXPECT_FALSE((*st)["sweep"]["next"].is_null()) << (*st)["sweep"].dump(2);
+
+  w.startStream(1000ms);
+  std::this_thread::sleep_for(3s);
+  const double downAt = w.elapsed();
+  ASSERT_TRUE(w.officeMtaDown().ok());
+  std::this_thread::sleep_for(6s);
+  const double upAt = w.elapsed();
+  ASSERT_TRUE(w.officeMtaUp().ok());
+  // What the senders sent while the office did not answer went to MX 20 and comes through
+  // the sweep, while mail stays direct.
+  Account during;
+  ASSERT_TRUE(testbed::eventually(
+      [&] {
+        during = w.account(downAt + 0.5, upAt - 0.5);
+        return during.copies > 0 && during.viaIsp + during.direct >= during.copies;
+      },
+      60s))
+      << "the sweep never fetched what MX 20 took\n"
+      << during.toJson().dump(2) << "\n"
+      << w.logs();
+  EXPECT_GT(during.viaIsp, 0) << "the senders never used MX 20: " << during.toJson().dump(2);
+  std::this_thread::sleep_for(3s);
+  w.stopStream();
+  auto drained = w.drain(120s);
+  ASSERT_TRUE(drained.ok()) << drained.error() << "\n" << w.logs();
+  st = w.status();
+  ASSERT_TRUE(st);
+  EXPECT_EQ((*st)["mode"]["current"], "direct");
+  EXPECT_EQ((*st)["switches"].size(), switchesBefore) << "a sweep is not a switch: " << (*st)["switches"].dump(2);
+  EXPECT_FALSE((*st)["sweep"]["last"].is_null()) << (*st)["sweep"].dump(2);
+  EXPECT_EQ((*st)["sweep"]["last_ok"], true) << (*st)["sweep"].dump(2);
+  EXPECT_EQ((*st)["sweep"]["failures"], 0);
+  EXPECT_NE(w.daemonLog().find("swept the ISP mailbox while direct"), std::string::npos);
+  const Account a = w.account();
+  std::cout << a.toJson().dump() << "\n";
+  EXPECT_EQ(a.lost, 0) << ::testing::PrintToString(a.problems);
+  EXPECT_EQ(a.duplicates, 0) << ::testing::PrintToString(a.problems);
+  EXPECT_EQ(a.misdirected, 0);
+  EXPECT_EQ(a.atIsp, 0) << "the sweep left mail at the ISP";
+  EXPECT_TRUE(w.feederErrors().empty()) << ::testing::PrintToString(w.feederErrors());
+}
+
 }  // namespace
 }  // namespace dynmx::world
