@@ -189,6 +189,8 @@ Duration serverErrorRetry(const DdnsAccount& account) {
 
 Duration minUpdateInterval(const DdnsAccount& account) {
   const auto preset = findPreset(account.provider);
+  const Duration floor = preset ? preset->minInterval : kMinSettableInterval;
+  if (account.minInterval) return std::max(floor, *account.minInterval);
   return preset ? preset->minInterval : kDefaultMinInterval;
 }
 

@@ -403,6 +403,15 @@ class Checker {
         (a.maxHostsPerRequest < 1 || a.maxHostsPerRequest > static_cast<int>(ddns::kMaxHostsPerRequest)))
       err(pos_.key(path + ".max_hosts_per_request"),
           path + ".max_hosts_per_request must be 1 to " + std::to_string(ddns::kMaxHostsPerRequest));
+    if (a.minInterval) {
+      const Duration floor = preset ? preset->minInterval : ddns::kMinSettableInterval;
+      if (*a.minInterval < floor)
+        err(pos_.key(path + ".min_interval"),
+            path + ".min_interval " + formatDuration(*a.minInterval) + " is below " +
+                (preset ? "provider " + a.provider + "'s minimum interval of " + formatDuration(floor) +
+                              ": more frequent updates read as abuse"
+                        : "the least dynmx allows, " + formatDuration(floor)));
+    }
     if (preset && p_.ddns.enabled && p_.ddns.checkInterval < preset->minInterval)
       err(pos_.first({"ddns.check_interval", path + ".provider"}),
           "ddns.check_interval " + formatDuration(p_.ddns.checkInterval) + " is below provider " +

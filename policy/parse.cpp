@@ -509,7 +509,7 @@ class Parser {
   DdnsAccount account(const toml::table& t, const std::string& path) {
     checkKeys(t, "in [[ddns.account]]",
               {"name", "provider", "url", "allow_insecure_http", "tls_verify", "ca_file", "username",
-               "password_file", "password", "hosts", "offline_on_multidrop", "retry_after_server_error",
+               "password_file", "password", "hosts", "offline_on_multidrop", "retry_after_server_error", "min_interval",
                "key_file", "zone", "server", "ttl", "max_hosts_per_request", "password_credential",
                "password_env"});
     DdnsAccount a;
@@ -545,6 +545,7 @@ class Parser {
     a.hosts = std::move(hosts);
     getBool(t, "offline_on_multidrop", path + ".offline_on_multidrop", a.offlineOnMultidrop);
     getDuration(t, "retry_after_server_error", path + ".retry_after_server_error", a.retryAfterServerError);
+    if (Duration d{}; getDuration(t, "min_interval", path + ".min_interval", d)) a.minInterval = d;
     // provider = "rfc2136" (checked in policy/rfc2136.cpp)
     getString(t, "key_file", path + ".key_file", a.rfc2136.keyFile);
     a.rfc2136.keyFilePos = d_.pos.key(path + ".key_file");

@@ -148,6 +148,9 @@ struct DdnsAccount {
   std::vector<std::string> hosts;
   bool offlineOnMultidrop = false;  ///< send offline=YES when mail leaves direct (paid feature)
   Duration retryAfterServerError{std::chrono::minutes(30)};  ///< 911/dnserr back-off (>= 30m)
+  /// min_interval: the least time between two updates of a host that carry no new address
+  /// (a forced re-send, an MX-only change); unset: the preset's, or 1m for custom and rfc2136.
+  std::optional<Duration> minInterval;
   SourcePos pos;
   SourcePos passwordFilePos;  ///< where password_file was written (checkPolicyFiles points here)
   Rfc2136Account rfc2136;  ///< provider = "rfc2136" only

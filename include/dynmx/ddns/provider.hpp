@@ -26,6 +26,9 @@ inline constexpr Duration kDefaultMinInterval = std::chrono::minutes(1);
 /// The same for the presets: none of them wants a client more often (inadyn's default period,
 /// ddclient's abuse guidance); `dynmx check` refuses a check_interval below it.
 inline constexpr Duration kPresetMinInterval = std::chrono::minutes(2);
+/// The least `min_interval` an account may set (a server the admin runs, e.g. a test bed):
+/// below it a re-assert loop would be a flood.
+inline constexpr Duration kMinSettableInterval = std::chrono::seconds(10);
 
 /// How a provider takes an IPv4 and an IPv6 address in one request.
 enum class DualStack {
@@ -148,7 +151,9 @@ Result<RequestPlan> buildRequests(const DdnsAccount& account,
 Duration serverErrorRetry(const DdnsAccount& account);
 
 /// The provider's minimum interval between two updates of one host that carry no new
-/// address (forced or re-asserted): the preset's, kDefaultMinInterval for custom.
+/// address (forced or re-asserted): the preset's, kDefaultMinInterval for custom and
+/// rfc2136; the account's min_interval where set (never below the preset's, nor below
+/// kMinSettableInterval: `dynmx check` refuses both).
 Duration minUpdateInterval(const DdnsAccount& account);
 
 /// Hostnames per request for an account: the preset's limit (20 for custom), lowered by

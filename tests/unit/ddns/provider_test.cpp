@@ -275,6 +275,21 @@ TEST(AddressSetTest, RoundTrip) {
   EXPECT_FALSE(parseAddressSet("x").has_value());
 }
 
+TEST(MinUpdateIntervalTest, ThePresetsTheDefaultAndTheAccountsOwn) {
+  auto custom = account("custom", "https://ddns.example.net/nic/update");
+  EXPECT_EQ(minUpdateInterval(custom), kDefaultMinInterval);
+  custom.minInterval = std::chrono::seconds(15);
+  EXPECT_EQ(minUpdateInterval(custom), std::chrono::seconds(15));
+  custom.minInterval = std::chrono::seconds(1);  // refused by `dynmx check`; the engine clamps
+  EXPECT_EQ(minUpdateInterval(custom), kMinSettableInterval);
+  auto dyn = account("dyn");
+  EXPECT_EQ(minUpdateInterval(dyn), kPresetMinInterval);
+  dyn.minInterval = std::chrono::seconds(30);  // never below the preset's
+  EXPECT_EQ(minUpdateInterval(dyn), kPresetMinInterval);
+  dyn.minInterval = std::chrono::minutes(5);
+  EXPECT_EQ(minUpdateInterval(dyn), std::chrono::minutes(5));
+}
+
 TEST(ServerErrorRetryTest, NeverBelowThirtyMinutes) {
   auto a = account("dynu");
   a.retryAfterServerError = std::chrono::minutes(10);

@@ -89,6 +89,7 @@ TEST(PolicyParse, FullPolicyFillsEveryField) {
   EXPECT_THAT(a.hosts, ElementsAre("office.example.com", "mx.example.net"));
   EXPECT_TRUE(a.offlineOnMultidrop);
   EXPECT_EQ(a.retryAfterServerError, std::chrono::minutes(45));
+  EXPECT_EQ(a.minInterval, std::chrono::seconds(15));
   EXPECT_EQ(a.pos.line, 69);
   const DdnsAccount& b = p.ddns.accounts[1];
   EXPECT_EQ(b.name, "backup");
@@ -96,6 +97,7 @@ TEST(PolicyParse, FullPolicyFillsEveryField) {
   EXPECT_TRUE(b.url.empty());
   EXPECT_FALSE(b.offlineOnMultidrop);
   EXPECT_EQ(b.retryAfterServerError, std::chrono::minutes(30));
+  EXPECT_FALSE(b.minInterval.has_value());
   EXPECT_EQ(p.daemon.stateDir, "/var/lib/dynmx-test");
   EXPECT_EQ(p.daemon.controlSocket, "/run/dynmx/c.sock");
   EXPECT_EQ(p.daemon.log, "stderr");

@@ -250,6 +250,17 @@ INSTANTIATE_TEST_SUITE_P(
              {{"[[ddns.account]]", kAccount + "ca_file = \"ca.pem\"\n"}},
              Severity::Error,
              "ca_file: \"ca.pem\" must be an absolute path"},
+        Case{"MinIntervalBelowThePresets",
+             {{"[[ddns.account]]", kAccount + "min_interval = \"1m\"\n"}},
+             Severity::Error,
+             "min_interval 1m is below provider dyn's minimum interval of 2m"},
+        Case{"MinIntervalBelowTheFloor",
+             {{"[[ddns.account]]",
+               "name = \"c\"\nprovider = \"custom\"\nurl = \"https://ddns.example.net/nic/update\"\n"
+               "username = \"u\"\npassword_file = \"/p\"\nhosts = [\"office.example.com\"]\n"
+               "min_interval = \"5s\"\n"}},
+             Severity::Error,
+             "min_interval 5s is below the least dynmx allows, 10s"},
         Case{"ShortRetry",
              {{"[[ddns.account]]", kAccount + "retry_after_server_error = \"5m\"\n"}},
              Severity::Warning,
