@@ -602,4 +602,30 @@ std::string World::logs() const {
   return out;
 }
 
+
+// --- provider faults (tests/world/provider_faults_test.cpp) ---
+
+Status<> World::providerControl(const std::string& query) {
+  auto r = runProcess({.argv = {"curl", "-sf", "--max-time", "10", providerUrl() + "/control?" + query}, .timeout = 15s});
+  if (!r.succeeded()) return fail("provider control " + query + ": " + r.error + r.err);
+  if (r.out.find("\"result\":0") == std::string::npos) return fail("provider control " + query + ": " + r.out);
+  return Ok{};
+}
+
+std::string World::providerUrl() const { return "http://127.0.0.1:" + std::to_string(providerPort_); }
+
+Result<std::unique_ptr<testbed::ServerProcess>> World::startProvider(int port, const std::string& tag,
+                                                                     const std::vector<std::string>& extraArgs) {
+  std::vector<std::string> argv = {dyndns2dBinary_, "--port", std::to_string(port), "--accounts", dir_.file("accounts"),
+                                   "--log", dir_.file("provider-" + tag + ".log"), "--nsupdate-server",
+                                   std::string(kAuthorityAddress) + ":53", "--nsupdate-key", named_->keyFile(),
+                                   "--zone", kDdnsZone, "--nsupdate-sync", "--ttl",
+                                   std::to_string(kRecordTtlSeconds)};
+  argv.insert(argv.end(), extraArgs.begin(), extraArgs.end());
+  auto p = testbed::ServerProcess::start(argv, dir_.file("provider-" + tag + ".out"));
+  if (!p.ok()) return fail("provider " + tag + ": " + p.error());
+  if (auto s = (*p)->waitForPort(port, 20s); !s.ok()) return fail("provider " + tag + ": " + s.error());
+  return std::move(*p);
+}
+
 }  // namespace dynmx::world

@@ -194,6 +194,19 @@ class World {
   /// Every log worth reading after a failure (dynmx, provider, both Postfix).
   [[nodiscard]] std::string logs() const;
 
+  // --- provider faults (tests/world/provider_faults_test.cpp) ---
+  /// GET /control?QUERY at the world's dyndns2 provider: its fault modes (tests/dyndns2d:
+  /// `mode=code&code=911`, `mode=garbage`, `mode=http&status=500`, `mode=hang`, `mode=drip`,
+  /// `mode=huge&bytes=N`, `mode=normal`).
+  Status<> providerControl(const std::string& query);
+  /// The world's provider as the policy names it: `http://127.0.0.1:PORT`.
+  [[nodiscard]] std::string providerUrl() const;
+  /// Another dyndns2 provider on 127.0.0.1:`port` with the same accounts, pushing into BIND
+  /// as the world's own does, plus `extraArgs` (e.g. `--tls-cert`, `--tls-key`); its log
+  /// and output are DIR/provider-`tag`.log and .out. The caller stops it.
+  Result<std::unique_ptr<testbed::ServerProcess>> startProvider(int port, const std::string& tag,
+                                                                const std::vector<std::string>& extraArgs);
+
  private:
   struct Sent {
     std::string id;
