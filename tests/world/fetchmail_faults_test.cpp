@@ -142,7 +142,7 @@ void runFetchmailFault(fault::Scenario& s, World& w, const std::string& tag, con
   EXPECT_TRUE(testbed::eventually(
       [&] {
         a = w.account(from, restoredAt);
-        return a.direct + a.viaIsp >= a.copies;
+        return a.direct + a.viaIsp >= a.copies && a.fetching == 0;
       },
       kDeliveryBound))
       << tag << ": mail sent during the fault not delivered after the restore\n"

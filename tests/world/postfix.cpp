@@ -89,6 +89,10 @@ Result<std::unique_ptr<Postfix>> Postfix::start(const testbed::TempDir& dir, Pos
     // Scaled time: retries within seconds, not minutes (docs/world.md).
     main += "queue_run_delay = 1s\nminimal_backoff_time = 2s\nmaximal_backoff_time = 4s\n";
     main += "smtp_connect_timeout = 2s\nsmtp_helo_timeout = 10s\n";
+    // A session whose peer's address vanished mid-way (a link drop, a move) waits for a
+    // reply that cannot come: 10 s, not 300 s, then deferred and retried, as on the internet.
+    main += "smtp_mail_timeout = 10s\nsmtp_rcpt_timeout = 10s\nsmtp_data_init_timeout = 10s\n"
+            "smtp_data_xfer_timeout = 10s\nsmtp_data_done_timeout = 10s\nsmtp_quit_timeout = 10s\n";
     // One session per delivery: a cached connection would outlive an address move.
     main += "smtp_connection_cache_on_demand = no\n";
     main += "in_flow_delay = 0\n";

@@ -77,7 +77,8 @@ Submission streamMessage(const std::string& id, int n, std::vector<std::string>*
 Json Account::toJson() const {
   Json j = {{"messages", messages}, {"copies", copies},     {"direct", direct},       {"via_isp", viaIsp},
             {"misdirected", misdirected}, {"misdirected_messages", misdirectedMessages},
-            {"at_isp", atIsp},     {"lost", lost},         {"duplicates", duplicates}, {"problems", problems}};
+            {"at_isp", atIsp},     {"fetching", fetching}, {"lost", lost},         {"duplicates", duplicates},
+            {"problems", problems}};
   j["exposure_first"] = exposureFirst ? Json(*exposureFirst) : Json(nullptr);
   j["exposure_last"] = exposureLast ? Json(*exposureLast) : Json(nullptr);
   j["exposure_seconds"] = exposureSeconds();
@@ -136,7 +137,9 @@ Status<> World::start(const DaemonSetup& setup) {
   zones.address = kAuthorityAddress;
   zones.port = 53;
   zones.defaultTtl = kRecordTtlSeconds;
-  zones.extraRecords = "office " + ttl + " IN A " + kOfficeAddress + "\n";
+  // With an rfc2136 account dynmx publishes the record itself: its first UPDATE requires that
+  // no A RRset exists (it never overwrites a record it did not write).
+  if (!setup.rfc2136) zones.extraRecords = "office " + ttl + " IN A " + kOfficeAddress + "\n";
   zones.staticZones = {
       {kMailDomain, "@ " + ttl + " IN MX 10 " + kOfficeHost + ".\n@ " + ttl + " IN MX 20 mx.isp.example.\n"},
       {"isp.example", "mx " + ttl + " IN A " + kIspMxAddress + "\n"}};
@@ -213,6 +216,7 @@ Status<> World::start(const DaemonSetup& setup) {
   writeTextFile(dir_.file("ddns.password"), "ddns-secret-W\n", 0600);
   ::mkdir(dir_.file("fm").c_str(), 0755);
   testbed::giveToDaemonUser({dir_.file("isp.password"), dir_.file("ddns.password"), dir_.file("fm")});
+  if (setup.rfc2136) writeDdnsKey();
   writeTextFile(dir_.file("dynmx.toml"), policyText(setup), 0644);
   if (setup.beforeDaemon)
     if (auto s = setup.beforeDaemon(*this); !s.ok()) return s;
@@ -232,7 +236,9 @@ Status<> World::start(const DaemonSetup& setup) {
 
 std::string World::policyText(const DaemonSetup& setup) const {
   const std::string d = dir_.path();
-  const std::string provider = "http://127.0.0.1:" + std::to_string(providerPort_);
+  std::string verifyServers;
+  for (const auto& server : setup.verifyServers) verifyServers += (verifyServers.empty() ? "\"" : ", \"") + server + "\"";
+  if (verifyServers.empty()) verifyServers = std::string("\"") + kAuthorityAddress + ":53\"";
   // Scaled time (docs/world.md): decisions in seconds, fetchmail at its 10 s minimum.
   return "# The senders' world office: example.com, DDNS name " + std::string(kOfficeHost) + ".\n"
          "[mail]\nmode = \"" + setup.mode + "\"\ndomains = [\"example.com\"]\n"
@@ -247,12 +253,20 @@ std::string World::policyText(const DaemonSetup& setup) const {
          "poll_interval = \"10s\"\n" + (setup.mode == "direct" ? "sweep_interval = \"0\"\n" : "sweep_interval = \"10s\"\n") +
          "[ddns]\nenabled = true\ncheck_interval = \"2s\"\nrequest_timeout = \"10s\"\n"
          "[ddns.detect]\nipv4 = true\ninterface = \"" + kOfficeIf + "\"\ntimeout = \"5s\"\n"
-         "[ddns.verify]\nservers = [\"" + kAuthorityAddress + ":53\"]\ninterval = \"1s\"\ntimeout = \"2s\"\n"
+         "[ddns.verify]\nservers = [" + verifyServers + "]\ninterval = \"1s\"\ntimeout = \"2s\"\n"
          "[daemon]\nstate_dir = \"" + d + "/state\"\ncontrol_socket = \"" + d + "/ctl.sock\"\nlog = \"stderr\"\n"
          "log_level = \"debug\"\n"
-         "[[ddns.account]]\nname = \"office\"\nprovider = \"custom\"\nurl = \"" + provider + "/nic/update\"\n"
-         "allow_insecure_http = true\nusername = \"office\"\npassword_file = \"" + d + "/ddns.password\"\n"
-         "hosts = [\"" + kOfficeHost + "\"]\n" + setup.policyFragment + "\n" + mxTable(setup);
+         + ddnsAccount(setup) + "hosts = [\"" + kOfficeHost + "\"]\n" + setup.policyFragment + "\n" + mxTable(setup);
+}
+
+std::string World::ddnsAccount(const DaemonSetup& setup) const {
+  if (setup.rfc2136)
+    return std::string("[[ddns.account]]\nname = \"office\"\nprovider = \"rfc2136\"\nkey_file = \"") +
+           ddnsKeyPath() + "\"\nzone = \"" + kDdnsZone + "\"\nserver = \"" + kAuthorityAddress +
+           ":53\"\nttl = " + std::to_string(kRecordTtlSeconds) + "\n";
+  return "[[ddns.account]]\nname = \"office\"\nprovider = \"custom\"\nurl = \"http://127.0.0.1:" +
+         std::to_string(providerPort_) + "/nic/update\"\nallow_insecure_http = true\nusername = \"office\"\n"
+         "password_file = \"" + dir_.path() + "/ddns.password\"\n";
 }
 
 std::string World::mxTable(const DaemonSetup& setup) const {
@@ -451,6 +465,29 @@ Status<> World::providerAnswers(const std::string& code) {
   return Ok{};
 }
 
+void World::writeDdnsKey(const std::string& name, const std::string& secret) const {
+  const std::string path = ddnsKeyPath();
+  ::unlink(path.c_str());
+  writeTextFile(path,
+                "key \"" + (name.empty() ? named_->keyName() : name) + "\" {\n\talgorithm " + named_->keyAlgorithm() +
+                    ";\n\tsecret \"" + (secret.empty() ? named_->keySecret() : secret) + "\";\n};\n",
+                0600);
+  testbed::giveToDaemonUser({path});
+}
+
+Status<> World::deleteRecord() {
+  auto r = named_->nsupdate(std::string("update delete ") + kOfficeHost + " A\n");
+  if (!r.succeeded()) return fail("nsupdate: " + r.err);
+  return Ok{};
+}
+
+std::pair<int, std::string> World::statusText() const {
+  auto r = runProcess({.argv = {dynmxBinary_, "status", "--socket", dir_.file("ctl.sock"), "--state",
+                                dir_.file("state/state.json")},
+                       .timeout = 30s});
+  return {r.exitCode, r.out + r.err};
+}
+
 Status<> World::setRecord(const std::string& address) {
   auto r = named_->nsupdate(std::string("update delete ") + kOfficeHost + " A\nupdate add " + kOfficeHost + " " +
                             std::to_string(kRecordTtlSeconds) + " A " + address + "\n");
@@ -563,7 +600,14 @@ Account World::account(double from, double to) const {
       const int d = direct.count(key) ? direct.at(key) : 0;
       const int v = viaIsp.count(key) ? viaIsp.at(key) : 0;
       const int m = misdirected.count(key) ? misdirected.at(key) : 0;
-      const int i = atIsp.count(key) ? atIsp.at(key) : 0;
+      int i = atIsp.count(key) ? atIsp.at(key) : 0;
+      // Delivered by fetchmail while its copy is still in the box: a poll between the
+      // delivery and the delete, not a second copy (a box that never empties fails drain()).
+      if (v > 0 && i > 0) {
+        const int fetching = std::min(v, i);
+        a.fetching += fetching;
+        i -= fetching;
+      }
       const int total = d + v + m + i;
       if (total == 0) {
         ++a.lost;

@@ -65,6 +65,13 @@ struct DaemonSetup {
   /// Run by start() once every server is up, before `dynmx run` starts for the first time
   /// (e.g. mail already waiting at the ISP); optional.
   std::function<Status<>(World&)> beforeDaemon;
+  /// Where dynmx verifies the office's name (`[ddns.verify] servers`); empty: BIND.
+  std::vector<std::string> verifyServers;
+  /// DDNS by RFC 2136 instead of the dyndns2 provider: the account is `provider = "rfc2136"`,
+  /// updating BIND's DDNS zone directly with its TSIG key (a 0600 copy, the daemon's:
+  /// World::ddnsKeyPath). The zone starts without the office's A record: dynmx publishes it
+  /// (its first UPDATE requires that none exists). The dyndns2 provider runs, and gets nothing.
+  bool rfc2136 = false;
 };
 
 /// The TTL dynmx publishes the steered MX sets with: dynmx's floor (policy/mx.cpp refuses
@@ -79,6 +86,8 @@ struct Account {
   int viaIsp = 0;         ///< stored at the ISP and delivered by fetchmail
   int misdirected = 0;    ///< reached the stranger or the hijacker
   int atIsp = 0;          ///< still in the ISP box at the end (nobody fetched it)
+  int fetching = 0;       ///< delivered by fetchmail, its copy not yet deleted from the box (a poll
+                          ///< in progress): neither a duplicate nor left at the ISP
   int lost = 0;           ///< nowhere at all
   int duplicates = 0;     ///< deliveries beyond the first of a copy
   int misdirectedMessages = 0;
@@ -179,6 +188,18 @@ class World {
   /// ... and comes back: named again from its own config (same address, zones, keys and
   /// journals, so every update made before is still there); waits until it answers.
   Status<> authorityUp();
+  /// The DDNS zone's key file the rfc2136 account reads (DaemonSetup::rfc2136).
+  [[nodiscard]] std::string ddnsKeyPath() const { return dir_.file("ddns.key"); }
+  /// Write the rfc2136 account's key file anew (a new inode, so dynmx tries again after a
+  /// stop): BIND's key for the DDNS zone, with `name` and `secret` where given ("": BIND's).
+  void writeDdnsKey(const std::string& name = "", const std::string& secret = "") const;
+  /// The authoritative server as started (its key, zone and port; its config under
+  /// dir()/named, which authorityUp() reads again).
+  [[nodiscard]] const testbed::Named& authority() const { return *named_; }
+  /// Delete the office's A record behind dynmx's back (nsupdate).
+  Status<> deleteRecord();
+  /// `dynmx status` as the admin reads it: (exit code, text).
+  [[nodiscard]] std::pair<int, std::string> statusText() const;
   /// The office's current address ("" while its link is down).
   [[nodiscard]] const std::string& officeAddress() const { return officeAddress_; }
   /// Submission failures of the feeder (should stay empty).
@@ -215,6 +236,8 @@ class World {
   };
   Status<> startDaemon();
   std::string policyText(const DaemonSetup& setup) const;
+  /// The `[[ddns.account]]` table up to its hosts: dyndns2 at the world's provider, or rfc2136.
+  std::string ddnsAccount(const DaemonSetup& setup) const;
   /// The `[[mx]]` table of the MX-steering column ("" without steering).
   std::string mxTable(const DaemonSetup& setup) const;
   Status<> officeListenOn(const std::string& address);
