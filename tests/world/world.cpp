@@ -602,4 +602,15 @@ std::string World::logs() const {
   return out;
 }
 
+// --- files and sigkill faults ---
+
+Status<> World::launchDaemon(bool waitForAnswer) {
+  if (waitForAnswer) return startDaemon();
+  auto p = testbed::ServerProcess::start({dynmxBinary_, "run", "-c", dir_.file("dynmx.toml")},
+                                         dir_.file("dynmx." + std::to_string(++daemonStarts_) + ".log"));
+  if (!p.ok()) return fail("dynmx run: " + p.error());
+  daemon_ = std::move(*p);
+  return Ok{};
+}
+
 }  // namespace dynmx::world

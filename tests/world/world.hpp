@@ -194,6 +194,12 @@ class World {
   /// Every log worth reading after a failure (dynmx, provider, both Postfix).
   [[nodiscard]] std::string logs() const;
 
+  // --- files and sigkill faults ---
+  /// Start `dynmx run` again (after stopDaemon() or killDaemon()). With `waitForAnswer`
+  /// false it returns once the process is forked: a SIGKILL may then land anywhere in its
+  /// start-up.
+  Status<> launchDaemon(bool waitForAnswer);
+
  private:
   struct Sent {
     std::string id;
