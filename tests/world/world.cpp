@@ -613,4 +613,12 @@ Status<> World::launchDaemon(bool waitForAnswer) {
   return Ok{};
 }
 
+void World::killDaemon() {
+  if (!daemon_) return;
+  ::kill(daemon_->pid(), SIGKILL);
+  daemon_->stop();
+}
+
+std::string World::lastDaemonLog() const { return daemon_ ? daemon_->log() : std::string(); }
+
 }  // namespace dynmx::world

@@ -199,6 +199,11 @@ class World {
   /// false it returns once the process is forked: a SIGKILL may then land anywhere in its
   /// start-up.
   Status<> launchDaemon(bool waitForAnswer);
+  /// SIGKILL `dynmx run` itself (as the OOM killer would), then reap it; its process group
+  /// (a fetchmail child) goes with it.
+  void killDaemon();
+  /// What the latest `dynmx run` logged.
+  [[nodiscard]] std::string lastDaemonLog() const;
 
  private:
   struct Sent {
