@@ -38,8 +38,8 @@
 //                                 catches up.
 // The world's final count: nothing lost, nothing duplicated, nothing left at the ISP,
 // nothing misdirected.
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -79,7 +79,8 @@ constexpr auto kReturnBound = 120s;    // hold-down 8 s, the multidrop MX set's 
 class Mount {
  public:
   /// A fresh tmpfs over `dir` (e.g. "size=64k,mode=0711").
-  static std::unique_ptr<Mount> tmpfs(const std::string& dir, const std::string& options, std::string& error) {
+  static std::unique_ptr<Mount> tmpfs(const std::string& dir, const std::string& options,
+                                      std::string& error) {
     if (::mount("tmpfs", dir.c_str(), "tmpfs", 0, options.c_str()) != 0) {
       error = "mount -t tmpfs " + dir + ": " + std::strerror(errno);
       return nullptr;
@@ -157,7 +158,8 @@ std::string stateError(const Json& s) {
 }
 
 bool directAndSteady(const Json& st) {
-  return st["mode"]["current"] == "direct" && !st["mode"]["switching"].get<bool>() && st["mode"]["step"].is_null();
+  return st["mode"]["current"] == "direct" && !st["mode"]["switching"].get<bool>() &&
+         st["mode"]["step"].is_null();
 }
 
 /// The files of the office's dynmx and how to look at them.
@@ -203,12 +205,15 @@ class FilesWorld {
   [[nodiscard]] std::string rcPath() const { return rcDir() + "/fetchmailrc"; }
 
   /// The state file as the real loader sees it.
-  [[nodiscard]] std::optional<Json> loadState() const { return loadStateFile(dynmxBinary(), w.dir(), statePath()); }
+  [[nodiscard]] std::optional<Json> loadState() const {
+    return loadStateFile(dynmxBinary(), w.dir(), statePath());
+  }
 
   /// The human `dynmx status` and its exit code.
   [[nodiscard]] std::pair<int, std::string> statusText() const {
-    auto r = runProcess({.argv = {dynmxBinary(), "status", "--socket", w.dir() + "/ctl.sock", "--state", statePath()},
-                         .timeout = 60s});
+    auto r = runProcess(
+        {.argv = {dynmxBinary(), "status", "--socket", w.dir() + "/ctl.sock", "--state", statePath()},
+         .timeout = 60s});
     return {r.started ? r.exitCode : -1, r.out + r.err};
   }
 
@@ -242,7 +247,8 @@ class FilesWorld {
   /// Copies sent from `from` on, up to 3 s later, all waiting in the ISP box (bounded): the
   /// senders deliver to the ISP and nothing fetches.
   void expectWaitingAtIsp(const std::string& tag, double from) const {
-    const auto until = std::chrono::milliseconds(static_cast<long>(std::max(0.0, from + 3 - w.elapsed()) * 1000));
+    const auto until =
+        std::chrono::milliseconds(static_cast<long>(std::max(0.0, from + 3 - w.elapsed()) * 1000));
     ASSERT_TRUE(testbed::eventually([&] { return w.elapsed() >= from + 3; }, until + 5s));
     Account held;
     EXPECT_TRUE(testbed::eventually(
@@ -295,7 +301,8 @@ void rcFault(Scenario& s, FilesWorld& f, const std::string& tag, const std::stri
   if (whileBroken) whileBroken();
   {
     const Account held = w.account(namedAt, w.elapsed());
-    EXPECT_EQ(held.viaIsp, 0) << tag << ": fetched while the rc could not be installed\n" << held.toJson().dump(2);
+    EXPECT_EQ(held.viaIsp, 0) << tag << ": fetched while the rc could not be installed\n"
+                              << held.toJson().dump(2);
     // (After a switch the senders' cached A record still names the office for its TTL.)
     if (!bySwitch) {
       EXPECT_EQ(held.direct, 0) << held.toJson().dump(2);
@@ -347,8 +354,9 @@ TEST(WorldFilesFaults, StateAndRc) {
       // The envelope guard keeps its socket, id and journal in the state dir: it cannot
       // start on a read-only one (and mail would wait at the ISP, safe but undelivered).
       // This scenario checks the daemon's own state handling, without it.
-      testbed::writeTextFile(world.policyPath(),
-                             fault::replaced(world.goodPolicy(), "[delivery]\n", "[delivery]\nguard = false\n"), 0644);
+      testbed::writeTextFile(
+          world.policyPath(),
+          fault::replaced(world.goodPolicy(), "[delivery]\n", "[delivery]\nguard = false\n"), 0644);
       // The record is stale until dynmx publishes the office's address: meanwhile the
       // senders, who cannot connect where it points, give their mail to the ISP. (With a
       // good record they would deliver direct throughout: the multidrop MX set of a fresh
@@ -397,7 +405,8 @@ TEST(WorldFilesFaults, StateAndRc) {
     // The guard again, as every other scenario runs (a restart on direct stays direct).
     auto restarted = w.restartDaemonWith(w.goodPolicy());
     ASSERT_TRUE(restarted.ok()) << restarted.error();
-    EXPECT_TRUE(watch.until([](const Json& j) { return directAndSteady(j) && j["guard"]["enabled"] == true; }, 30s))
+    EXPECT_TRUE(
+        watch.until([](const Json& j) { return directAndSteady(j) && j["guard"]["enabled"] == true; }, 30s))
         << watch.dump();
   });
   if (!started) {
@@ -435,8 +444,7 @@ TEST(WorldFilesFaults, StateAndRc) {
   std::unique_ptr<Mount> rcReadOnly;
   files.scenario("rc-dir-read-only", [&](Scenario& s) {
     rcFault(
-        s, f, "rc-dir-read-only", "Read-only file system", false, [] {},
-        restartWith([&] {
+        s, f, "rc-dir-read-only", "Read-only file system", false, [] {}, restartWith([&] {
           std::string error;
           rcReadOnly = Mount::readOnlyBind(f.rcDir(), error);
           ASSERT_TRUE(rcReadOnly) << error;
@@ -447,8 +455,7 @@ TEST(WorldFilesFaults, StateAndRc) {
 
   files.scenario("rc-path-is-a-directory", [&](Scenario& s) {
     rcFault(
-        s, f, "rc-path-is-a-directory", "Is a directory", false, [] {},
-        restartWith([&] {
+        s, f, "rc-path-is-a-directory", "Is a directory", false, [] {}, restartWith([&] {
           std::filesystem::remove(f.rcPath());
           ASSERT_TRUE(std::filesystem::create_directory(f.rcPath()));
         }),
@@ -566,7 +573,8 @@ TEST(WorldFilesFaults, StateAndRc) {
         << w.daemonLog();
     EXPECT_EQ(w.ispBox().count("office"), 0u) << "nothing may stay at the ISP when back on direct";
     EXPECT_NE(stateError(back), "") << "the state still cannot be written";
-    EXPECT_EQ(testbed::slurp(f.statePath()), before) << "still the old file: it says multidrop, the safe side";
+    EXPECT_EQ(testbed::slurp(f.statePath()), before)
+        << "still the old file: it says multidrop, the safe side";
 
     const double restoredAt = w.elapsed();
     ASSERT_TRUE(std::filesystem::remove(filler));

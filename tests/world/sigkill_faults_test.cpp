@@ -69,7 +69,8 @@ unsigned seed() {
 // start-up, the first switch and the MX updates; SigkillFaults.WriterKillLoop kills the
 // atomic writer itself 500 times.
 int iterations() {
-  if (const char* s = std::getenv("DYNMX_SIGKILL_ITERATIONS"); s != nullptr && *s != '\0') return std::stoi(s);
+  if (const char* s = std::getenv("DYNMX_SIGKILL_ITERATIONS"); s != nullptr && *s != '\0')
+    return std::stoi(s);
   return 16;
 }
 
@@ -116,12 +117,12 @@ class KilledDaemonFiles {
       EXPECT_FALSE(rc.empty()) << rcPath() << " is empty";
       EXPECT_EQ(rc, referenceRc) << rcPath() << " differs from a complete render";
       const std::string home = rcDir() + "/home";
-      auto dump = runProcess({.argv = {"fetchmail", "--configdump", "--nosyslog", "-f", rcPath()},
-                              .env = {{"FETCHMAILHOME", home}, {"HOME", home}, {"FETCHMAILUSER", "nobody"},
-                                      {"LC_ALL", "C"}},
-                              .uid = nobodyUid_,
-                              .gid = nobodyGid_,
-                              .timeout = 30s});
+      auto dump = runProcess(
+          {.argv = {"fetchmail", "--configdump", "--nosyslog", "-f", rcPath()},
+           .env = {{"FETCHMAILHOME", home}, {"HOME", home}, {"FETCHMAILUSER", "nobody"}, {"LC_ALL", "C"}},
+           .uid = nobodyUid_,
+           .gid = nobodyGid_,
+           .timeout = 30s});
       EXPECT_TRUE(dump.succeeded()) << "fetchmail --configdump rejects " << rcPath() << ": " << dump.err;
     }
   }
@@ -198,7 +199,8 @@ TEST(WorldSigkillFaults, DaemonKillLoop) {
         EXPECT_TRUE(world.daemonAnswers());
         const std::string log = world.lastDaemonLog();
         EXPECT_EQ(log.find("unreadable"), std::string::npos) << log;
-        for (const auto& t : left) EXPECT_FALSE(std::filesystem::exists(t)) << t << " left over after the restart";
+        for (const auto& t : left)
+          EXPECT_FALSE(std::filesystem::exists(t)) << t << " left over after the restart";
         world.killDaemon();
         k.check("after killing the restarted daemon");
       });
@@ -217,7 +219,8 @@ TEST(WorldSigkillFaults, DaemonKillLoop) {
     ASSERT_TRUE(started.ok()) << started.error();
     auto st = w.status();
     ASSERT_TRUE(st);
-    EXPECT_TRUE((*st)["mode"]["current"] == "direct" && !(*st)["mode"]["switching"].get<bool>()) << st->dump(2);
+    EXPECT_TRUE((*st)["mode"]["current"] == "direct" && !(*st)["mode"]["switching"].get<bool>())
+        << st->dump(2);
     EXPECT_EQ(w.ispBox().count("office"), 0u) << "nothing may stay at the ISP when back on direct";
     EXPECT_TRUE(k.temps().empty()) << ::testing::PrintToString(k.temps());
     EXPECT_EQ(w.lastDaemonLog().find("unreadable"), std::string::npos) << w.lastDaemonLog();

@@ -15,8 +15,9 @@ namespace dynmx::world {
 /// the report, or nullopt when it does not load (or loads as "no usable state file").
 inline std::optional<nlohmann::json> loadStateFile(const std::string& dynmx, const std::string& worldDir,
                                                    const std::string& path, std::string* output = nullptr) {
-  auto r = runProcess({.argv = {dynmx, "status", "--socket", worldDir + "/nobody-here.sock", "--state", path, "--json"},
-                       .timeout = std::chrono::seconds(60)});
+  auto r = runProcess(
+      {.argv = {dynmx, "status", "--socket", worldDir + "/nobody-here.sock", "--state", path, "--json"},
+       .timeout = std::chrono::seconds(60)});
   if (output != nullptr) *output = r.out + r.err;
   try {
     nlohmann::json j = nlohmann::json::parse(r.out.substr(0, r.out.rfind('}') + 1));
