@@ -424,12 +424,15 @@ TEST(WorldFilesFaults, StateAndRc) {
         [&] { ASSERT_TRUE(w.setRecord(kNowhere).ok()); },
         [&] { ASSERT_TRUE(std::filesystem::remove(filler)); },
         [&] { EXPECT_EQ(testbed::slurp(f.rcPath()), rcBefore) << "the old rc stays whole"; });
-    // It was the switch that found the rc dir full.
+    // It was the switch that found the rc dir full, and its journal entry says so.
     auto st = w.status();
     ASSERT_TRUE(st);
     const Json& journal = (*st)["switches"];
     ASSERT_FALSE(journal.empty());
     EXPECT_EQ(journal.back()["to"], "multidrop") << journal.dump(2);
+    const std::string detail = journal.back()["detail"].get<std::string>();
+    EXPECT_NE(detail.find("rc install failed: "), std::string::npos) << detail;
+    EXPECT_NE(detail.find("No space left on device"), std::string::npos) << detail;
   });
 
   // A restart during multidrop (SIGTERM, then start) installs the rc again.
