@@ -1,52 +1,39 @@
-// Fault class "sigkill": SIGKILL at random moments while dynmx writes its state and the
-// fetchmail rc, many times over. Never a torn or empty file: every file a killed writer
-// leaves is either absent (never written yet) or one complete version, with its mode, and
-// the leftovers of interrupted writes (temp files) do not pile up.
+// Fault class "sigkill": SIGKILL at random moments while something writes its files, many
+// times over. Never a torn or empty file: every file a killed writer leaves is either
+// absent (never written yet) or one complete version, and the leftovers of interrupted
+// writes (temp files) do not pile up.
 //
-//   daemon-kill-NN  the real `dynmx run` (fresh starts and resumes, the record flipped so
-//                   it switches and persists), killed after a random delay from a seeded
-//                   PRNG; then every file is checked with the real loaders (`dynmx status
-//                   --state`, the DDNS engine at the next start, fetchmail --configdump),
-//                   and the restart must come up. Mail deposited before the loop arrives
-//                   exactly once by the end.
 //   writer-kill-NNN a forked child writing large alternating versions with
 //                   writeFileAtomic, killed at random moments, 500 times.
-// Every kill is one scenario, so the summary line counts the kills.
+// Every kill is one scenario, so the summary line counts the kills. The real `dynmx run`
+// killed at random moments (daemon-kill-NN) runs in the senders' world:
+// tests/world/sigkill_faults_test.cpp (WorldSigkillFaults.DaemonKillLoop); the class
+// reports from both binaries and tests/fault/summary.sh sums them.
 //
 // DYNMX_FAULT_SEED sets the seed (printed either way) to replay a run.
 #include <gtest/gtest.h>
-#include <pwd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <random>
 #include <set>
 #include <thread>
 
 #include "dynmx/atomic_file.hpp"
-#include "dynmx/process.hpp"
 #include "fault_class.hpp"
-#include "testbed/loopback_world.hpp"
-#include "testbed/server_process.hpp"
+#include "testbed/temp_dir.hpp"
 
 namespace dynmx::fault {
 namespace {
 
 using namespace std::chrono_literals;
-using Json = nlohmann::json;
-using testbed::LoopbackWorld;
-
-std::string dynmxBinary() {
-  const char* b = std::getenv("DYNMX_BINARY");
-  return b != nullptr ? b : "dynmx";
-}
 
 unsigned seed() {
   if (const char* s = std::getenv("DYNMX_FAULT_SEED"); s != nullptr && *s != '\0')
@@ -66,187 +53,6 @@ std::set<std::string> tempsIn(const std::string& dir) {
   for (const auto& e : std::filesystem::directory_iterator(dir, ec))
     if (e.path().filename().string().find(".tmp.") != std::string::npos) out.insert(e.path().string());
   return out;
-}
-
-// ---------------------------------------------------------------------------------------
-// The real daemon, killed at random moments.
-
-class KilledDaemonWorld {
- public:
-  KilledDaemonWorld() : w(dynmxBinary(), DYNDNS2D_BINARY, "kill") {}
-
-  void start() {
-    auto s = w.start();
-    ASSERT_TRUE(s.ok()) << s.error();
-    stateDir = w.dir.path() + "/state";
-    statePath = stateDir + "/state.json";
-    ddnsStatePath = stateDir + "/ddns-state.json";
-    rcDir = w.dir.path() + "/fm";
-    rcPath = rcDir + "/fetchmailrc";
-    home = rcDir + "/home";
-    if (const passwd* pw = ::getpwnam("nobody"); pw != nullptr) {
-      nobodyUid = pw->pw_uid;
-      nobodyGid = pw->pw_gid;
-    }
-  }
-
-  /// Start `dynmx run` without waiting for anything: the kill may land anywhere in start-up.
-  void launch(const std::string& tag) {
-    auto p = testbed::ServerProcess::start({dynmxBinary(), "run", "-c", w.policyPath},
-                                           w.dir.path() + "/dynmx." + tag + ".log");
-    ASSERT_TRUE(p.ok()) << p.error();
-    w.daemon = std::move(*p);
-  }
-
-  /// SIGKILL the daemon (only the daemon, as the OOM killer would) and reap it.
-  void kill() {
-    ASSERT_TRUE(w.daemon);
-    ::kill(w.daemon->pid(), SIGKILL);
-    w.daemon->stop();
-  }
-
-  /// Every file the daemon writes is absent or whole, with its mode.
-  void checkFiles(const std::string& when) {
-    SCOPED_TRACE(when);
-    struct stat st {};
-    if (::stat(statePath.c_str(), &st) == 0) {
-      EXPECT_GT(st.st_size, 0) << statePath << " is empty";
-      EXPECT_EQ(st.st_mode & 07777, 0640u) << statePath;
-      // The real loader, as `dynmx status` uses it when no daemon answers.
-      auto [code, out] = w.dynmx({"status", "--socket", w.dir.path() + "/nobody-here.sock", "--state", statePath,
-                                  "--json"});
-      bool loaded = false;
-      try {
-        Json j = Json::parse(out.substr(0, out.rfind('}') + 1));
-        loaded = (j["mode"]["current"] == "direct" || j["mode"]["current"] == "multidrop") &&
-                 j["health_reasons"].dump().find("no usable state file") == std::string::npos;
-      } catch (const std::exception&) {
-      }
-      EXPECT_TRUE(loaded) << statePath << " does not load:\n" << out << "\n" << slurp(statePath);
-    }
-    if (::stat(ddnsStatePath.c_str(), &st) == 0) {
-      EXPECT_GT(st.st_size, 0) << ddnsStatePath << " is empty";
-      EXPECT_EQ(st.st_mode & 07777, 0600u) << ddnsStatePath;
-      EXPECT_TRUE(Json::accept(slurp(ddnsStatePath))) << slurp(ddnsStatePath);
-    }
-    EXPECT_FALSE(std::filesystem::exists(ddnsStatePath + ".broken"))
-        << "the DDNS engine found its state file unreadable at some start";
-    if (::stat(rcPath.c_str(), &st) == 0) {
-      EXPECT_TRUE(S_ISREG(st.st_mode));
-      EXPECT_EQ(st.st_mode & 07777, 0600u) << rcPath;
-      EXPECT_EQ(st.st_uid, nobodyUid) << rcPath << " not handed to the fetchmail user";
-      const std::string rc = slurp(rcPath);
-      EXPECT_FALSE(rc.empty()) << rcPath << " is empty";
-      EXPECT_EQ(rc, referenceRc) << rcPath << " differs from a complete render";
-      auto dump = runProcess({.argv = {"fetchmail", "--configdump", "--nosyslog", "-f", rcPath},
-                              .env = {{"FETCHMAILHOME", home}, {"HOME", home}, {"FETCHMAILUSER", "nobody"},
-                                      {"LC_ALL", "C"}},
-                              .uid = nobodyUid,
-                              .gid = nobodyGid,
-                              .timeout = 30s});
-      EXPECT_TRUE(dump.succeeded()) << "fetchmail --configdump rejects " << rcPath << ": " << dump.err;
-    }
-  }
-
-  /// Files left by interrupted writes, in the directories dynmx writes.
-  std::set<std::string> temps() const {
-    auto t = tempsIn(stateDir);
-    for (const auto& x : tempsIn(rcDir)) t.insert(x);
-    return t;
-  }
-
-  LoopbackWorld w;
-  std::string stateDir, statePath, ddnsStatePath, rcDir, rcPath, home, referenceRc;
-  uid_t nobodyUid = 65534;
-  gid_t nobodyGid = 65534;
-};
-
-int iterations() {
-  if (const char* s = std::getenv("DYNMX_SIGKILL_ITERATIONS"); s != nullptr && *s != '\0') return std::stoi(s);
-  return 50;
-}
-
-TEST(SigkillFaults, DaemonKillLoop) {
-  if (::geteuid() != 0) GTEST_SKIP() << "needs root (dovecot mail users, fetchmail as nobody)";
-  const unsigned s0 = seed();
-  std::cout << "[ sigkill  ] daemon-kill-loop seed " << s0 << " (DYNMX_FAULT_SEED=" << s0 << " replays it)"
-            << std::endl;
-  std::mt19937 rng(s0);
-  KilledDaemonWorld k;
-  ASSERT_NO_FATAL_FAILURE(k.start());
-  auto& w = k.w;
-  FaultClass sigkill("sigkill");
-
-  // A complete render to compare with: the rc a clean run installs.
-  ASSERT_TRUE(w.setRecord("192.0.2.1").ok());
-  {
-    auto d = w.startDaemon();
-    ASSERT_TRUE(d.ok()) << d.error();
-  }
-  ASSERT_TRUE(w.waitForMode("direct", 120s)) << w.daemon->log();
-  k.referenceRc = slurp(k.rcPath);
-  ASSERT_FALSE(k.referenceRc.empty());
-  w.daemon->stop(20s);
-
-  // Mail waiting at the ISP before the loop: it must arrive exactly once by the end,
-  // whichever of the killed daemons fetches it.
-  const std::map<std::string, std::string> mail = {{"K1", "alice"}, {"K2", "bob"}, {"K3", "carol"}};
-  for (const auto& [id, user] : mail)
-    ASSERT_TRUE(w.dovecot->deliver("office", testbed::ispMessage(id, user + "@example.com")).ok());
-
-  const int n = iterations();
-  std::uniform_int_distribution<int> delayMs(0, 3500);
-  int midWrite = 0;  // kills that left a temp file: they landed inside a write
-  for (int i = 1; i <= n; ++i) {
-    const bool fresh = i % 3 == 1;
-    const bool hijacked = i % 2 == 1;
-    const int delay = delayMs(rng);
-    char name[96];
-    std::snprintf(name, sizeof name, "daemon-kill-%02d (%s, record %s, SIGKILL after %d ms)", i,
-                  fresh ? "fresh" : "resume", hijacked ? "hijacked" : "ours", delay);
-    sigkill.scenario(name, [&](Scenario&) {
-      if (fresh) {
-        std::filesystem::remove(k.statePath);
-        std::filesystem::remove(k.ddnsStatePath);
-        std::filesystem::remove(k.rcPath);
-      }
-      ASSERT_TRUE(w.setRecord(hijacked ? testbed::kWorldHijacker : testbed::kWorldAddress).ok());
-      ASSERT_NO_FATAL_FAILURE(k.launch("killed-" + std::to_string(i)));
-      std::this_thread::sleep_for(std::chrono::milliseconds(delay));  // the fault's timing, not a wait
-      ASSERT_NO_FATAL_FAILURE(k.kill());
-      k.checkFiles("after the kill");
-      const auto left = k.temps();
-      if (!left.empty()) ++midWrite;
-
-      // The restart comes up, loads what the killed one left, and clears its leftovers.
-      auto d = w.startDaemon();
-      ASSERT_TRUE(d.ok()) << d.error();
-      EXPECT_TRUE(w.daemon->running());
-      const std::string log = w.daemon->log();
-      EXPECT_EQ(log.find("unreadable"), std::string::npos) << log;
-      for (const auto& t : left) EXPECT_FALSE(std::filesystem::exists(t)) << t << " left over after the restart";
-      ASSERT_NO_FATAL_FAILURE(k.kill());
-      k.checkFiles("after killing the restarted daemon");
-    });
-  }
-  std::cout << "[ sigkill  ] daemon: " << n << " random kills, " << midWrite
-            << " left a temp file (killed inside a write)" << std::endl;
-
-  sigkill.scenario("daemon-final-clean-start", [&](Scenario& s) {
-    ASSERT_TRUE(w.setRecord(testbed::kWorldAddress).ok());
-    auto d = w.startDaemon();
-    ASSERT_TRUE(d.ok()) << d.error();
-    EXPECT_TRUE(w.sink.waitFor([&](const auto& m) { return testbed::allDelivered(m, mail); }, 120s))
-        << w.daemon->log();
-    EXPECT_TRUE(w.waitForMode("direct", 120s)) << w.daemon->log();
-    EXPECT_EQ(w.dovecot->count("office"), 0u) << "nothing may stay at the ISP when back on direct";
-    EXPECT_TRUE(k.temps().empty());
-    s.lost = lostMessages(w.sink, mail);
-    w.daemon->stop(20s);
-    k.checkFiles("after a clean stop");
-  });
-
-  sigkill.report();
 }
 
 // ---------------------------------------------------------------------------------------

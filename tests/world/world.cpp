@@ -672,4 +672,23 @@ Result<std::unique_ptr<testbed::ServerProcess>> World::startProvider(int port, c
   return std::move(*p);
 }
 
+// --- files and sigkill faults ---
+
+Status<> World::launchDaemon(bool waitForAnswer) {
+  if (waitForAnswer) return startDaemon();
+  auto p = testbed::ServerProcess::start({dynmxBinary_, "run", "-c", dir_.file("dynmx.toml")},
+                                         dir_.file("dynmx." + std::to_string(++daemonStarts_) + ".log"));
+  if (!p.ok()) return fail("dynmx run: " + p.error());
+  daemon_ = std::move(*p);
+  return Ok{};
+}
+
+void World::killDaemon() {
+  if (!daemon_) return;
+  ::kill(daemon_->pid(), SIGKILL);
+  daemon_->stop();
+}
+
+std::string World::lastDaemonLog() const { return daemon_ ? daemon_->log() : std::string(); }
+
 }  // namespace dynmx::world

@@ -227,6 +227,16 @@ class World {
   /// and output are DIR/provider-`tag`.log and .out. The caller stops it.
   Result<std::unique_ptr<testbed::ServerProcess>> startProvider(int port, const std::string& tag,
                                                                 const std::vector<std::string>& extraArgs);
+  // --- files and sigkill faults ---
+  /// Start `dynmx run` again (after stopDaemon() or killDaemon()). With `waitForAnswer`
+  /// false it returns once the process is forked: a SIGKILL may then land anywhere in its
+  /// start-up.
+  Status<> launchDaemon(bool waitForAnswer);
+  /// SIGKILL `dynmx run` itself (as the OOM killer would), then reap it; its process group
+  /// (a fetchmail child) goes with it.
+  void killDaemon();
+  /// What the latest `dynmx run` logged.
+  [[nodiscard]] std::string lastDaemonLog() const;
 
  private:
   struct Sent {
