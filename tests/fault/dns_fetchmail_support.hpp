@@ -9,6 +9,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "testbed/loopback_world.hpp"  // testbed::eventually, writeTextFile
+
 namespace dynmx::fault {
 
 using Json = nlohmann::json;
