@@ -133,8 +133,9 @@ fi
 # benchmarks (ASan pass only: TSan sees no thread there that the integration tests do not
 # already run). Excluded at run time: the 25 MB and kill tests of the guard (MultidropSlow,
 # minutes under TSan, single-threaded where it matters), and the dyndns2 MX lever end to end
-# (MxDyndns2EndToEnd: 215 s of waiting out the provider's minimum interval, the TSan pass's
-# whole tail; its threads are the daemon's, which MxSteeringE2E runs under TSan in 14 s).
+# (MxDyndns2EndToEnd: ~100 s of waiting, the account's min_interval of 10 s between MX
+# requests and the way back to direct, which would be the TSan pass's whole tail; its
+# threads are the daemon's, which MxSteeringE2E runs under TSan in 14 s).
 # Every instrumented process (tests, `dynmx run`, dynmx-test-dyndns2d, even when they
 # run as another user and their stderr goes to a log file) writes its reports to
 # build/tsan/tsan-reports; any report there fails the pass.
