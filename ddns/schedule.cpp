@@ -172,6 +172,10 @@ HostState applyResult(const HostState& state, const HostResult& result, TimePoin
   if (!ctx.secretTag.empty()) s.secretTag = ctx.secretTag;
   if (configChanged) {
     // A new configuration starts with a clean slate; what the reply says is recorded below.
+    // So does the transient back-off: the failures of the old configuration (a wrong key, a
+    // refused grant) say nothing about how often the new one may try (failingSince stays:
+    // how long the host has been failing is a fact, not a rule).
+    s.consecutiveFailures = 0;
     s.fatalReason.clear();
     s.offlineRefused = false;
     s.mxRefused = false;

@@ -14,6 +14,10 @@
 //   daemon-primary-down the grant back, the right key, and BIND down when dynmx starts
 //                       afresh again: connection refused, retried after the back-off
 //                       (1 minute); BIND back, the address published, mail back on direct.
+//                       (Without the fresh start, the first version of this test met a
+//                       back-off of 8 minutes: the streak of the old configuration's
+//                       failures. A changed configuration now counts from 1 again,
+//                       ScheduleTest.AChangedConfigurationStartsTheTransientBackoffOver.)
 // A fatal answer stops publication until the account changes: each new key file is that
 // change, so each fault is met by a fresh try. In each: mail on multidrop and never direct,
 // status (JSON and text) names the fault, nothing is published, the dyndns2 provider gets
@@ -168,10 +172,9 @@ TEST(WorldRfc2136Faults, PublicationRefusedAndPrimaryDown) {
                     journalBefore);
   });
   rfc.scenario("daemon-primary-down", [&](fault::Scenario& s) {
-    // The grant back and the right key, but BIND down when dynmx starts afresh (a fresh
-    // start, so the back-off is the first failure's, 1 minute, not the episode's streak):
-    // connection refused, retried after the back-off. The printed report names the engine's
-    // result code.
+    // The grant back and the right key, but BIND down when dynmx starts afresh: the
+    // loopback test's "primary down at start". Connection refused, retried after the first
+    // failure's back-off (1 minute). The printed report names the engine's result code.
     runPublishFault(s, w,
                     {"daemon-primary-down",
                      [](World& world) {

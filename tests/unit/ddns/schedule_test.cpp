@@ -115,6 +115,29 @@ TEST(ScheduleTest, TransientBackoffDoublesUpToThirtyMinutes) {
   EXPECT_FALSE(s.failingSince.has_value());
 }
 
+TEST(ScheduleTest, AChangedConfigurationStartsTheTransientBackoffOver) {
+  // Found in the senders' world (WorldRfc2136Faults): after BADSIG, BADKEY and REFUSED, each
+  // lifted by a new key file, the first connection refused waited the fourth failure's 8
+  // minutes instead of the first's one.
+  auto s = fresh();
+  TimePoint now = kT0;
+  for (int i = 0; i < 3; ++i) {
+    s = sendAndApply(s, kA, ResultCode::Timeout, now);
+    now = *s.retryNotBefore;
+  }
+  ASSERT_EQ(s.consecutiveFailures, 3);
+  // The same configuration keeps doubling.
+  {
+    const auto same = applyResult(s, res(ResultCode::Timeout), now, {kA.toString(), kFp, 30min, false, false});
+    EXPECT_EQ(*same.retryNotBefore, now + 8min);
+  }
+  // A new one starts again at a minute; how long the host has been failing is kept.
+  s = applyResult(s, res(ResultCode::Timeout), now, {kA.toString(), "fp-2", 30min, false, false});
+  EXPECT_EQ(s.consecutiveFailures, 1);
+  EXPECT_EQ(*s.retryNotBefore, now + 1min);
+  EXPECT_EQ(s.failingSince, kT0);
+}
+
 TEST(ScheduleTest, BadauthDisablesUntilFingerprintChanges) {
   auto s = sendAndApply(fresh(), kA, ResultCode::BadAuth, kT0);
   EXPECT_TRUE(s.fatal());
