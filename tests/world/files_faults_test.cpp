@@ -69,8 +69,7 @@ using Json = nlohmann::json;
 using fault::FaultClass;
 using fault::Scenario;
 
-/// Where the office's record points while DDNS is unsafe: a documentation address nobody holds.
-constexpr const char* kNowhere = "198.51.100.99";
+constexpr const char* kNowhere = kNowhereAddress;
 constexpr auto kNamedBound = 90s;      // a switch (2 s failing max) and the rc's validation
 constexpr auto kDeliveryBound = 150s;  // mail after a restore (fetchmail polls every 10 s)
 constexpr auto kReturnBound = 120s;    // hold-down 8 s, the multidrop MX set's TTL 30 s, the drain

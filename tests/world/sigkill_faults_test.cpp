@@ -52,8 +52,7 @@ using Json = nlohmann::json;
 using fault::FaultClass;
 using fault::Scenario;
 
-/// Where the office's record points in the "hijacked" rounds: a documentation address nobody holds.
-constexpr const char* kNowhere = "198.51.100.99";
+constexpr const char* kNowhere = kNowhereAddress;
 
 unsigned seed() {
   if (const char* s = std::getenv("DYNMX_FAULT_SEED"); s != nullptr && *s != '\0')

@@ -279,10 +279,7 @@ std::string World::mxTable(const DaemonSetup& setup) const {
 }
 
 Status<> World::startDaemon() {
-  auto p = testbed::ServerProcess::start({dynmxBinary_, "run", "-c", dir_.file("dynmx.toml")},
-                                         dir_.file("dynmx." + std::to_string(++daemonStarts_) + ".log"));
-  if (!p.ok()) return fail("dynmx run: " + p.error());
-  daemon_ = std::move(*p);
+  if (auto s = launchDaemon(false); !s.ok()) return s;
   if (!testbed::eventually([&] { return status().has_value(); }, 30s))
     return fail("dynmx did not answer:\n" + daemon_->log());
   return Ok{};

@@ -44,6 +44,8 @@ inline constexpr const char* kIspMxAddress = "198.51.100.25";   ///< mx.isp.exam
 inline constexpr const char* kAuthorityAddress = "192.0.2.53";  ///< BIND
 inline constexpr const char* kResolverAddress = "192.0.2.54";   ///< unbound
 inline constexpr const char* kSenderAddress = "192.0.2.25";     ///< the senders' Postfix
+inline constexpr const char* kNowhereAddress = "198.51.100.99"; ///< no interface holds it: a record pointed
+                                                                ///< there makes DDNS unsafe, senders fall back
 
 /// Scaled time (docs/world.md): the TTL of MX and A records, and dynmx's knobs.
 inline constexpr int kRecordTtlSeconds = 10;
