@@ -9,16 +9,17 @@
 #   1. the ASan+UBSan build, on every core;
 #   2. in the background at nice 19, so they only take the CPU that the suite leaves idle
 #      (most of it waits on real servers and timers): the Debian package, then the TSan
-#      build;
+#      build and, beside it, the libFuzzer smoke (clang: every fuzz target for 10 s);
 #   3. the ASan suite, every label but `package`;
 #   4. the package test, on the .deb from step 2;
-#   5. the TSan pass (tsan_pass below).
+#   5. the libFuzzer smoke's result, then the TSan pass (tsan_pass below).
 # Env: DYNMX_NO_SKIP (default 1): a skipped test fails the run, in each test binary (the
 #      shared test main) and at the ctest level below. 0 only for a local non-root run.
 #      DYNMX_SKIP_TSAN=1 skips the TSan build and pass (local iteration only; CI runs it).
 #      DYNMX_RELEASE_PASS=1 also runs the suite on an optimised build first.
-# Fuzzing proper (clang, libFuzzer, new inputs) is scripts/fuzz.sh; here the fuzz_replay_*
-# tests run every target's corpus and kept crash inputs once under ASan+UBSan.
+# The fuzz_replay_* tests run every target's corpus and kept crash inputs once under the
+# GCC ASan+UBSan build; the libFuzzer smoke looks for new inputs for a few seconds per
+# target; the long fuzzing run (10 minutes per target) is scripts/fuzz.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
@@ -52,6 +53,10 @@ configure() {
   local dir=$1; shift
   cmake -S . -B "$dir" -G Ninja -DDYNMX_WERROR=ON "$@" >/dev/null
 }
+# The sanitizer builds carry line tables only (-g1), not full debug info: the reports and
+# stack traces keep every file:line, and the compile takes about 15 % less CPU (the run is
+# CPU-bound; docs/security.md, "Where the CI time goes"). Locals in gdb need a -g build.
+sanitizer_debug_flags=(-DCMAKE_CXX_FLAGS_DEBUG=-g1)
 
 # ctest in DIR with the given selection; JUnit to DIR/ctest-junit-NAME.xml, then checked.
 run_ctest() {
@@ -84,22 +89,39 @@ if [ "${DYNMX_RELEASE_PASS:-0}" = 1 ]; then
 fi
 
 stamp "ASan+UBSan build (-Werror)"
-configure build/asan -DCMAKE_BUILD_TYPE=Debug -DDYNMX_SANITIZE=ON
+configure build/asan -DCMAKE_BUILD_TYPE=Debug "${sanitizer_debug_flags[@]}" -DDYNMX_SANITIZE=ON
 cmake --build build/asan -j"$jobs"
 
 # The background builds: the .deb (release, no tests; lintian must report no error), then
-# the TSan build. Their output goes to logs; a failure fails the run below.
+# beside each other the TSan build and the libFuzzer smoke. Their output goes to logs; a
+# failure fails the run below.
 mkdir -p build
 rm -f build/package/dynmx_*.deb
 (
   nice -n 19 bash scripts/package.sh build/package >build/package-build.log 2>&1
 ) &
 package_job=$!
+
+# The libFuzzer smoke: every fuzz target built with clang (ASan+UBSan+libFuzzer; only the
+# pure libraries they link, about 150 CPU-s), its kept crash inputs replayed, then fuzzed
+# for new inputs for DYNMX_FUZZ_SMOKE_SECONDS (default 10) each, one target at a time.
+# libFuzzer's limit is wall time, so at nice 19 the smoke only takes CPU the suite leaves
+# and never lengthens the run. A crash, a leak or a timeout fails the run (below).
+# scripts/fuzz.sh is the long run (docs/security.md, "Fuzzing").
+(
+  while kill -0 "$package_job" 2>/dev/null; do sleep 5; done
+  configure build/fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
+    -DDYNMX_FUZZ=ON -DDYNMX_BUILD_TESTS=OFF -DDYNMX_FUZZ_SMOKE_SECONDS="${DYNMX_FUZZ_SMOKE_SECONDS:-10}" &&
+    nice -n 19 cmake --build build/fuzz -j"$jobs" --target fuzzers &&
+    nice -n 19 ctest --test-dir build/fuzz -L '^fuzz$' -j1 --timeout 300 --output-on-failure \
+      --output-junit "$PWD/build/fuzz/ctest-junit-fuzz.xml"
+) >build/fuzz-smoke.log 2>&1 &
+fuzz_job=$!
 tsan_job=
 if [ "${DYNMX_SKIP_TSAN:-0}" != 1 ]; then
   (
     while kill -0 "$package_job" 2>/dev/null; do sleep 5; done
-    configure build/tsan -DCMAKE_BUILD_TYPE=Debug -DDYNMX_TSAN=ON &&
+    configure build/tsan -DCMAKE_BUILD_TYPE=Debug "${sanitizer_debug_flags[@]}" -DDYNMX_TSAN=ON &&
       nice -n 19 cmake --build build/tsan -j"$jobs"
   ) >build/tsan-build.log 2>&1 &
   tsan_job=$!
@@ -159,6 +181,18 @@ tsan_pass() {
   fi
   return "$pass"
 }
+stamp "waiting for the libFuzzer smoke"
+if wait "$fuzz_job" && check_ran build/fuzz/ctest-junit-fuzz.xml "ctest (build/fuzz, libFuzzer smoke)"; then
+  # One line per target: how many inputs it ran.
+  awk '/^[0-9]+\/[0-9]+ Test: /{t=$3}
+       /^stat::number_of_executed_units:/{if (t ~ /^fuzz_smoke_/) printf "  %-36s %10s inputs\n", t, $2}' \
+    build/fuzz/Testing/Temporary/LastTest.log || true
+else
+  tail -n 60 build/fuzz-smoke.log
+  echo "== the libFuzzer smoke failed (whole log: build/fuzz-smoke.log) =="
+  status=1
+fi
+
 if [ -n "$tsan_job" ]; then
   stamp "waiting for the TSan build"
   if wait "$tsan_job"; then
