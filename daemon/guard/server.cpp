@@ -1,7 +1,9 @@
 // The guard's edge: Asio unix-socket LMTP listener for fetchmail, one MTA transaction per
 // message, the journal. Every decision comes from the pure core (guard.hpp); this file
 // only moves bytes, keeps time-outs and writes the journal before answering fetchmail.
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <array>
@@ -14,10 +16,12 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <random>
 #include <spdlog/spdlog.h>
 #include <variant>
 
+#include "dynmx/file_lock.hpp"
 #include "dynmx/guard_server.hpp"
 
 namespace dynmx::guard {
@@ -91,6 +95,7 @@ struct GuardServer::Impl : std::enable_shared_from_this<GuardServer::Impl> {
   asio::local::stream_protocol::acceptor acceptor;
   asio::steady_timer syncTimer;
   bool syncPending = false;
+  std::optional<FileLock> journalLock;  ///< held while running: one guard per journal
   std::unique_ptr<Journal> journal;
   std::function<void()> onMessage;
   std::string lastError;
@@ -598,9 +603,40 @@ GuardServer::GuardServer(asio::io_context& io, GuardConfig config, std::function
 
 GuardServer::~GuardServer() { stop(); }
 
+namespace {
+
+/// True when a process accepts connections on the unix socket at `path` right now. A socket
+/// file nobody listens on (left by a killed guard) refuses the connection.
+bool someoneListensOn(const std::string& path) {
+  sockaddr_un addr{};
+  if (path.size() >= sizeof(addr.sun_path)) return false;
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  // Non-blocking: a listener whose backlog is full answers EAGAIN, and is still a listener.
+  const int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr));
+  const bool listening = rc == 0 || errno == EAGAIN || errno == EINPROGRESS;
+  ::close(fd);
+  return listening;
+}
+
+}  // namespace
+
 Status<> GuardServer::start() {
   Impl& m = *impl_;
   if (m.config.markerId.empty()) return fail(std::string("guard: no hop marker id"));
+  // One guard per journal. A second one (`dynmx guard` beside `dynmx run`, or run twice)
+  // would remember other deliveries than the first, so a message fetched again after a crash
+  // could reach its user twice; and taking over the socket would cut the first one off.
+  const std::string lockPath = m.config.journalPath + ".lock";
+  auto lock = FileLock::tryAcquire(lockPath);
+  if (!lock.ok()) {
+    if (FileLock::heldElsewhere(lockPath))
+      return fail("guard journal " + m.config.journalPath +
+                  " is in use by another guard (is `dynmx run` or `dynmx guard` already running?)");
+    return fail("guard journal: " + lock.error());
+  }
   auto j = Journal::open(m.config.journalPath, m.config.retention, m.now());
   if (!j.ok()) return fail("guard journal: " + j.error());
   m.journal = std::move(*j);
@@ -614,7 +650,10 @@ Status<> GuardServer::start() {
   struct stat st {};
   if (::lstat(path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) return fail("guard socket " + path + " exists and is not a socket");
-    ::unlink(path.c_str());  // left by an earlier run
+    // A socket another process serves (a guard with another journal, or anything else) is
+    // not ours to take; one nobody serves was left by an earlier run.
+    if (someoneListensOn(path)) return fail("guard socket " + path + " is served by another process");
+    ::unlink(path.c_str());
   }
   error_code ec;
   m.acceptor.open(asio::local::stream_protocol(), ec);
@@ -627,6 +666,7 @@ Status<> GuardServer::start() {
   // Attempt ids group a message's journal lines; random so they never repeat across restarts.
   std::random_device rd;
   m.nextAttempt = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+  m.journalLock.emplace(std::move(*lock));
   m.stopped = false;
   m.accept();
   spdlog::info("guard: listening on {} (LMTP), forwarding to {} ({})", path,
@@ -648,6 +688,7 @@ void GuardServer::stop() {
   }
   for (auto& [key, weak] : m.sessions)
     if (auto s = weak.lock()) s->close(ignored);
+  m.journalLock.reset();
 }
 
 GuardSnapshot GuardServer::snapshot() const {

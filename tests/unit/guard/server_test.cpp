@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <mutex>
 #include <condition_variable>
+#include <cstdio>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -313,6 +314,43 @@ TEST_F(GuardServerTest, TheJournalSuppressesTheSecondDeliveryAcrossARestart) {
   EXPECT_EQ(deliver({"bob@example.com"}, message("bob@example.com", ""))[0].substr(0, 3), "250");
   EXPECT_EQ(mta_->accepted().size(), 3u);
   EXPECT_EQ(snapshot().summary, "fetched 5: delivered 3, to postmaster 0, duplicates suppressed 2");
+}
+
+// One guard per journal and per socket: a second one (a `dynmx guard` beside `dynmx run`)
+// is refused with the reason, and the first keeps serving on its socket. A socket file that
+// nobody serves (left by a killed guard) is taken over.
+TEST_F(GuardServerTest, ASecondGuardIsRefusedAndTheFirstKeepsServing) {
+  startGuard(config());
+  boost::asio::io_context otherIo;
+  GuardServer sameJournal(otherIo, config(), [] { return fromUnix(1790000000); });
+  auto refused = sameJournal.start();
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().find("is in use by another guard"), std::string::npos) << refused.error();
+
+  GuardConfig otherJournal = config();
+  otherJournal.journalPath = dir_ + "/other.journal";
+  GuardServer sameSocket(otherIo, otherJournal, [] { return fromUnix(1790000000); });
+  refused = sameSocket.start();
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().find("is served by another process"), std::string::npos) << refused.error();
+
+  EXPECT_EQ(deliver({"alice@example.com"}, message("alice@example.com"))[0].substr(0, 3), "250")
+      << "the first guard still owns its socket";
+  EXPECT_TRUE(snapshot().listening);
+  stopGuard();
+
+  // A socket file nobody listens on: what a SIGKILLed guard leaves behind.
+  const std::string path = dir_ + "/guard.sock";
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path.c_str());
+  ASSERT_EQ(::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)), 0);
+  ::close(fd);
+  ASSERT_TRUE(std::filesystem::exists(path));
+  startGuard(config());
+  EXPECT_EQ(deliver({"bob@example.com"}, message("bob@example.com"))[0].substr(0, 3), "250");
 }
 
 TEST_F(GuardServerTest, LoopsGoToThePostmasterThenAreDiscarded) {
