@@ -233,6 +233,29 @@ TEST(WorldEndToEnd, FailoverAndRecoveryWithoutLosingMail) {
   EXPECT_TRUE(w.feederErrors().empty()) << ::testing::PrintToString(w.feederErrors());
   EXPECT_EQ(fetchedTo("x-unknown"), std::multiset<std::string>{"postmaster"});
   EXPECT_EQ(fetchedTo("x-case"), std::multiset<std::string>{"alice"});
+  // The envelope guard's own account (status, last 24 h, kept across the SIGKILL by its
+  // journal) matches what reached the office through the ISP: one outcome per copy the
+  // office's MTA got, and every copy proven by the ISP's envelope header. The only
+  // postmaster mail is the recipient nobody has; none lacked or contradicted its envelope.
+  {
+    auto st = w.status();
+    ASSERT_TRUE(st);
+    const Json g = (*st)["guard"];
+    long copies = 0;
+    for (const auto& m : w.fetched()) copies += static_cast<long>(m.recipients.size());
+    EXPECT_EQ(g["enabled"], true) << g.dump(2);
+    EXPECT_EQ(g["listening"], true) << g.dump(2);
+    EXPECT_EQ(g["delivered"].get<long>() + g["postmaster"].get<long>(), copies) << g.dump(2);
+    EXPECT_GE(g["postmaster"].get<long>(), 1) << g.dump(2);
+    for (const auto& [reason, n] : g["postmaster_reasons"].items())
+      EXPECT_EQ(reason, "unmapped") << "a copy went to the postmaster for another reason: " << g.dump(2);
+    EXPECT_EQ(g["no_envelope"], 0) << g.dump(2);
+    const auto [exitCode, text] = w.statusText();
+    EXPECT_NE(text.find("guard:      listening; last 24 h: fetched " + std::to_string(g["fetched"].get<long>()) +
+                        ": delivered " + std::to_string(g["delivered"].get<long>())),
+              std::string::npos)
+        << text;
+  }
   // Steering's bound (scenario.cpp, checkRow): no copy sent later than detection + the MX
   // TTL (+2 s slack) reaches the hijacker. The hijack lands at ~4 s, between the senders'
   // A-record refreshes; from the next refresh until the multidrop set replaces their cached
