@@ -635,7 +635,10 @@ int runGuardOnly(const RunOptions& o, const std::string& socketOverride) {
   }
   config.markerId = *id;
   boost::asio::io_context io;
-  guard::GuardServer server(io, config, wallNow);
+  // The journal's fdatasync on a worker thread, as under `dynmx run`: a slow disk holds up
+  // only the answer that waits for it (journal_sync = "message"), never the listener.
+  BackgroundFiles files(io);
+  guard::GuardServer server(io, config, wallNow, &files);
   if (auto s = server.start(); !s.ok()) {
     spdlog::critical("guard: {}", s.error());
     return 1;
