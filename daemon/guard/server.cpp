@@ -235,6 +235,17 @@ class MtaAttempt : public std::enable_shared_from_this<MtaAttempt> {
       case MtaClient::Step::Kind::Done: finish(""); return;
       case MtaClient::Step::Kind::Send: {
         auto text = std::make_shared<std::string>(std::move(s.text));
+        if (client_.answersFinal()) {
+          // Our QUIT: every recipient has the MTA's last word. fetchmail gets its answers
+          // now, not after the MTA's goodbye; the QUIT is written, then the connection closed.
+          report("");
+          arm();
+          withSocket([&](auto& sock) {
+            asio::async_write(sock, asio::buffer(*text),
+                              [self, text](const error_code&, std::size_t) { self->close(); });
+          });
+          return;
+        }
         arm();
         withSocket([&](auto& sock) {
           asio::async_write(sock, asio::buffer(*text), [self, text](const error_code& ec, std::size_t) {
@@ -276,13 +287,22 @@ class MtaAttempt : public std::enable_shared_from_this<MtaAttempt> {
   }
 
   void finish(const std::string& error) {
-    if (finished_) return;
-    finished_ = true;
+    close();
+    report(error);
+  }
+
+  void close() {
     timer_.cancel();
     withSocket([](auto& s) {
       error_code ignored;
       s.close(ignored);
     });
+  }
+
+  /// The per-recipient answers, once.
+  void report(const std::string& error) {
+    if (finished_) return;
+    finished_ = true;
     std::vector<Reply> results = client_.results();
     if (!error.empty()) {
       // Answers the MTA already gave stand; the rest are temporary: the message stays at the ISP.

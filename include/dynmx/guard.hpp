@@ -241,14 +241,23 @@ class MtaClient {
   [[nodiscard]] const std::optional<Reply>& sessionFailure() const { return failure_; }
   /// True when a reply line was not SMTP (the edge treats the MTA as broken: temporary).
   [[nodiscard]] bool protocolError() const { return protocolError_; }
+  /// True once every recipient has the MTA's last word: the edge may answer fetchmail now,
+  /// before the MTA's goodbye to our QUIT.
+  [[nodiscard]] bool answersFinal() const { return stage_ == Stage::Quit || stage_ == Stage::Done; }
+  /// True when the MTA offered PIPELINING (RFC 2920): MAIL, every RCPT and DATA went in one
+  /// write, and their replies are read in order.
+  [[nodiscard]] bool pipelined() const { return pipelining_; }
 
  private:
   enum class Stage { Greeting, Hello, Mail, Rcpt, Data, DataReplies, Quit, Done };
   Step onReply(const Reply& r);
   Step failAll(const Reply& r);
   Step quit();
+  /// MAIL, one RCPT per recipient and DATA, as one pipelined group.
+  [[nodiscard]] std::string envelopeGroup() const;
 
   bool lmtp_;
+  bool pipelining_ = false;
   std::string helo_;
   std::string sender_;
   std::vector<std::string> rcpts_;

@@ -1,7 +1,9 @@
 #pragma once
 // A scripted local MTA for the guard's tests: LMTP or SMTP (by the client's greeting) on a
 // unix socket or a loopback TCP port, answering each recipient as the test says, and
-// recording what it accepted. Written independently of the guard's own protocol code.
+// recording what it accepted. Written independently of the guard's own protocol code. Like
+// Postfix and dovecot it offers PIPELINING (RFC 2920) unless told not to, and it reads
+// whatever group of commands arrives, one line at a time.
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -9,6 +11,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <functional>
@@ -84,6 +87,24 @@ class FakeMta {
     return accepted_;
   }
   [[nodiscard]] int sessions() const { return sessions_; }
+  /// Offer PIPELINING in the EHLO/LHLO reply (default: yes).
+  void offerPipelining(bool on) { pipelining_ = on; }
+  /// Pipelined command groups seen: more than one command line in one read.
+  [[nodiscard]] int pipelinedGroups() const { return pipelinedGroups_; }
+  /// Hold the reply to QUIT until releaseQuit() (at most 60 s).
+  void holdQuit() {
+    std::lock_guard<std::mutex> l(m_);
+    holdQuit_ = true;
+  }
+  void releaseQuit() {
+    {
+      std::lock_guard<std::mutex> l(m_);
+      quitReleased_ = true;
+    }
+    quitCv_.notify_all();
+  }
+  /// How many QUITs were held until releaseQuit(), rather than till the 60 s limit.
+  [[nodiscard]] int quitsReleasedByTheTest() const { return quitsReleasedByTheTest_; }
 
  private:
   void loop() {
@@ -111,6 +132,10 @@ class FakeMta {
       ssize_t n = ::read(c, tmp, sizeof tmp);
       if (n <= 0) return false;
       buf.append(tmp, static_cast<std::size_t>(n));
+      const auto firstLf = buf.find('\n');
+      if (firstLf != std::string::npos && firstLf + 1 < buf.size() && buf.find('\n', firstLf + 1) != std::string::npos &&
+          buf.compare(0, 4, "MAIL") == 0)
+        ++pipelinedGroups_;
     }
   }
 
@@ -133,7 +158,7 @@ class FakeMta {
       for (auto& ch : verb) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
       if (verb == "LHLO" || verb == "EHLO" || verb == "HELO") {
         lmtp = verb == "LHLO";
-        send(c, "250-fake-mta\r\n250 8BITMIME\r\n");
+        send(c, pipelining_ ? "250-fake-mta\r\n250-PIPELINING\r\n250 8BITMIME\r\n" : "250-fake-mta\r\n250 8BITMIME\r\n");
       } else if (verb == "MAIL") {
         rcpts.clear();
         send(c, "250 2.1.0 ok\r\n");
@@ -175,6 +200,11 @@ class FakeMta {
         }
         for (const auto& a : answers) send(c, a + "\r\n");
       } else if (verb == "QUIT") {
+        std::unique_lock<std::mutex> l(m_);
+        if (holdQuit_) {
+          if (quitCv_.wait_for(l, std::chrono::seconds(60), [this] { return quitReleased_; })) ++quitsReleasedByTheTest_;
+        }
+        l.unlock();
         send(c, "221 bye\r\n");
         return;
       } else {
@@ -188,6 +218,12 @@ class FakeMta {
   int port_ = 0;
   std::atomic<bool> stop_{false};
   std::atomic<int> sessions_{0};
+  std::atomic<bool> pipelining_{true};
+  std::atomic<int> pipelinedGroups_{0};
+  std::condition_variable quitCv_;
+  bool holdQuit_ = false;
+  bool quitReleased_ = false;
+  std::atomic<int> quitsReleasedByTheTest_{0};
   std::thread thread_;
   mutable std::mutex m_;
   std::function<std::string(const std::string&)> rcpt_;

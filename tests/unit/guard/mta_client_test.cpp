@@ -72,6 +72,53 @@ TEST(GuardMtaClient, FailuresKeepMailAtTheIspUnlessTheRecipientIsRefused) {
   }
 }
 
+// The MTA offers PIPELINING: MAIL, the RCPTs and DATA go as one group, and the replies,
+// in one read or split anywhere, are matched in order.
+TEST(GuardMtaClient, PipelinedWhenTheMtaOffersIt) {
+  MtaClient c(true, "guard", "s@example.net", {"a@example.com", "b@example.com", "c@example.com"});
+  EXPECT_EQ(c.feed("220 mta\r\n").text, "LHLO guard\r\n");
+  auto group = c.feed("250-mta\r\n250-PIPELINING\r\n250 8BITMIME\r\n");
+  EXPECT_TRUE(c.pipelined());
+  EXPECT_EQ(group.kind, Kind::Send);
+  EXPECT_EQ(group.text,
+            "MAIL FROM:<s@example.net>\r\nRCPT TO:<a@example.com>\r\nRCPT TO:<b@example.com>\r\n"
+            "RCPT TO:<c@example.com>\r\nDATA\r\n");
+  EXPECT_EQ(c.feed("250 ok\r\n250 ok\r\n550 5.1.1 no").kind, Kind::Wait) << "nothing more to send before DATA's reply";
+  EXPECT_EQ(c.feed(" such user\r\n250 ok\r\n").kind, Kind::Wait);
+  EXPECT_FALSE(c.answersFinal());
+  EXPECT_EQ(c.feed("354 go\r\n").kind, Kind::SendMessage);
+  EXPECT_EQ(c.messageSent().kind, Kind::Wait);
+  EXPECT_EQ(c.feed("250 2.0.0 a saved\r\n").kind, Kind::Wait);
+  auto quit = c.feed("452 4.2.2 c over quota\r\n");
+  EXPECT_EQ(quit.text, "QUIT\r\n");
+  EXPECT_TRUE(c.answersFinal()) << "fetchmail may have its answers before the MTA's goodbye";
+  ASSERT_EQ(c.results().size(), 3u);
+  EXPECT_EQ(c.results()[0].code, 250);
+  EXPECT_EQ(c.results()[1].code, 550);
+  EXPECT_EQ(c.results()[1].text, "5.1.1 no such user");
+  EXPECT_EQ(c.results()[2].code, 452);
+}
+
+TEST(GuardMtaClient, PipelinedFailuresKeepMailAtTheIspUnlessTheRecipientIsRefused) {
+  const std::string greeting = "220 x\r\n", hello = "250-x\r\n250 PIPELINING\r\n";
+  const std::vector<Failure> cases = {
+      {"MAIL refused: the rest of the group is not read", {greeting, hello, "550 no\r\n554 no rcpt\r\n"}, {451, 451}},
+      {"all RCPT refused, DATA refused", {greeting, hello, "250 ok\r\n550 a\r\n450 b\r\n554 no valid recipients\r\n"}, {550, 450}},
+      {"all RCPT refused, yet 354: no message", {greeting, hello, "250 ok\r\n550 a\r\n450 b\r\n354 go\r\n"}, {550, 450}},
+      {"DATA refused", {greeting, hello, "250 ok\r\n250 ok\r\n250 ok\r\n554 no data\r\n"}, {451, 451}},
+      {"connection ends inside the group", {greeting, hello, "250 ok\r\n"}, {451, 451}},
+  };
+  for (const auto& f : cases) {
+    MtaClient c(true, "g", "s@x.example", {"a@x.example", "b@x.example"});
+    const std::string sent = play(c, f.mta);
+    EXPECT_TRUE(c.pipelined()) << f.name;
+    EXPECT_EQ(sent.find("<message>"), std::string::npos) << f.name << ": " << sent;
+    ASSERT_EQ(c.results().size(), 2u);
+    EXPECT_EQ(c.results()[0].code, f.codes[0]) << f.name;
+    EXPECT_EQ(c.results()[1].code, f.codes[1]) << f.name;
+  }
+}
+
 TEST(GuardMtaClient, DotStuffing) {
   EXPECT_EQ(dotStuff("a\n.b\n..c\nd"), "a\r\n..b\r\n...c\r\nd\r\n.\r\n");
   EXPECT_EQ(dotStuff("x\r\n.\r\n"), "x\r\n..\r\n.\r\n");

@@ -353,6 +353,41 @@ TEST_F(GuardServerTest, ASecondGuardIsRefusedAndTheFirstKeepsServing) {
   EXPECT_EQ(deliver({"bob@example.com"}, message("bob@example.com"))[0].substr(0, 3), "250");
 }
 
+// The MTA offers PIPELINING (as Postfix and dovecot do): the envelope goes as one group,
+// and fetchmail has its answer once the MTA has answered the message, not after the
+// MTA's goodbye to our QUIT. The MTA holds that goodbye until the test has its answer (at
+// most 60 s; the guard's own MTA time-out here is longer, so waiting for it would show).
+TEST_F(GuardServerTest, FetchmailHasItsAnswerBeforeTheMtasGoodbye) {
+  mta_->holdQuit();
+  GuardConfig c = config();
+  c.mtaTimeout = std::chrono::seconds(120);
+  startGuard(c);
+  auto replies = deliver({"alice@example.com"}, message("alice@example.com"));
+  mta_->releaseQuit();
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].substr(0, 3), "250") << replies[0];
+  for (int i = 0; i < 3000 && mta_->quitsReleasedByTheTest() == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(mta_->quitsReleasedByTheTest(), 1) << "the answer waited for the MTA's 221";
+  EXPECT_EQ(mta_->pipelinedGroups(), 1) << "MAIL, RCPT and DATA in one group";
+  EXPECT_EQ(mta_->accepted().size(), 1u);
+}
+
+// An MTA without PIPELINING gets one command at a time, and a refusal of one recipient
+// still sends that copy to the postmaster.
+TEST_F(GuardServerTest, WithoutPipeliningEveryCommandWaitsForItsReply) {
+  mta_->offerPipelining(false);
+  mta_->onRcpt([](const std::string& r) { return r.rfind("bob@", 0) == 0 ? "550 5.1.1 no bob" : "250 ok"; });
+  startGuard(config());
+  EXPECT_EQ(deliver({"alice@example.com"}, message("alice@example.com"))[0].substr(0, 3), "250");
+  EXPECT_EQ(deliver({"bob@example.com"}, message("bob@example.com"))[0].substr(0, 3), "250");
+  EXPECT_EQ(mta_->pipelinedGroups(), 0);
+  auto acc = mta_->accepted();
+  ASSERT_EQ(acc.size(), 2u);
+  EXPECT_EQ(acc[0].rcpt, "alice@example.com");
+  EXPECT_EQ(acc[1].rcpt, "postmaster@example.com");
+}
+
 TEST_F(GuardServerTest, LoopsGoToThePostmasterThenAreDiscarded) {
   startGuard(config());
   deliver({"alice@example.com"}, message("alice@example.com", "<l1@x>", "X-Dynmx-Guard: 0123456789abcdef\n"));
