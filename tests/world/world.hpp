@@ -92,16 +92,28 @@ struct Account {
                           ///< in progress): neither a duplicate nor left at the ISP
   int lost = 0;           ///< nowhere at all
   int duplicates = 0;     ///< deliveries beyond the first of a copy
+  /// Extra deliveries SMTP itself makes and says so: the office's link went down after it
+  /// had the whole message but before the sender read its 250, and the senders' Postfix
+  /// logged "... while sending end of data -- message may be sent more than once" for that
+  /// message, then delivered it again by MX 20 (RFC 5321 6.1). At most one per such line;
+  /// anything beyond is a duplicate above. Listed in `notes`, not in `problems`.
+  int smtpDuplicates = 0;
   int misdirectedMessages = 0;
   std::optional<double> exposureFirst;  ///< send time (s after the stream began) of the first misdirected message
   std::optional<double> exposureLast;   ///< ... and of the last one
   std::vector<std::string> problems;    ///< one line per lost or duplicated copy
+  std::vector<std::string> notes;       ///< one line per SMTP duplicate (above)
   /// exposureLast - exposureFirst, 0 without misdirection.
   [[nodiscard]] double exposureSeconds() const {
     return exposureFirst ? *exposureLast - *exposureFirst : 0.0;
   }
   [[nodiscard]] nlohmann::json toJson() const;
 };
+
+/// Per test id: how often the senders' Postfix warned that a message "may be sent more
+/// than once" (its end-of-data reply was lost: RFC 5321 6.1). The queue id ties the warning
+/// to the cleanup line that names the message's Message-ID (<id@sender.example.org>).
+std::map<std::string, int> mayBeSentTwice(const std::string& maillog);
 
 /// The running world. Every method that waits is bounded.
 class World {

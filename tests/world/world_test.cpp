@@ -58,6 +58,25 @@ INSTANTIATE_TEST_SUITE_P(Scenarios, WorldRow, ::testing::ValuesIn(allRows()),
 
 // The ISP of this world stores one copy per envelope recipient, each with the envelope
 // header dynmx's fetchmail sorts by: X-Original-To (and Delivered-To) naming that recipient.
+// SMTP's own duplicates (RFC 5321 6.1): the world counts an extra delivery apart from the
+// duplicates only for a message whose end-of-data reply the senders' Postfix says it lost.
+// Real log lines of the g_restart_multidrop/offline row of one clean-clone run.
+TEST(WorldAccount, ASendersWarningThatAMessageMayBeSentTwiceIsTiedToItsMessage) {
+  const std::string maillog =
+      "Dec 02 00:14:20 sender world-sender/cleanup[20670]: 7AACAA78046: message-id=<m0003@sender.example.org>\n"
+      "Dec 02 00:14:20 sender world-sender/cleanup[20670]: 7BBBBA78047: message-id=<m0004@sender.example.org>\n"
+      "Dec 02 00:14:50 sender world-sender/smtp[20681]: 7AACAA78046: conversation with "
+      "office.dyn.example.net[203.0.113.7] timed out while sending end of data -- message may be sent more than once\n"
+      "Dec 02 00:14:50 sender world-sender/smtp[20682]: 7BBBBA78047: conversation with "
+      "office.dyn.example.net[203.0.113.7] timed out while sending RCPT TO\n"
+      "Dec 02 00:14:51 sender world-sender/smtp[20683]: 7CCCCA78048: lost connection with "
+      "office.dyn.example.net[203.0.113.7] while sending end of data -- message may be sent more than once\n";
+  // m0004 timed out before its data: it cannot have been delivered, so no warning; the
+  // last warning names a queue id without a message-id line: nothing to tie it to.
+  EXPECT_EQ(mayBeSentTwice(maillog), (std::map<std::string, int>{{"m0003", 1}}));
+  EXPECT_TRUE(mayBeSentTwice("").empty());
+}
+
 TEST(WorldIsp, OneCopyPerRecipientWithEnvelopeHeaders) {
   World w(dynmxBinary(), dyndns2dBinary(), "wisp");
   auto started = w.start({"direct", "dedicated", ""});  // direct: nothing fetches the box
