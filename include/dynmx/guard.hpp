@@ -244,6 +244,13 @@ class MtaClient {
   /// True once every recipient has the MTA's last word: the edge may answer fetchmail now,
   /// before the MTA's goodbye to our QUIT.
   [[nodiscard]] bool answersFinal() const { return stage_ == Stage::Quit || stage_ == Stage::Done; }
+  /// True when every recipient's result is an answer the MTA gave (not a placeholder, not a
+  /// failure of the session as a whole).
+  [[nodiscard]] bool everyRecipientAnswered() const {
+    for (bool f : final_)
+      if (!f) return false;
+    return true;
+  }
   /// True when the MTA offered PIPELINING (RFC 2920): MAIL, every RCPT and DATA went in one
   /// write, and their replies are read in order.
   [[nodiscard]] bool pipelined() const { return pipelining_; }

@@ -73,10 +73,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (step.kind == MtaClient::Step::Kind::SendMessage) step = c.messageSent();
     if (step.kind == MtaClient::Step::Kind::Send)
       check(step.text.size() >= 2 && step.text.compare(step.text.size() - 2, 2, "\r\n") == 0, "command ends in CRLF");
-    // fetchmail hears the answers once they are final (before the MTA's goodbye): none of
-    // them may still be the placeholder for "the MTA has not answered".
+    // fetchmail hears the answers once the client sends QUIT (before the MTA's goodbye):
+    // by then the MTA must have answered for every recipient. (Checked on the client's own
+    // record: an MTA may well send the placeholder's text itself; regression input.)
     if (step.kind == MtaClient::Step::Kind::Send && c.answersFinal())
-      for (const auto& r : c.results()) check(r.text.rfind("4.4.2 no answer", 0) != 0, "answers final at QUIT");
+      check(c.everyRecipientAnswered(), "answers final at QUIT");
     if (step.kind == MtaClient::Step::Kind::Done) break;
   }
   check(c.results().size() == 3, "one result per recipient");

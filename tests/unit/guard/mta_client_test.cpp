@@ -86,12 +86,14 @@ TEST(GuardMtaClient, PipelinedWhenTheMtaOffersIt) {
   EXPECT_EQ(c.feed("250 ok\r\n250 ok\r\n550 5.1.1 no").kind, Kind::Wait) << "nothing more to send before DATA's reply";
   EXPECT_EQ(c.feed(" such user\r\n250 ok\r\n").kind, Kind::Wait);
   EXPECT_FALSE(c.answersFinal());
+  EXPECT_FALSE(c.everyRecipientAnswered());
   EXPECT_EQ(c.feed("354 go\r\n").kind, Kind::SendMessage);
   EXPECT_EQ(c.messageSent().kind, Kind::Wait);
   EXPECT_EQ(c.feed("250 2.0.0 a saved\r\n").kind, Kind::Wait);
   auto quit = c.feed("452 4.2.2 c over quota\r\n");
   EXPECT_EQ(quit.text, "QUIT\r\n");
   EXPECT_TRUE(c.answersFinal()) << "fetchmail may have its answers before the MTA's goodbye";
+  EXPECT_TRUE(c.everyRecipientAnswered());
   ASSERT_EQ(c.results().size(), 3u);
   EXPECT_EQ(c.results()[0].code, 250);
   EXPECT_EQ(c.results()[1].code, 550);
